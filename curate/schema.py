@@ -1,0 +1,260 @@
+"""The vocabulary of curate, defined once.
+
+Everything that names a value stored or counted by the pipeline lives here: record statuses, reason codes,
+low-background tiers, the metadata keys documents carry between datatrove steps, the column lists of the
+store (from which both the Parquet shard schema and the DuckDB DDL are generated), and the versioned names
+of every component that changes outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "store-v1"
+
+# Versioned names of the components whose output lands in the store. Bump the suffix when a change alters
+# what a component writes for the same input.
+READER_NAME = "warc-reader-v1"
+LICENSE_TAGGER_NAME = "license-tagger-v1"
+DATE_TIERER_NAME = "date-tier-v1"
+DEDUP_NAME = "dedup-minhash-lsh-v1"
+LANGID_NAME = "fasttext-lid176"
+DEFAULT_MGT_MODEL = "mgt-fasttext-v1"
+
+
+class Status(StrEnum):
+    """What happened to an input record. Every record ends in exactly one of these."""
+
+    KEPT = "kept"
+    DROPPED = "dropped"
+    QUARANTINED = "quarantined"
+
+
+class Reason(StrEnum):
+    """Why a record was dropped or quarantined (``documents.reason``); NULL for kept records."""
+
+    # quarantined: the bytes could not be read as a complete record
+    UNREADABLE_FILE = "unreadable_file"
+    READ_ERROR = "read_error"
+    TRUNCATED_RECORD = "truncated_record"
+    UNDECODABLE = "undecodable"
+    EXTRACT_ERROR = "extract_error"
+    # dropped: readable, but not a document we keep
+    REVISIT_RECORD = "revisit_record"
+    UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
+    HTTP_STATUS = "http_status"
+    NO_TEXT = "no_text"
+    TOO_SHORT = "too_short"
+    LANGUAGE_EXCLUDED = "language_excluded"
+    DATE_UNKNOWN = "date_unknown"
+    MGT_ABOVE_THRESHOLD = "mgt_above_threshold"
+    POST_CUTOFF_UNSCORED = "post_cutoff_unscored"
+    DUPLICATE_OF = "duplicate_of"
+    OPTED_OUT = "opted_out"
+
+
+REASON_STATUS: dict[Reason, Status] = {
+    Reason.UNREADABLE_FILE: Status.QUARANTINED,
+    Reason.READ_ERROR: Status.QUARANTINED,
+    Reason.TRUNCATED_RECORD: Status.QUARANTINED,
+    Reason.UNDECODABLE: Status.QUARANTINED,
+    Reason.EXTRACT_ERROR: Status.QUARANTINED,
+}
+"""Reasons that quarantine a record; every other reason drops it."""
+
+REASON_HELP: dict[Reason, str] = {
+    Reason.UNREADABLE_FILE: "the input file could not be opened or is not a WARC/ARC file; detail has the error",
+    Reason.READ_ERROR: "the WARC reader failed at this offset (corrupt gzip, malformed headers); detail has the error",
+    Reason.TRUNCATED_RECORD: "the record block is shorter than its Content-Length (cut file or gzip member)",
+    Reason.UNDECODABLE: "the payload could not be decoded to text in its declared or detected charset",
+    Reason.EXTRACT_ERROR: "the HTML extractor raised; detail has the error",
+    Reason.REVISIT_RECORD: "a WARC revisit record: it carries no payload of its own",
+    Reason.UNSUPPORTED_CONTENT_TYPE: "the payload is not HTML (or plain text for WET conversion records)",
+    Reason.HTTP_STATUS: "the HTTP status is not 2xx",
+    Reason.NO_TEXT: "the extractor found no main text",
+    Reason.TOO_SHORT: "the main text is shorter than the recipe's min_chars",
+    Reason.LANGUAGE_EXCLUDED: "the detected language is not in the recipe's languages",
+    Reason.DATE_UNKNOWN: "the capture date is missing or malformed, so no tier can be proven",
+    Reason.MGT_ABOVE_THRESHOLD: "captured after the cutoff and P(model-generated) is at or above the recipe threshold",
+    Reason.POST_CUTOFF_UNSCORED: "captured after the cutoff and no MGT score could be computed (see mgt_reason)",
+    Reason.DUPLICATE_OF: "an exact or near duplicate of another record; detail has the representative's doc_id",
+    Reason.OPTED_OUT: "the page or server signalled an AI/TDM opt-out and the recipe honours opt-outs",
+}
+
+
+def status_for(reason: Reason) -> Status:
+    """The status implied by a reason code."""
+    return REASON_STATUS.get(reason, Status.DROPPED)
+
+
+class Tier(StrEnum):
+    """Low-background tier of a record, from hard capture-time evidence."""
+
+    PRE_CUTOFF = "pre_cutoff"
+    ATTESTED = "attested"
+    POST_CUTOFF = "post_cutoff"
+
+
+class DateReason(StrEnum):
+    """Why ``warc_date``/``tier`` are NULL."""
+
+    MISSING = "warc_date_missing"
+    MALFORMED = "warc_date_malformed"
+
+
+class ScoreReason(StrEnum):
+    """Why ``mgt_score`` is NULL."""
+
+    NOT_SCORED = "not_scored"
+    TOO_SHORT = "too_short_to_score"
+    LANGUAGE_OUT_OF_SCOPE = "language_out_of_scope"
+
+
+class LicenseScope(StrEnum):
+    """What a page-level licence verdict covers."""
+
+    PAGE = "page"
+    MEDIA = "media"
+    PARTIAL = "partial"
+    UNKNOWN = "unknown"
+
+
+class Meta:
+    """Keys of ``Document.metadata`` between pipeline steps. The shard writer maps them to columns."""
+
+    DOC_ID = "doc_id"
+    HTML = "_html"  # raw decoded payload, removed before writing
+    MINHASH = "_minhash"  # uint64 signature, written to the shard's signature column
+    LICENSE_EVIDENCE = "_license_evidence"  # list of evidence dicts
+    OPTOUT_EVIDENCE = "_optout_evidence"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a store table: name, Arrow type, DuckDB type, and what it means."""
+
+    name: str
+    arrow: pa.DataType
+    sql: str
+    doc: str
+
+
+def _c(name: str, kind: str, doc: str) -> Column:
+    types: dict[str, tuple[pa.DataType, str]] = {
+        "str": (pa.string(), "VARCHAR"),
+        "int": (pa.int64(), "BIGINT"),
+        "float": (pa.float64(), "DOUBLE"),
+        "bool": (pa.bool_(), "BOOLEAN"),
+        "ts": (pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
+    }
+    arrow, sql = types[kind]
+    return Column(name, arrow, sql, doc)
+
+
+DOCUMENT_COLUMNS: tuple[Column, ...] = (
+    _c("doc_id", "str", "stable id: hash of the input file's base name and the record's byte offset"),
+    _c("run_id", "str", "the run that wrote this row (runs.run_id)"),
+    _c("warc_file", "str", "input file as given (local path or URL)"),
+    _c("warc_file_name", "str", "base name of the input file"),
+    _c("record_offset", "int", "byte offset of the record (its gzip member) in the file"),
+    _c("record_length", "int", "bytes of the record in the file, compressed; NULL if the read failed"),
+    _c("record_type", "str", "WARC-Type: response, resource, conversion, revisit; NULL if unreadable"),
+    _c("warc_version", "str", "the record's WARC version line"),
+    _c("warc_record_id", "str", "WARC-Record-ID"),
+    _c("warc_payload_digest", "str", "WARC-Payload-Digest as recorded"),
+    _c("payload_digest_ok", "bool", "whether the payload matched WARC-Payload-Digest; NULL when none was recorded"),
+    _c("warc_date_raw", "str", "WARC-Date exactly as recorded"),
+    _c("warc_date", "ts", "WARC-Date parsed (UTC); NULL when missing or malformed"),
+    _c("crawl_id", "str", "isPartOf from the file's warcinfo record (e.g. CC-MAIN-2020-34); NULL if none"),
+    _c("url", "str", "WARC-Target-URI"),
+    _c("domain", "str", "lower-cased host of the URL, without a leading www."),
+    _c("http_status", "int", "HTTP status code; NULL for non-HTTP records"),
+    _c("content_type", "str", "payload MIME type (HTTP Content-Type, else the record's)"),
+    _c("charset", "str", "charset used to decode the payload"),
+    _c("charset_source", "str", "where the charset came from: declared, detected, fallback"),
+    _c("payload_bytes", "int", "payload length in bytes after de-chunking/decompression"),
+    _c("extractor", "str", "versioned name of the text extractor"),
+    _c("text_chars", "int", "length of the extracted text in characters"),
+    _c("text_hash", "str", "hash of the normalised text (exact-dedup key)"),
+    _c("language", "str", "detected language (ISO 639 code)"),
+    _c("language_score", "float", "language-id confidence"),
+    _c("page_date", "str", "publication date found in the page (soft evidence only)"),
+    _c("tier", "str", "pre_cutoff | attested | post_cutoff; NULL when the capture date is unknown"),
+    _c("date_reason", "str", "why tier is NULL"),
+    _c("mgt_score", "float", "calibrated P(model-generated); NULL with mgt_reason when not scored"),
+    _c("mgt_model", "str", "versioned name of the MGT model"),
+    _c("mgt_reason", "str", "why mgt_score is NULL"),
+    _c("mgt_windows", "int", "number of text windows scored"),
+    _c("license_spdx", "str", "page licence as SPDX id (LicenseRef-… for ports); NULL when none found"),
+    _c("license_scope", "str", "page | media | partial | unknown"),
+    _c("license_confidence", "float", "confidence in the page licence verdict"),
+    _c("license_conflict", "bool", "signals disagree on the licence"),
+    _c("license_signals", "int", "number of licence evidence rows"),
+    _c("license_tagger", "str", "versioned name of the licence tagger"),
+    _c("optout", "bool", "an AI/TDM opt-out signal was found; NULL when the record could not be checked"),
+    _c("dup_cluster_id", "str", "doc_id of the cluster's representative; NULL when not in a cluster"),
+    _c("dup_cluster_size", "int", "members in the duplicate cluster"),
+    _c("dup_kind", "str", "exact | near"),
+    _c("status", "str", "kept | dropped | quarantined"),
+    _c("reason", "str", "reason code (see Reason); NULL when kept"),
+    _c("reason_detail", "str", "error message, or the representative doc_id for duplicate_of"),
+)
+
+EVIDENCE_COLUMNS: tuple[Column, ...] = (
+    _c("doc_id", "str", "the document the signal was found in"),
+    _c("kind", "str", "signal kind: rel-license-link, rel-license-a, meta, json-ld, cc-link, copyright, …"),
+    _c("raw_value", "str", "the value as found (URL or text)"),
+    _c("spdx_id", "str", "SPDX id the value maps to; NULL if it maps to none"),
+    _c("location", "str", "head | footer | main | figure | body"),
+    _c("scope", "str", "page | media | partial | unknown"),
+    _c("snippet", "str", "a short snippet around the signal"),
+    _c("tagger", "str", "versioned name of the tagger"),
+)
+
+OPTOUT_COLUMNS: tuple[Column, ...] = (
+    _c("doc_id", "str", "the document the signal was found in"),
+    _c("kind", "str", "x-robots-tag | robots-meta | tdm-reservation | content-usage"),
+    _c("raw_value", "str", "the header or attribute value as found"),
+    _c("agent", "str", "the crawler the signal names; NULL when it applies to all"),
+    _c("observed_at", "ts", "capture time of the record (when the signal was seen)"),
+    _c("tagger", "str", "versioned name of the tagger"),
+)
+
+TEXT_COLUMNS: tuple[Column, ...] = (
+    _c("doc_id", "str", "the document"),
+    _c("text", "str", "extracted main text"),
+)
+
+
+def arrow_schema(columns: tuple[Column, ...], extra: list[pa.Field] | None = None) -> pa.Schema:
+    """Arrow schema for a column list, with optional extra fields (e.g. shard-only columns)."""
+    fields = [pa.field(c.name, c.arrow) for c in columns]
+    return pa.schema(fields + (extra or []))
+
+
+def ddl(table: str, columns: tuple[Column, ...], primary_key: str | None = None) -> str:
+    """CREATE TABLE statement for a column list."""
+    cols = [f"{c.name} {c.sql}" + (" PRIMARY KEY" if c.name == primary_key else "") for c in columns]
+    return f"CREATE TABLE {table} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+RUNS_DDL = """CREATE TABLE runs (
+  run_id VARCHAR PRIMARY KEY,
+  schema_version VARCHAR,
+  started_at TIMESTAMPTZ,
+  finished_at TIMESTAMPTZ,
+  recipe_name VARCHAR,
+  recipe_version VARCHAR,
+  recipe_toml VARCHAR,
+  versions_json VARCHAR,
+  inputs_json VARCHAR,
+  n_read BIGINT,
+  n_kept BIGINT,
+  n_dropped BIGINT,
+  n_quarantined BIGINT
+)"""
+
+SHARD_SIGNATURE_FIELD = pa.field("minhash", pa.list_(pa.uint64()))
