@@ -239,30 +239,110 @@ def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Docu
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, "no WARC record could be read (empty file?)")
 
 
+class HashingFile:
+    """Read-only file wrapper that computes the SHA-256 and size of everything read through it."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Read and hash up to ``n`` bytes."""
+        data = self._fh.read(n)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash the rest of the file (after a reader stopped early)."""
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        """Close the wrapped file."""
+        self._fh.close()
+
+    def __enter__(self) -> HashingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_with_digest(path: str, inventory: list[dict[str, Any]]) -> Iterator[Document]:
+    """``iter_records(path)`` that appends ``{path, sha256, bytes, records}`` to ``inventory`` when done."""
+    import fsspec
+
+    entry: dict[str, Any] = {"path": path, "sha256": None, "bytes": None, "records": 0}
+    try:
+        raw = fsspec.open(path, "rb").open()
+    except (OSError, ValueError) as e:
+        inventory.append(entry)
+        yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
+        return
+    hashing = HashingFile(raw)
+    for doc in iter_records(path, open_file=_KeepOpen(hashing)):
+        entry["records"] += 1
+        yield doc
+    try:
+        hashing.drain()
+        entry["sha256"], entry["bytes"] = hashing.sha256.hexdigest(), hashing.size
+    except OSError:
+        pass
+    hashing.close()
+    inventory.append(entry)
+
+
+class _KeepOpen:
+    """Context manager over a file that iter_records may close; the caller closes it after draining."""
+
+    def __init__(self, fh: HashingFile) -> None:
+        self._fh = fh
+
+    def read(self, n: int = -1) -> bytes:
+        return self._fh.read(n)
+
+    def __enter__(self) -> _KeepOpen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 class ProvenanceWarcReader(PipelineStep):
     """datatrove reader step: each task reads the files ``files[rank::world_size]`` with full provenance."""
 
     name = "WARC reader (provenance)"
     type = "READER"
 
-    def __init__(self, files: list[str], run_id: str) -> None:
+    def __init__(self, files: list[str], run_id: str, inventory_dir: str) -> None:
         super().__init__()
         self.files = list(files)
         self.run_id = run_id
+        self.inventory_dir = inventory_dir
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        """Yield the documents of this task's files; upstream documents (if any) pass through first."""
+        """Yield the documents of this task's files; upstream documents (if any) pass through first.
+
+        Writes ``<inventory_dir>/<rank>.json``: each file's SHA-256, size and record count.
+        """
+        import json
+
         if data:
             yield from data
+        inventory: list[dict[str, Any]] = []
         for path in self.files[rank::world_size]:
             self.stat_update("files")
-            for doc in iter_records(path):
+            for doc in read_with_digest(path, inventory):
                 doc.metadata["run_id"] = self.run_id
                 self.stat_update("records")
                 if doc.metadata.get("reason"):
                     self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
-                self.update_doc_stats(doc)
                 yield doc
+        os.makedirs(self.inventory_dir, exist_ok=True)
+        with open(os.path.join(self.inventory_dir, f"{rank:05d}.json"), "w", encoding="utf-8") as fh:
+            json.dump(inventory, fh, indent=1)
 
 
 __all__ = ["ProvenanceWarcReader", "iter_records", "make_doc_id", "domain_of", "decode_payload", "READER_NAME"]

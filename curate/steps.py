@@ -1,0 +1,280 @@
+"""The per-record datatrove steps of stage 1: licence → extract → date → score → signature → decide → write.
+
+Every step passes every document on: a document that an earlier step dropped or quarantined keeps flowing
+(with its ``status``/``reason``) so that the shard writer writes exactly one row per input record. A step
+only works on documents whose ``status`` is still undecided. Each step counts what it did with datatrove's
+``stat_update`` using the same reason codes as the store, so ``stats.json`` reconciles with it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curate.recipe import Recipe
+from curate.schema import (
+    DOCUMENT_COLUMNS,
+    EVIDENCE_COLUMNS,
+    LICENSE_TAGGER_NAME,
+    OPTOUT_COLUMNS,
+    SHARD_SIGNATURE_FIELD,
+    Meta,
+    Reason,
+    ScoreReason,
+    Status,
+    Tier,
+    arrow_schema,
+    status_for,
+)
+
+
+def pending(doc: Document) -> bool:
+    """True while no step has decided the document's status."""
+    return doc.metadata.get("status") is None
+
+
+def decide(doc: Document, reason: Reason, detail: str | None = None) -> None:
+    """Mark ``doc`` dropped or quarantined for ``reason``."""
+    doc.metadata.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+
+
+class CurateStep(PipelineStep):
+    """Base of curate's steps: ``process(doc)`` runs on every document, then the document is passed on."""
+
+    type = "CURATE"
+
+    def process(self, doc: Document) -> None:  # pragma: no cover - abstract
+        """Annotate ``doc`` in place."""
+        raise NotImplementedError
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Process and forward every document."""
+        for doc in data or ():
+            with self.track_time():
+                self.process(doc)
+            yield doc
+
+
+class LicenseStep(CurateStep):
+    """Licence, copyright and opt-out evidence from the raw HTML and HTTP headers (before extraction)."""
+
+    name = "licence + opt-out evidence"
+
+    def process(self, doc: Document) -> None:
+        """Tag the raw HTML; records without HTML get NULL licence and opt-out (nothing could be checked)."""
+        from curate.license_tagger import tag_html
+
+        meta = doc.metadata
+        html = meta.get(Meta.HTML)
+        headers = meta.pop("_headers", None) or {}
+        if html is None:
+            return
+        v = tag_html(html, headers)
+        meta.update(
+            license_spdx=v.spdx_id,
+            license_scope=v.scope,
+            license_confidence=v.confidence,
+            license_conflict=v.conflict,
+            license_signals=len(v.evidence),
+            license_tagger=LICENSE_TAGGER_NAME,
+            optout=bool(v.optouts),
+        )
+        meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in v.evidence]
+        meta[Meta.OPTOUT_EVIDENCE] = [o.__dict__ for o in v.optouts]
+        if v.spdx_id:
+            self.stat_update(f"license_{v.scope}")
+        if v.optouts:
+            self.stat_update("optout")
+
+
+class ExtractStep(CurateStep):
+    """Main text (trafilatura or resiliparse), language id and page date."""
+
+    name = "extract"
+
+    def __init__(self, extractor: str, page_dates: bool) -> None:
+        super().__init__()
+        self.extractor = extractor
+        self.page_dates = page_dates
+
+    def process(self, doc: Document) -> None:
+        """Replace the raw HTML by the main text; an extractor crash quarantines the record."""
+        from curate.extract import detect_language, extract_text, extractor_name, page_date
+
+        meta = doc.metadata
+        html = meta.pop(Meta.HTML, None)
+        if html is not None and pending(doc):
+            meta["extractor"] = extractor_name(self.extractor)
+            try:
+                doc.text = extract_text(html, self.extractor, meta.get("url"))
+            except Exception as e:  # noqa: BLE001 - one page's failure is that page's quarantine row
+                decide(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
+                self.stat_update("quarantined_extract_error")
+                return
+            if self.page_dates:
+                meta["page_date"] = page_date(html, meta.get("url"))
+        elif meta.get("record_type") == "conversion" and pending(doc):
+            meta["extractor"] = "wet-conversion"
+        if doc.text:
+            meta["text_chars"] = len(doc.text)
+            meta["language"], meta["language_score"] = detect_language(doc.text)
+
+
+class DateStep(CurateStep):
+    """Tier from WARC-Date against the recipe's cutoff."""
+
+    name = "date tier"
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.cutoff = recipe.cutoff_datetime
+
+    def process(self, doc: Document) -> None:
+        """Parse WARC-Date strictly; unknown dates get no tier and a reason."""
+        from curate.dating import parse_warc_date, tier_for
+
+        meta = doc.metadata
+        if meta.get("record_type") is None:
+            return
+        captured, reason = parse_warc_date(meta.get("warc_date_raw"))
+        tier = tier_for(captured, self.cutoff)
+        meta.update(warc_date=captured, tier=tier.value if tier else None, date_reason=reason.value if reason else None)
+        self.stat_update(f"tier_{tier.value if tier else 'unknown'}")
+
+
+class ScoreStep(CurateStep):
+    """P(model-generated) from the recipe's classifier, for every record with text."""
+
+    name = "MGT score"
+
+    def __init__(self, model_name: str) -> None:
+        super().__init__()
+        self.model_name = model_name
+
+    def process(self, doc: Document) -> None:
+        """Score the text; records without text get ``not_scored``."""
+        from curate.mgt import load_model
+
+        meta = doc.metadata
+        if not doc.text or not pending(doc):
+            if meta.get("record_type") is not None:
+                meta["mgt_reason"] = ScoreReason.NOT_SCORED.value
+            return
+        score, reason, n = load_model(self.model_name).score(doc.text, meta.get("language"))
+        meta.update(mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None)
+        self.stat_update("scored" if score is not None else f"unscored_{reason}")
+
+
+class SignatureStep(CurateStep):
+    """Exact-dedup hash and MinHash signature of the text."""
+
+    name = "dedup signature"
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.num_perm, self.ngram, self.seed = recipe.dedup.num_perm, recipe.dedup.ngram, recipe.seed
+
+    def process(self, doc: Document) -> None:
+        """Hash and sign documents with text."""
+        from curate.dedup import signature, text_hash
+
+        if not doc.text:
+            return
+        doc.metadata["text_hash"] = text_hash(doc.text)
+        sig = signature(doc.text, self.num_perm, self.ngram, self.seed)
+        doc.metadata[Meta.MINHASH] = sig.tolist() if sig is not None else None
+
+
+class DecideStep(CurateStep):
+    """Apply the recipe's keep rules to documents still undecided (duplicates are decided later, globally)."""
+
+    name = "decide"
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def reason_for(self, meta: dict[str, Any], text: str) -> Reason | None:
+        """The first rule a document breaks, or None when it is kept."""
+        r = self.recipe
+        if not text:
+            return Reason.NO_TEXT
+        if len(text) < r.extract.min_chars:
+            return Reason.TOO_SHORT
+        if r.extract.languages and meta.get("language") not in r.extract.languages:
+            return Reason.LANGUAGE_EXCLUDED
+        if r.optout.honour and meta.get("optout"):
+            return Reason.OPTED_OUT
+        tier = meta.get("tier")
+        if tier is None and not r.score.keep_unknown_date:
+            return Reason.DATE_UNKNOWN
+        if tier == Tier.POST_CUTOFF.value or (tier is None and r.score.keep_unknown_date):
+            score = meta.get("mgt_score")
+            if score is None:
+                return None if r.score.keep_unscored_post_cutoff else Reason.POST_CUTOFF_UNSCORED
+            if score >= r.score.threshold:
+                return Reason.MGT_ABOVE_THRESHOLD
+        return None
+
+    def process(self, doc: Document) -> None:
+        """Set ``status`` to kept, or dropped with the first rule's reason."""
+        if not pending(doc):
+            self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
+            return
+        reason = self.reason_for(doc.metadata, doc.text)
+        if reason is None:
+            doc.metadata["status"] = Status.KEPT.value
+            self.stat_update("kept")
+        else:
+            decide(doc, reason)
+            self.stat_update(f"dropped_{reason.value}")
+
+
+class ShardWriter(PipelineStep):
+    """Write one Parquet row per document (plus evidence rows) to ``<work>/{documents,evidence,optout}/<rank>.parquet``."""
+
+    name = "shard writer"
+    type = "WRITER"
+
+    def __init__(self, work_dir: str) -> None:
+        super().__init__()
+        self.work_dir = work_dir
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Consume the documents and write this task's shards."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        doc_rows: list[dict[str, Any]] = []
+        ev_rows: list[dict[str, Any]] = []
+        opt_rows: list[dict[str, Any]] = []
+        names = [c.name for c in DOCUMENT_COLUMNS]
+        for doc in data or ():
+            meta = doc.metadata
+            row = {n: meta.get(n) for n in names}
+            row["doc_id"] = meta[Meta.DOC_ID]
+            row["text"] = doc.text or None
+            row["minhash"] = meta.get(Meta.MINHASH)
+            doc_rows.append(row)
+            for e in meta.get(Meta.LICENSE_EVIDENCE) or ():
+                ev_rows.append({"doc_id": row["doc_id"], "tagger": LICENSE_TAGGER_NAME, **e})
+            for o in meta.get(Meta.OPTOUT_EVIDENCE) or ():
+                opt_rows.append(
+                    {"doc_id": row["doc_id"], "observed_at": meta.get("warc_date"), "tagger": LICENSE_TAGGER_NAME, **o}
+                )
+            self.stat_update("rows")
+        shard_schema = arrow_schema(DOCUMENT_COLUMNS, [pa.field("text", pa.string()), SHARD_SIGNATURE_FIELD])
+        for sub, rows, schema in (
+            ("documents", doc_rows, shard_schema),
+            ("evidence", ev_rows, arrow_schema(EVIDENCE_COLUMNS)),
+            ("optout", opt_rows, arrow_schema(OPTOUT_COLUMNS)),
+        ):
+            folder = os.path.join(self.work_dir, sub)
+            os.makedirs(folder, exist_ok=True)
+            table = pa.Table.from_pylist(rows, schema=schema)
+            pq.write_table(table, os.path.join(folder, f"{rank:05d}.parquet"), compression="zstd")
+        return
+        yield  # a generator that yields nothing: this is the pipeline's last step

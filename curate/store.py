@@ -1,0 +1,207 @@
+"""The provenance store: one DuckDB file per run output, loaded from the per-task Parquet shards.
+
+``build_store`` is the single writer: it creates the tables from the schema module, loads every shard row in
+``doc_id`` order (so the same input gives the same table contents), upgrades post-cutoff records whose exact
+payload was captured before the cutoff to ``attested``, runs the global dedup and records the run. It writes
+to a temporary file and renames it into place, so a crash never leaves a half-built store behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.dedup import Member, choose_representatives, cluster
+from curate.recipe import Recipe
+from curate.schema import (
+    DOCUMENT_COLUMNS,
+    EVIDENCE_COLUMNS,
+    OPTOUT_COLUMNS,
+    RUNS_DDL,
+    SCHEMA_VERSION,
+    TEXT_COLUMNS,
+    Reason,
+    Status,
+    Tier,
+    ddl,
+)
+
+STORE_NAME = "provenance.duckdb"
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """How the run's records ended; ``read == kept + dropped + quarantined`` always holds."""
+
+    read: int
+    kept: int
+    dropped: int
+    quarantined: int
+
+
+def open_store(path: Path, read_only: bool = True) -> Any:
+    """Open a store for queries (a DuckDB connection)."""
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def _create_tables(con: Any) -> None:
+    con.execute(ddl("documents", DOCUMENT_COLUMNS, primary_key="doc_id"))
+    con.execute(ddl("texts", TEXT_COLUMNS, primary_key="doc_id"))
+    con.execute(ddl("license_evidence", EVIDENCE_COLUMNS))
+    con.execute(ddl("optout_evidence", OPTOUT_COLUMNS))
+    con.execute(RUNS_DDL)
+
+
+def _load_shards(con: Any, work: Path) -> None:
+    cols = ", ".join(c.name for c in DOCUMENT_COLUMNS)
+    docs = (work / "documents" / "*.parquet").as_posix()
+    con.execute(f"INSERT INTO documents SELECT {cols} FROM read_parquet('{docs}') ORDER BY doc_id")
+    con.execute(f"INSERT INTO texts SELECT doc_id, text FROM read_parquet('{docs}') WHERE text IS NOT NULL ORDER BY doc_id")
+    for table, sub, columns in (("license_evidence", "evidence", EVIDENCE_COLUMNS), ("optout_evidence", "optout", OPTOUT_COLUMNS)):
+        names = ", ".join(c.name for c in columns)
+        src = (work / sub / "*.parquet").as_posix()
+        con.execute(f"INSERT INTO {table} SELECT {names} FROM read_parquet('{src}') ORDER BY ALL")
+
+
+def _attest(con: Any) -> None:
+    """post_cutoff → attested when the same payload digest was captured before the cutoff in this input."""
+    con.execute(
+        f"""
+        UPDATE documents SET tier = '{Tier.ATTESTED.value}'
+        WHERE tier = '{Tier.POST_CUTOFF.value}' AND warc_payload_digest IS NOT NULL
+          AND coalesce(payload_digest_ok, true)
+          AND warc_payload_digest IN (
+            SELECT warc_payload_digest FROM documents
+            WHERE tier = '{Tier.PRE_CUTOFF.value}' AND coalesce(payload_digest_ok, true))
+        """
+    )
+    # Attested text existed before the cutoff: the post-cutoff MGT rules no longer apply to it.
+    con.execute(
+        f"""
+        UPDATE documents SET status = '{Status.KEPT.value}', reason = NULL, reason_detail = NULL
+        WHERE tier = '{Tier.ATTESTED.value}'
+          AND reason IN ('{Reason.MGT_ABOVE_THRESHOLD.value}', '{Reason.POST_CUTOFF_UNSCORED.value}')
+        """
+    )
+
+
+def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    d = recipe.dedup
+    if not (d.exact or d.near):
+        return
+    docs_glob = (work / "documents" / "*.parquet").as_posix()
+    rows = con.execute(
+        f"""
+        SELECT s.doc_id, s.text_hash, s.minhash, d.status, d.warc_date, d.license_scope, d.text_chars
+        FROM read_parquet('{docs_glob}') s JOIN documents d USING (doc_id)
+        WHERE s.text_hash IS NOT NULL AND d.status <> '{Status.QUARANTINED.value}'
+        ORDER BY s.doc_id
+        """
+    ).fetchall()
+    triples = [(r[0], r[1], np.asarray(r[2], dtype=np.uint64) if r[2] is not None else None) for r in rows]
+    roots = cluster(triples, exact=d.exact, near=d.near, threshold=d.threshold, num_perm=d.num_perm, seed=recipe.seed)
+    members = [
+        Member(r[0], r[3] == Status.KEPT.value, r[4], r[5] == "page", r[6] or 0, r[1]) for r in rows if r[0] in roots
+    ]
+    chosen = choose_representatives(members, roots)
+    if not chosen:
+        return
+    table = pa.table(
+        {
+            "doc_id": list(chosen),
+            "rep": [v[0] for v in chosen.values()],
+            "size": [v[1] for v in chosen.values()],
+            "kind": [v[2] for v in chosen.values()],
+        }
+    )
+    con.register("dedup_result", table)
+    con.execute(
+        """
+        UPDATE documents SET dup_cluster_id = r.rep, dup_cluster_size = r.size,
+               dup_kind = CASE WHEN r.kind = 'self' THEN NULL ELSE r.kind END
+        FROM dedup_result r WHERE documents.doc_id = r.doc_id
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE documents SET status = '{Status.DROPPED.value}', reason = '{Reason.DUPLICATE_OF.value}',
+               reason_detail = r.rep
+        FROM dedup_result r
+        WHERE documents.doc_id = r.doc_id AND r.kind <> 'self' AND documents.status = '{Status.KEPT.value}'
+        """
+    )
+    con.unregister("dedup_result")
+
+
+def counts(con: Any) -> RunCounts:
+    """Counts of the ``documents`` table by status."""
+    row = con.execute(
+        """SELECT count(*), count(*) FILTER (status = 'kept'), count(*) FILTER (status = 'dropped'),
+                  count(*) FILTER (status = 'quarantined') FROM documents"""
+    ).fetchone()
+    return RunCounts(*row)
+
+
+def _inventory(work: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    folder = work / "inputs"
+    for name in sorted(os.listdir(folder)) if folder.exists() else []:
+        out.extend(json.loads((folder / name).read_text(encoding="utf-8")))
+    return sorted(out, key=lambda e: str(e["path"]))
+
+
+def build_store(
+    work: Path, store_path: Path, recipe: Recipe, run_id: str, versions: dict[str, str], started_at: dt.datetime
+) -> RunCounts:
+    """Load the shards under ``work`` into a new store at ``store_path`` and return the run's counts.
+
+    Raises:
+        CurateError: the counts do not reconcile (a bug, never expected).
+    """
+    import duckdb
+
+    from curate.errors import CurateError
+
+    tmp = store_path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        _create_tables(con)
+        _load_shards(con, work)
+        _attest(con)
+        _dedup(con, work, recipe)
+        c = counts(con)
+        if c.read != c.kept + c.dropped + c.quarantined:
+            raise CurateError(f"store does not reconcile: read={c.read} != kept+dropped+quarantined")
+        con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                SCHEMA_VERSION,
+                started_at,
+                dt.datetime.now(dt.UTC),
+                recipe.name,
+                recipe.version,
+                recipe.source,
+                json.dumps(versions, sort_keys=True),
+                json.dumps(_inventory(work), sort_keys=True),
+                c.read,
+                c.kept,
+                c.dropped,
+                c.quarantined,
+            ],
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, store_path)
+    return c
