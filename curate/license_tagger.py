@@ -295,6 +295,7 @@ def optouts_from_headers(headers: dict[str, str]) -> list[OptOut]:
         for agent, d in _directives(h["x-robots-tag"]):
             if d in AI_DIRECTIVES or (agent and agent.lower() in ai_agents() and d in ("noindex", "none")):
                 out.append(OptOut("x-robots-tag", h["x-robots-tag"], agent))
+                break  # one evidence row per header value
     if h.get("tdm-reservation", "").strip() == "1":
         out.append(OptOut("tdm-reservation", h["tdm-reservation"], None))
     if "content-usage" in h and re.search(r"(?:train-ai|ai-use|train-genai)\s*=\s*n", h["content-usage"], re.I):

@@ -8,11 +8,12 @@ recipe, the inputs, the classifier, the tokenizer and the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -92,6 +93,28 @@ def _executor(recipe: Recipe, pipeline: list[object], tasks: int, logs: Path) ->
     )
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` (inherited by worker processes) for the block; no-op for None."""
+    if path is None:
+        yield
+        return
+    import os
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -> list[object]:
     """The stage-1 datatrove pipeline: usable with any datatrove executor (each task writes its own shards)."""
     from curate.read import ProvenanceWarcReader
@@ -110,12 +133,18 @@ def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -
 
 
 def run_pipeline(
-    paths: Sequence[str] | None, out: Path, recipe_path: Path | None = None, *, force: bool = False
+    paths: Sequence[str] | None,
+    out: Path,
+    recipe_path: Path | None = None,
+    *,
+    force: bool = False,
+    quiet: bool = False,
 ) -> RunResult:
     """Run the whole pipeline on ``paths`` (the bundled sample crawl when empty) into ``out``.
 
     Writes ``out/provenance.duckdb``, ``out/mix/`` and ``out/report.html``; per-task shards, logs and datatrove's
-    ``stats.json`` stay under ``out/work/``.
+    ``stats.json`` stay under ``out/work/``. With ``quiet``, datatrove's task logs (which it writes to the
+    process's stderr) go to ``out/work/logs/stage1.log`` instead.
 
     Raises:
         ConfigError: bad recipe, or ``out`` already holds a run and ``force`` is false.
@@ -140,7 +169,8 @@ def run_pipeline(
     work = out / "work"
     tasks = recipe.executor.tasks or len(files)
     executor = _executor(recipe, stage1_pipeline(recipe, files, run_id, work), tasks, work / "logs")
-    executor.run()  # type: ignore[attr-defined]
+    with _stderr_to(work / "logs" / "stage1.log" if quiet else None):
+        executor.run()  # type: ignore[attr-defined]
     failed = executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
     if failed:
         raise CurateError(f"{len(failed)} of {tasks} stage-1 tasks failed (ranks {failed[:10]}); see {work / 'logs'}")

@@ -66,13 +66,24 @@ def _sniff_meta_charset(head: bytes) -> str | None:
     return m.group(1).decode("ascii", "replace") if m else None
 
 
+def looks_binary(payload: bytes) -> bool:
+    """True when over 1% of the first 64 KiB are control bytes no text format uses (NUL, C0 other than tab/CR/LF/FF)."""
+    head = payload[:65536]
+    if not head:
+        return False
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls > 0.01 * len(head)
+
+
 def decode_payload(payload: bytes, declared: str | None) -> tuple[str | None, str | None, str | None]:
     """Decode ``payload`` to text.
 
     Tries the declared charset, then a ``<meta charset>`` in the page, then statistical detection, then
-    UTF-8 with replacement. Returns ``(text, charset, source)``; text is None when more than 5% of the
-    characters could not be decoded.
+    UTF-8 with replacement. Returns ``(text, charset, source)``; text is None for binary payloads and when
+    more than 5% of the characters could not be decoded.
     """
+    if looks_binary(payload):
+        return None, None, None
     for charset, source in ((declared, "declared"), (_sniff_meta_charset(payload), "meta")):
         if not charset:
             continue
@@ -189,6 +200,39 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None) -> D
     return doc
 
 
+class _Replay:
+    """File-like reader that first returns already-read ``head`` bytes, then the rest of ``fh``."""
+
+    def __init__(self, head: bytes, fh: Any) -> None:
+        self._head, self._fh = head, fh
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0:
+                data, self._head = self._head + self._fh.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return bytes(self._fh.read(n))
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``warc`` or ``arc`` from a file's first bytes (gzip-compressed or not); None for anything else."""
+    import zlib
+
+    text = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return None
+    if text.startswith(b"WARC/"):
+        return "warc"
+    if text.startswith(b"filedesc://"):
+        return "arc"
+    return None
+
+
 def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Document]:
     """Yield one document per payload record of ``path`` and one quarantine document per read failure.
 
@@ -211,8 +255,14 @@ def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Docu
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
     with fh:
+        head = fh.read(4096)
+        fmt = sniff_format(head)
+        if fmt is None:
+            what = "empty file" if not head else f"not a WARC or ARC file (starts with {head[:24]!r})"
+            yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, what)
+            return
         try:
-            it = ArchiveIterator(fh, check_digests=True, arc2warc=True)
+            it = ArchiveIterator(_Replay(head, fh), check_digests=True, arc2warc=True)
             for record in it:
                 if record.rec_type == "warcinfo":
                     crawl_id = _warcinfo_crawl_id(record) or crawl_id
@@ -228,6 +278,8 @@ def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Docu
                 record._curate_truncated = missing > 0
                 record._curate_missing = missing
                 doc = _record_document(path, it, record, crawl_id)
+                if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
+                    doc.metadata["warc_record_id"] = None
                 next_offset = it.get_record_offset() + it.get_record_length()
                 emitted += 1
                 yield doc
@@ -235,8 +287,6 @@ def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Docu
             reason = Reason.UNREADABLE_FILE if next_offset == 0 and emitted == 0 else Reason.READ_ERROR
             yield _quarantine(path, next_offset, crawl_id, reason, f"{type(e).__name__}: {e}")
             return
-    if emitted == 0 and next_offset == 0:
-        yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, "no WARC record could be read (empty file?)")
 
 
 class HashingFile:

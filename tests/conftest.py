@@ -1,0 +1,43 @@
+"""Shared fixtures: paths to ../shared, and one run of the whole pipeline on the bundled sample crawl."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.resources import REPO_ROOT, SAMPLE_DIR
+
+SHARED = REPO_ROOT.parent / "shared"
+WARC_DIR = SHARED / "data" / "warc"
+HTML_DIR = SHARED / "data" / "html"
+MGT_DATA = SHARED / "data" / "mgt" / "train.jsonl.gz"
+
+
+def all_fixture_warcs() -> list[Path]:
+    """Every WARC/WET/WAT/ARC fixture in ../shared/data/warc."""
+    return sorted(p for p in WARC_DIR.rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name) and "paths" not in p.name)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory):
+    """The pipeline run on the bundled sample crawl (shared by many tests: it takes a few seconds)."""
+    from curate.pipeline import run_pipeline
+
+    return run_pipeline(None, tmp_path_factory.mktemp("run1"), quiet=True)
+
+
+@pytest.fixture(scope="session")
+def sample_con(sample_run):
+    from curate.store import open_store
+
+    con = open_store(sample_run.store)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def sample_files() -> list[Path]:
+    from curate.inputs import resolve_inputs
+
+    return [Path(p) for p in resolve_inputs([str(SAMPLE_DIR)])]

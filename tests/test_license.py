@@ -1,0 +1,128 @@
+"""Licence tagger on the real pages of ../shared/data/html and on hand-made edge cases."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from conftest import HTML_DIR
+from curate.license_tagger import optouts_from_headers, tag_html
+from curate.read import decode_payload
+from curate.spdx import licence_for_url
+
+INDEX = list(csv.DictReader((HTML_DIR / "html-license-from-warc" / "index.tsv").open(encoding="utf-8"), delimiter="\t"))
+EXPECTED = {"soldaini_net.html": "CC-BY-4.0", "an_wikipedia_org_wiki_Escopete.html": "CC-BY-SA-4.0"}
+
+
+def page(path) -> str:
+    return decode_payload(path.read_bytes(), None)[0]
+
+
+@pytest.mark.parametrize("row", INDEX, ids=lambda r: r["file"])
+def test_labelled_warc_pages(row: dict[str, str]) -> None:
+    v = tag_html(page(HTML_DIR / "html-license-from-warc" / row["file"]))
+    if row["license_signal"] == "rel-license":
+        assert (v.spdx_id, v.scope) == (EXPECTED[row["file"]], "page")
+    else:  # cc-link-only pages are hard negatives; copyright-only pages carry no licence
+        assert v.scope != "page"
+    if row["license_signal"] == "copyright-footer-only" and row["copyright_snippet"].strip():
+        assert v.spdx_id is None
+
+
+def test_wikipedia_pages_are_cc_by_sa() -> None:
+    folder = HTML_DIR / "html-dclm-enricher/tests/baselines/mappers/enrichers/enricher_test_files"
+    for f in sorted(folder.glob("wikipedia_*.html")):
+        v = tag_html(page(f))
+        assert (v.spdx_id, v.scope, v.conflict) == ("CC-BY-SA-4.0", "page", False), f.name
+        assert any(e.kind == "rel-license-link" and e.location == "head" for e in v.evidence)
+    for f in sorted(folder.glob("common_crawl_*.html")):
+        assert tag_html(page(f)).spdx_id is None, f.name
+
+
+def test_copyright_notice_evidence() -> None:
+    v = tag_html(page(HTML_DIR / "html-license-from-warc" / "www_houstonpress_com_music_a_humble_chance_the_rapper_leads_a_spiritual_awakenin.html"))
+    notes = [e for e in v.evidence if e.kind == "copyright"]
+    assert notes and "2016" in notes[0].raw_value
+
+
+@pytest.mark.parametrize(
+    ("url", "spdx"),
+    [
+        ("https://creativecommons.org/licenses/by-sa/4.0/deed.an", "CC-BY-SA-4.0"),
+        ("http://creativecommons.org/licenses/by/4.0/?ref=chooser-v1", "CC-BY-4.0"),
+        ("//CreativeCommons.org/Licenses/BY-NC/3.0/de/", "CC-BY-NC-3.0-DE"),
+        ("creativecommons.org/licenses/by-sa/3.0/es/", "LicenseRef-CC-BY-SA-3.0-ES"),
+        ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0"),
+        ("https://creativecommons.org/publicdomain/mark/1.0/", "CC-PDM-1.0"),
+        ("&quot;https://creativecommons.org/licenses/by/2.0/legalcode&quot;", "CC-BY-2.0"),
+        ("https://www.gnu.org/licenses/fdl-1.3.html", "GFDL-1.3-or-later"),
+        ("https://creativecommons.org/about/", None),
+        ("https://example.org/licenses/by/4.0/", None),
+    ],
+)
+def test_licence_urls(url: str, spdx: str | None) -> None:
+    lic = licence_for_url(url)
+    assert (lic.spdx_id if lic else None) == spdx
+
+
+def test_port_flags_follow_the_code() -> None:
+    lic = licence_for_url("https://creativecommons.org/licenses/by-nc-sa/3.0/es/")
+    assert lic and lic.noncommercial and lic.share_alike and not lic.open_definition
+
+
+def test_jsonld_image_licence_is_media_scope() -> None:
+    html = """<html><head><script type="application/ld+json">
+      {"@type": "ImageObject", "license": {"@id": "https://creativecommons.org/licenses/by/4.0/"}}</script></head>
+      <body><p>Text</p></body></html>"""
+    v = tag_html(html)
+    assert (v.spdx_id, v.scope) == ("CC-BY-4.0", "media")
+
+
+def test_jsonld_article_licence_is_page_scope() -> None:
+    html = '<script type="application/ld+json">[{"@type":"Article","license":"https://creativecommons.org/licenses/by-sa/4.0/"}]</script>'
+    assert tag_html(html).scope == "page"
+
+
+def test_conflicting_signals_are_flagged() -> None:
+    html = """<head><link rel="license" href="https://creativecommons.org/licenses/by/4.0/">
+      <meta name="license" content="https://creativecommons.org/licenses/by-nc/4.0/"></head>"""
+    v = tag_html(html)
+    assert v.conflict and v.scope == "unknown"
+
+
+def test_figure_credit_link_is_media_only() -> None:
+    html = """<article><p>Story text.</p><figure><img src=a.jpg><figcaption>Photo by X,
+      <a href="https://creativecommons.org/licenses/by/2.0/">CC BY 2.0</a></figcaption></figure></article>"""
+    v = tag_html(html)
+    assert v.scope == "media" and v.evidence[0].location == "figure"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><head><link rel=LICENSE href='HTTPS://CREATIVECOMMONS.ORG/LICENSES/BY/4.0/'></head></html>",
+        '<a rel="license" href="&quot;https://creativecommons.org/licenses/by/4.0/&quot;">x</a>',
+        "<a rel=license href=//creativecommons.org/licenses/by/4.0/>x",
+    ],
+)
+def test_odd_markup_still_maps(html: str) -> None:
+    assert tag_html(html).spdx_id == "CC-BY-4.0"
+
+
+@pytest.mark.parametrize("html", ["", "<<<>>>", "<html><body>" * 5000, "\x00\x01 licence", "<a rel=license href='/relative/path'>x</a>"])
+def test_bad_html_never_crashes(html: str) -> None:
+    v = tag_html(html)
+    assert v.spdx_id is None
+
+
+def test_optout_headers_and_metas() -> None:
+    assert [o.kind for o in optouts_from_headers({"X-Robots-Tag": "noai, noimageai"})] == ["x-robots-tag"]
+    assert optouts_from_headers({"X-Robots-Tag": "GPTBot: noindex"})[0].agent == "GPTBot"
+    assert optouts_from_headers({"X-Robots-Tag": "googlebot: noindex"}) == []
+    assert optouts_from_headers({"tdm-reservation": "1"})[0].kind == "tdm-reservation"
+    assert optouts_from_headers({"tdm-reservation": "0"}) == []
+    assert optouts_from_headers({"Content-Usage": "train-ai=n"})[0].kind == "content-usage"
+    v = tag_html('<head><meta name="robots" content="noai"><meta name="tdm-reservation" content="1"><meta name="CCBot" content="noindex"></head>')
+    assert sorted(o.kind for o in v.optouts) == ["robots-meta", "robots-meta", "tdm-reservation"]
+    assert {o.agent for o in v.optouts} == {None, "ccbot"}
