@@ -27,7 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-classifiers_app = typer.Typer(help="Train and evaluate the model-generated-text classifiers in classifiers/.", no_args_is_help=True)
+classifiers_app = typer.Typer(
+    help="Train and evaluate the model-generated-text classifiers in classifiers/.", no_args_is_help=True
+)
 sample_app = typer.Typer(help="The sample crawl bundled in sample/.", no_args_is_help=True)
 app.add_typer(classifiers_app, name="classifiers")
 app.add_typer(sample_app, name="sample")
@@ -48,11 +50,20 @@ def _fail_cleanly(fn: F) -> F:
 @app.command("run")
 @_fail_cleanly
 def run_cmd(
-    paths: Annotated[list[str] | None, typer.Argument(help="WARC/WET/ARC files, globs, directories or URLs; none: the bundled sample crawl")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for provenance.duckdb, mix/ and report.html")] = Path("out"),
-    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")] = None,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="WARC/WET/ARC files, globs, directories or URLs; none: the bundled sample crawl"),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="output folder for provenance.duckdb, mix/ and report.html")
+    ] = Path("out"),
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a previous run's outputs in --out")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")
+    ] = False,
 ) -> None:
     """Run the pipeline: read → licence → extract → date → score → dedup → store → mix → report.
 
@@ -64,7 +75,9 @@ def run_cmd(
     c = r.counts
     typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
     typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")
-    typer.echo(f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards")
+    typer.echo(
+        f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards"
+    )
     typer.echo(f"store:  {r.store}")
     typer.echo(f"mix:    {r.mix}")
     typer.echo(f"report: {r.report}")
@@ -93,7 +106,9 @@ def train_cmd(
 def eval_cmd(
     name: Annotated[str, typer.Argument(help="classifier name under classifiers/")],
     data: Annotated[Path, typer.Option("--data", help="labelled JSONL(.gz) to evaluate on")],
-    split: Annotated[str, typer.Option(help="all | validation (the grouped validation split of --data)")] = "validation",
+    split: Annotated[
+        str, typer.Option(help="all | validation (the grouped validation split of --data)")
+    ] = "validation",
 ) -> None:
     """Evaluate a classifier: AUROC, TPR at 1%/5% FPR, calibration error, per generator and per domain.
 
@@ -114,8 +129,12 @@ def eval_cmd(
 @sample_app.command("build")
 @_fail_cleanly
 def sample_build_cmd(
-    data: Annotated[Path, typer.Option("--data", help="the labelled MGT texts the generated WARC is made from")] = Path("../shared/data/mgt/train.jsonl.gz"),
-    warcs: Annotated[Path, typer.Option("--warcs", help="folder of real WARC fixtures to copy in")] = Path("../shared/data/warc"),
+    data: Annotated[Path, typer.Option("--data", help="the labelled MGT texts the generated WARC is made from")] = Path(
+        "../shared/data/mgt/train.jsonl.gz"
+    ),
+    warcs: Annotated[Path, typer.Option("--warcs", help="folder of real WARC fixtures to copy in")] = Path(
+        "../shared/data/warc"
+    ),
     out: Annotated[Path | None, typer.Option("--out", help="sample folder (default: sample/ in the repo)")] = None,
 ) -> None:
     """Rebuild the bundled sample crawl deterministically (generated WARC + real fixtures + NOTICE).

@@ -54,6 +54,8 @@ def resolve_inputs(paths: Sequence[str]) -> list[str]:
     for f in files:
         name = os.path.basename(f)
         if name in seen:
-            raise InputError(f"two inputs share the base name {name!r} ({seen[name]} and {f}); rename one or run them separately")
+            raise InputError(
+                f"two inputs share the base name {name!r} ({seen[name]} and {f}); rename one or run them separately"
+            )
         seen[name] = f
     return files

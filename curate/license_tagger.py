@@ -36,6 +36,7 @@ COPYRIGHT = re.compile(
 MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "photograph"}
 LICENCE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
 AI_DIRECTIVES = {"noai", "noimageai", "noml"}
+NON_AGENT_PREFIXES = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 SNIPPET = 240
 
 # Signal kinds, strongest first; the rank decides the page verdict when signals agree.
@@ -109,11 +110,11 @@ def _snippet(el: Any) -> str:
     from lxml import etree
 
     try:
-        text = etree.tostring(el, encoding="unicode", with_tail=False)
+        text = str(etree.tostring(el, encoding="unicode", with_tail=False))
     except (ValueError, TypeError):
         text = ""
     parent = el.getparent()
-    context = " ".join(parent.text_content().split()) if parent is not None else ""
+    context = " ".join(str(parent.text_content()).split()) if parent is not None else ""
     return (text[:SNIPPET] + (" | " + context[:SNIPPET] if context else ""))[: 2 * SNIPPET]
 
 
@@ -132,10 +133,9 @@ def _jsonld_licences(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str
         lic = obj.get("license")
         values = lic if isinstance(lic, list) else [lic]
         for v in values:
-            if isinstance(v, dict):
-                v = v.get("@id") or v.get("url")
-            if isinstance(v, str) and v.strip():
-                yield v.strip(), t
+            url = v.get("@id") or v.get("url") if isinstance(v, dict) else v
+            if isinstance(url, str) and url.strip():
+                yield url.strip(), t
         for k, v in obj.items():
             if k != "license":
                 yield from _jsonld_licences(v, t)
@@ -193,7 +193,9 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
         if re.search(r"(?:i\.creativecommons\.org|licensebuttons\.net)/(?:l|p)/", src, re.IGNORECASE):
             path = re.sub(r"^.*?/(l|p)/", "", src)
             code = path.rsplit("/", 1)[0]
-            url = ("creativecommons.org/licenses/" if "/l/" in src.lower() else "creativecommons.org/publicdomain/") + code
+            url = (
+                "creativecommons.org/licenses/" if "/l/" in src.lower() else "creativecommons.org/publicdomain/"
+            ) + code
             add("cc-badge", url, el)
     for el in tree.iter("meta"):
         name = (el.get("name") or el.get("property") or "").strip().lower()
@@ -258,7 +260,9 @@ def _decide(v: Verdict) -> None:
             v.scope = LicenseScope.UNKNOWN.value
             v.confidence = 0.3
         else:
-            v.scope = LicenseScope.PARTIAL.value if media and {e.spdx_id for e in media} - ids else LicenseScope.PAGE.value
+            v.scope = (
+                LicenseScope.PARTIAL.value if media and {e.spdx_id for e in media} - ids else LicenseScope.PAGE.value
+            )
             v.confidence = {0: 0.95, 1: 0.9, 2: 0.85, 3: 0.8}.get(KIND_RANK[best.kind], 0.5)
         return
     if media:
@@ -277,12 +281,11 @@ def _decide(v: Verdict) -> None:
 def _directives(value: str) -> Iterable[tuple[str | None, str]]:
     """(agent or None, directive) pairs of an X-Robots-Tag / robots meta value."""
     agent: str | None = None
-    for part in value.split(","):
-        part = part.strip()
-        if ":" in part:
-            head, _, rest = part.partition(":")
-            if head.strip().lower() not in ("unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"):
-                agent, part = head.strip(), rest.strip()
+    for raw in value.split(","):
+        part = raw.strip()
+        head, sep, rest = part.partition(":")
+        if sep and head.strip().lower() not in NON_AGENT_PREFIXES:
+            agent, part = head.strip(), rest.strip()
         for token in part.split():
             yield agent, token.lower()
 
@@ -308,10 +311,9 @@ def _optouts_from_meta(name: str, content: str) -> list[OptOut]:
         return [OptOut("tdm-reservation", content, None)] if content.strip() == "1" else []
     if name == "robots":
         return [OptOut("robots-meta", content, a) for a, d in _directives(content) if d in AI_DIRECTIVES][:1]
-    if name in ai_agents():
-        if any(d in AI_DIRECTIVES | {"noindex", "none"} for _, d in _directives(content)):
-            return [OptOut("robots-meta", content, name)]
+    if name in ai_agents() and any(d in AI_DIRECTIVES | {"noindex", "none"} for _, d in _directives(content)):
+        return [OptOut("robots-meta", content, name)]
     return []
 
 
-__all__ = ["Evidence", "OptOut", "Verdict", "tag_html", "optouts_from_headers", "LICENSE_TAGGER_NAME"]
+__all__ = ["LICENSE_TAGGER_NAME", "Evidence", "OptOut", "Verdict", "optouts_from_headers", "tag_html"]

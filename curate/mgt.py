@@ -96,7 +96,8 @@ def read_labelled(path: Path) -> list[dict[str, Any]]:
 
 def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, validation) by group (falls back to id, then text, when a row has no group)."""
-    train, val = [], []
+    train: list[dict[str, Any]] = []
+    val: list[dict[str, Any]] = []
     for r in rows:
         key = str(r.get("group") or r.get("id") or r["text"])
         (val if is_validation_group(key) else train).append(r)
@@ -246,7 +247,7 @@ def _write_training_file(rows: list[dict[str, Any]], path: Path, seed: int = 1) 
     """One line per window, shuffled with ``seed``: single-threaded SGD must not see the data in source order."""
     import random
 
-    lines = []
+    lines: list[str] = []
     for r in rows:
         words = normalise(r["text"])
         if len(words) < MIN_WORDS:
@@ -274,7 +275,7 @@ def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     probs = [model.calibrate(s) for s in raw]
     kept_rows = [rows[i] for i in kept]
 
-    def block(mask: list[bool]) -> dict[str, float]:
+    def block(mask: list[bool]) -> dict[str, float | None]:
         y = [lab for lab, m in zip(labels, mask, strict=True) if m]
         s = [p for p, m in zip(probs, mask, strict=True) if m]
         a = auroc(y, s)
@@ -333,7 +334,12 @@ def train(name: str, data: Path, out_dir: Path | None = None) -> dict[str, Any]:
         "languages": list(SCOPE_LANGUAGES),
         "fasttext_params": FASTTEXT_PARAMS,
         "quantized": True,
-        "calibration": {"method": "platt", "a": model.platt_a, "b": model.platt_b, "fit_on": "even-hash half of validation groups"},
+        "calibration": {
+            "method": "platt",
+            "a": model.platt_a,
+            "b": model.platt_b,
+            "fit_on": "even-hash half of validation groups",
+        },
         "data": {
             "path": str(data.name),
             "rows": len(rows),

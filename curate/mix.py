@@ -89,7 +89,11 @@ class _ShardSet:
         name = f"{self.bucket}_{self.index:05d}.ds"
         self.names.append(name)
         self.file = TokenizedFile(
-            str(self.folder), name, save_index=True, save_final_metadata=True, token_size=TOKEN_SIZE,
+            str(self.folder),
+            name,
+            save_index=True,
+            save_final_metadata=True,
+            token_size=TOKEN_SIZE,
             tokenizer_name_or_path=f"tiktoken:{self.tokenizer}",
         )
         self.docs_in_file = 0
@@ -126,7 +130,10 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
         for k in range(copies_for(weights[bucket], seed, bucket, doc_id))
     ]
     entries.sort(key=lambda e: (e[0], _unit(seed, "order", *e)))
-    shards = {b.name: _ShardSet(out, b.name, recipe.mix.tokenizer, recipe.mix.max_tokens_per_shard) for b in recipe.mix.buckets}
+    shards = {
+        b.name: _ShardSet(out, b.name, recipe.mix.tokenizer, recipe.mix.max_tokens_per_shard)
+        for b in recipe.mix.buckets
+    }
     info = {
         r[0]: r[1:]
         for r in con.execute(
@@ -136,17 +143,31 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
         ).fetchall()
     }
     sidecar: list[dict[str, Any]] = []
-    by_bucket: dict[str, dict[str, int]] = {b.name: {"documents": 0, "tokens": 0, "shards": 0} for b in recipe.mix.buckets}
+    by_bucket: dict[str, dict[str, int]] = {
+        b.name: {"documents": 0, "tokens": 0, "shards": 0} for b in recipe.mix.buckets
+    }
     for bucket, doc_id, copy in entries:
         text, warc_file, offset, length, record_id, url, date, spdx, scope, tier, score = info[doc_id]
         tokens = [*enc.encode_ordinary(text), eot]
         shard, start, end = shards[bucket].write(tokens)
         sidecar.append(
             {
-                "shard": shard, "token_start": start, "token_end": end, "bucket": bucket, "copy": copy,
-                "doc_id": doc_id, "warc_file": warc_file, "record_offset": offset, "record_length": length,
-                "warc_record_id": record_id, "url": url, "warc_date": date, "license_spdx": spdx,
-                "license_scope": scope, "tier": tier, "mgt_score": score,
+                "shard": shard,
+                "token_start": start,
+                "token_end": end,
+                "bucket": bucket,
+                "copy": copy,
+                "doc_id": doc_id,
+                "warc_file": warc_file,
+                "record_offset": offset,
+                "record_length": length,
+                "warc_record_id": record_id,
+                "url": url,
+                "warc_date": date,
+                "license_spdx": spdx,
+                "license_scope": scope,
+                "tier": tier,
+                "mgt_score": score,
             }
         )
         by_bucket[bucket]["documents"] += 1
@@ -156,11 +177,22 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
         by_bucket[name]["shards"] = len(s.names)
     schema = pa.schema(
         [
-            ("shard", pa.string()), ("token_start", pa.int64()), ("token_end", pa.int64()), ("bucket", pa.string()),
-            ("copy", pa.int32()), ("doc_id", pa.string()), ("warc_file", pa.string()), ("record_offset", pa.int64()),
-            ("record_length", pa.int64()), ("warc_record_id", pa.string()), ("url", pa.string()),
-            ("warc_date", pa.timestamp("us", tz="UTC")), ("license_spdx", pa.string()), ("license_scope", pa.string()),
-            ("tier", pa.string()), ("mgt_score", pa.float64()),
+            ("shard", pa.string()),
+            ("token_start", pa.int64()),
+            ("token_end", pa.int64()),
+            ("bucket", pa.string()),
+            ("copy", pa.int32()),
+            ("doc_id", pa.string()),
+            ("warc_file", pa.string()),
+            ("record_offset", pa.int64()),
+            ("record_length", pa.int64()),
+            ("warc_record_id", pa.string()),
+            ("url", pa.string()),
+            ("warc_date", pa.timestamp("us", tz="UTC")),
+            ("license_spdx", pa.string()),
+            ("license_scope", pa.string()),
+            ("tier", pa.string()),
+            ("mgt_score", pa.float64()),
         ]
     )
     pq.write_table(pa.Table.from_pylist(sidecar, schema=schema), out / "sidecar.parquet", compression="zstd")
@@ -176,7 +208,9 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
         "token_size": TOKEN_SIZE,
         "eos_token": eot,
         "format": "datatrove TokenizedFile (.ds, .ds.index, .ds.metadata)",
-        "buckets": [{"name": b.name, "where": b.where, "weight": b.weight, **by_bucket[b.name]} for b in recipe.mix.buckets],
+        "buckets": [
+            {"name": b.name, "where": b.where, "weight": b.weight, **by_bucket[b.name]} for b in recipe.mix.buckets
+        ],
         "documents": summary.documents,
         "tokens": summary.tokens,
     }
@@ -189,8 +223,12 @@ def _write_attribution(path: Path, sidecar: list[dict[str, Any]]) -> None:
     """ATTRIBUTION.md: one entry per mixed document whose licence requires attribution."""
     from curate.spdx import licence_by_spdx, licence_for_url
 
-    lines = ["# Attribution", "", "Documents in this mix whose licence requires attribution (TASL: title/source, "
-             "licence, capture).", ""]
+    lines = [
+        "# Attribution",
+        "",
+        "Documents in this mix whose licence requires attribution (TASL: title/source, licence, capture).",
+        "",
+    ]
     seen: set[str] = set()
     for row in sorted(sidecar, key=lambda r: r["doc_id"]):
         spdx = row["license_spdx"]

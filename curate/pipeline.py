@@ -86,7 +86,9 @@ def _executor(recipe: Recipe, pipeline: list[object], tasks: int, logs: Path) ->
     if e.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(e.workers, tasks), logging_dir=str(logs), skip_completed=False)
+        return LocalPipelineExecutor(
+            pipeline=pipeline, tasks=tasks, workers=min(e.workers, tasks), logging_dir=str(logs), skip_completed=False
+        )
     raise ConfigError(
         f"executor.kind = {e.kind!r}: `curate run` drives stage 1 and the final stage in one process and supports only "
         "'local' so far; use curate.pipeline.stage1_pipeline with datatrove's Slurm/Ray executors (see README)"
@@ -175,9 +177,14 @@ def run_pipeline(
     if failed:
         raise CurateError(f"{len(failed)} of {tasks} stage-1 tasks failed (ranks {failed[:10]}); see {work / 'logs'}")
     store_path = out / STORE_NAME
-    counts = build_store(work, store_path, recipe, run_id, versions, started)
-    if counts.read == counts.quarantined and counts.read > 0 and all(
-        r == "unreadable_file" for (r,) in open_store(store_path).execute("SELECT DISTINCT reason FROM documents").fetchall()
+    counts = build_store(work, store_path, recipe, run_id=run_id, versions=versions, started_at=started)
+    if (
+        counts.read == counts.quarantined
+        and counts.read > 0
+        and all(
+            r == "unreadable_file"
+            for (r,) in open_store(store_path).execute("SELECT DISTINCT reason FROM documents").fetchall()
+        )
     ):
         raise InputError(f"no record could be read from any input ({', '.join(files[:3])}…); see {store_path}")
     con = open_store(store_path)

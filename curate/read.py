@@ -130,7 +130,7 @@ def _quarantine(path: str, offset: int, crawl_id: str | None, reason: Reason, de
 def _warcinfo_crawl_id(record: Any) -> str | None:
     body = record.content_stream().read(1 << 20).decode("utf-8", "replace")
     for line in body.splitlines():
-        key, _, value = line.partition(":")
+        key, _, value = str(line).partition(":")
         if key.strip().lower() == "ispartof" and value.strip():
             return value.strip()
     return None
@@ -209,7 +209,7 @@ class _Replay:
     def read(self, n: int = -1) -> bytes:
         if self._head:
             if n < 0:
-                data, self._head = self._head + self._fh.read(), b""
+                data, self._head = self._head + bytes(self._fh.read()), b""
                 return data
             data, self._head = self._head[:n], self._head[n:]
             return data
@@ -233,10 +233,11 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def iter_records(path: str, open_file: IO[bytes] | None = None) -> Iterator[Document]:
+def iter_records(path: str, open_file: Any = None) -> Iterator[Document]:
     """Yield one document per payload record of ``path`` and one quarantine document per read failure.
 
-    ``path`` is a local path or an fsspec URL. Reading stops at the first unreadable point of a file,
+    ``path`` is a local path or an fsspec URL; ``open_file``, when given, is an already opened binary
+    file-like object (``read`` and the context-manager protocol) to read instead. Reading stops at the first unreadable point of a file,
     which becomes a quarantined row at the offset where it happened.
     """
     from warcio.archiveiterator import ArchiveIterator
@@ -395,4 +396,4 @@ class ProvenanceWarcReader(PipelineStep):
             json.dump(inventory, fh, indent=1)
 
 
-__all__ = ["ProvenanceWarcReader", "iter_records", "make_doc_id", "domain_of", "decode_payload", "READER_NAME"]
+__all__ = ["READER_NAME", "ProvenanceWarcReader", "decode_payload", "domain_of", "iter_records", "make_doc_id"]

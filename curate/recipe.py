@@ -239,7 +239,6 @@ def load_recipe(path: Path | None = None) -> Recipe:
 
 def _with_source(recipe: Recipe, data: dict[str, Any]) -> Recipe:
     import json
-
     from dataclasses import replace
 
     return replace(recipe, source=json.dumps(data, sort_keys=True, default=str))

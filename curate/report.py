@@ -17,9 +17,16 @@ from curate.schema import REASON_HELP, Reason
 TEMPLATE = Path(__file__).with_name("report_template.html")
 
 
-def _section(con: Any, sid: str, title: str, sql: str, header: list[str], note: str = "") -> dict[str, Any]:
+def _section(con: Any, sid: str, title: str, sql: str, header: list[str], *, note: str = "") -> dict[str, Any]:
     rows = [list(r) for r in con.execute(sql).fetchall()]
-    return {"id": sid, "title": title, "header": header, "rows": rows, "max": max((r[1] for r in rows), default=0), "note": note}
+    return {
+        "id": sid,
+        "title": title,
+        "header": header,
+        "rows": rows,
+        "max": max((r[1] for r in rows), default=0),
+        "note": note,
+    }
 
 
 def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
@@ -28,24 +35,82 @@ def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
     run = dict(zip(run_cols, con.execute("SELECT * FROM runs").fetchone(), strict=True))
     by = "count(*) AS n, count(*) FILTER (status = 'kept') AS kept"
     sections = [
-        _section(con, "by-status", "By status", f"SELECT status, {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1", ["status", "records", "kept"]),
-        _section(con, "by-tier", "By low-background tier", f"SELECT coalesce(tier, 'unknown: ' || coalesce(date_reason, 'no record')), {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1", ["tier", "records", "kept"],
-                 "pre_cutoff: WARC-Date before the cutoff (hard evidence). attested: same payload captured before it."),
-        _section(con, "by-reason", "Dropped and quarantined, by reason", "SELECT reason, count(*), any_value(status) FROM documents WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1", ["reason", "records", "status"],
-                 "; ".join(f"{r.value}: {REASON_HELP[r]}" for r in Reason)),
-        _section(con, "by-language", "By language", f"SELECT coalesce(language, 'unknown'), {by} FROM documents WHERE record_type IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 30", ["language", "records", "kept"]),
-        _section(con, "by-licence", "By licence (page verdict)", f"SELECT coalesce(license_spdx, 'none found') || ' · ' || coalesce(license_scope, '-'), {by} FROM documents WHERE record_type IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1", ["licence · scope", "records", "kept"],
-                 "scope page: a rel=license, licence meta or page JSON-LD; media: the licence covers an image or embed; unknown: only bare links or conflicting signals."),
-        _section(con, "by-domain", "By domain (top 50)", f"SELECT coalesce(domain, 'unknown'), {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50", ["domain", "records", "kept"]),
-        _section(con, "by-mgt", "P(model-generated), scored records", "SELECT printf('%.1f–%.1f', floor(mgt_score * 10) / 10, floor(mgt_score * 10) / 10 + 0.1), count(*), count(*) FILTER (status = 'kept') FROM documents WHERE mgt_score IS NOT NULL GROUP BY floor(mgt_score * 10) ORDER BY floor(mgt_score * 10)", ["score", "records", "kept"]),
-        _section(con, "by-dedup", "Duplicates", "SELECT dup_kind, count(*), count(DISTINCT dup_cluster_id) FROM documents WHERE dup_kind IS NOT NULL GROUP BY 1 ORDER BY 1", ["kind", "records", "clusters"]),
+        _section(
+            con,
+            "by-status",
+            "By status",
+            f"SELECT status, {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1",
+            ["status", "records", "kept"],
+        ),
+        _section(
+            con,
+            "by-tier",
+            "By low-background tier",
+            f"SELECT coalesce(tier, 'unknown: ' || coalesce(date_reason, 'no record')), {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1",
+            ["tier", "records", "kept"],
+            note="pre_cutoff: WARC-Date before the cutoff (hard evidence). attested: same payload captured before it.",
+        ),
+        _section(
+            con,
+            "by-reason",
+            "Dropped and quarantined, by reason",
+            "SELECT reason, count(*), any_value(status) FROM documents WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
+            ["reason", "records", "status"],
+            note="; ".join(f"{r.value}: {REASON_HELP[r]}" for r in Reason),
+        ),
+        _section(
+            con,
+            "by-language",
+            "By language",
+            f"SELECT coalesce(language, 'unknown'), {by} FROM documents WHERE record_type IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 30",
+            ["language", "records", "kept"],
+        ),
+        _section(
+            con,
+            "by-licence",
+            "By licence (page verdict)",
+            f"SELECT coalesce(license_spdx, 'none found') || ' · ' || coalesce(license_scope, '-'), {by} FROM documents WHERE record_type IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
+            ["licence · scope", "records", "kept"],
+            note="scope page: a rel=license, licence meta or page JSON-LD; media: the licence covers an image or embed; unknown: only bare links or conflicting signals.",
+        ),
+        _section(
+            con,
+            "by-domain",
+            "By domain (top 50)",
+            f"SELECT coalesce(domain, 'unknown'), {by} FROM documents GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
+            ["domain", "records", "kept"],
+        ),
+        _section(
+            con,
+            "by-mgt",
+            "P(model-generated), scored records",
+            "SELECT printf('%.1f–%.1f', floor(mgt_score * 10) / 10, floor(mgt_score * 10) / 10 + 0.1), count(*), count(*) FILTER (status = 'kept') FROM documents WHERE mgt_score IS NOT NULL GROUP BY floor(mgt_score * 10) ORDER BY floor(mgt_score * 10)",
+            ["score", "records", "kept"],
+        ),
+        _section(
+            con,
+            "by-dedup",
+            "Duplicates",
+            "SELECT dup_kind, count(*), count(DISTINCT dup_cluster_id) FROM documents WHERE dup_kind IS NOT NULL GROUP BY 1 ORDER BY 1",
+            ["kind", "records", "clusters"],
+        ),
     ]
     evidence = con.execute(
         """SELECT d.url, e.spdx_id, e.kind, e.location, e.scope, e.snippet, d.warc_file_name, d.record_offset, d.record_length
            FROM license_evidence e JOIN documents d USING (doc_id) WHERE e.spdx_id IS NOT NULL
            ORDER BY d.doc_id, e.kind LIMIT 50"""
     ).fetchall()
-    ev_cols = ["url", "spdx_id", "kind", "location", "scope", "snippet", "warc_file_name", "record_offset", "record_length"]
+    ev_cols = [
+        "url",
+        "spdx_id",
+        "kind",
+        "location",
+        "scope",
+        "snippet",
+        "warc_file_name",
+        "record_offset",
+        "record_length",
+    ]
     optouts = con.execute(
         """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""

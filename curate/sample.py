@@ -41,7 +41,16 @@ FIXTURES = [
     "warc-warcio/test/data/example-iana.org-chunked.warc",
     "warc-warcio/test/data/post-test.warc.gz",
 ]
-SITES = ["daily-ledger", "river-review", "open-notes", "field-journal", "city-desk", "quiet-pages", "north-post", "lab-log"]
+SITES = [
+    "daily-ledger",
+    "river-review",
+    "open-notes",
+    "field-journal",
+    "city-desk",
+    "quiet-pages",
+    "north-post",
+    "lab-log",
+]
 LICENCE_MARKUP = {
     "link": '<link rel="license" href="https://creativecommons.org/licenses/by/4.0/">',
     "a-footer": '<footer>Text is available under <a rel="license" href="http://creativecommons.org/licenses/by-sa/4.0/deed.en">CC BY-SA 4.0</a>.</footer>',
@@ -54,20 +63,24 @@ LICENCE_MARKUP = {
 
 
 def _date(rng: random.Random, pre: bool) -> dt.datetime:
-    lo, hi = (dt.datetime(2019, 1, 1), dt.datetime(2022, 11, 1)) if pre else (dt.datetime(2023, 1, 15), dt.datetime(2025, 6, 1))
+    lo, hi = (
+        (dt.datetime(2019, 1, 1), dt.datetime(2022, 11, 1))
+        if pre
+        else (dt.datetime(2023, 1, 15), dt.datetime(2025, 6, 1))
+    )
     return lo + dt.timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())))
 
 
 def _page(title: str, text: str, site: str, extra_head: str = "", extra_body: str = "") -> bytes:
     paras = "\n".join(f"<p>{html.escape(p.strip())}</p>" for p in text.split("\n") if p.strip())
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>{extra_head}</head>\n<body>"
-        f"<nav><a href=\"/\">Home</a> · <a href=\"/archive\">Archive</a> · <a href=\"/about\">About {site}</a></nav>\n"
+        f'<nav><a href="/">Home</a> · <a href="/archive">Archive</a> · <a href="/about">About {site}</a></nav>\n'
         f"<main><article><h1>{html.escape(title)}</h1>\n{paras}\n</article></main>\n{extra_body}"
-        f"<footer class=\"site-footer\">&copy; {site.replace('-', ' ').title()} · <a href=\"/contact\">Contact</a></footer>"
+        f'<footer class="site-footer">&copy; {site.replace("-", " ").title()} · <a href="/contact">Contact</a></footer>'
         "</body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def _edit(text: str, rng: random.Random) -> str:
@@ -99,7 +112,10 @@ class _Writer:
 
     def _headers(self, when: dt.datetime, extra: dict[str, str] | None = None) -> dict[str, str]:
         self.n += 1
-        h = {"WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(NS, str(self.n))}>", "WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        h = {
+            "WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(NS, str(self.n))}>",
+            "WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         h.update(extra or {})
         return h
 
@@ -110,16 +126,30 @@ class _Writer:
         rec.rec_headers.replace_header("WARC-Date", "2025-06-01T00:00:00Z")
         self.w.write_record(rec)
 
-    def response(self, url: str, when: dt.datetime | None, body: bytes, *, status: str = "200 OK",
-                 ctype: str = "text/html; charset=utf-8", extra_http: list[tuple[str, str]] | None = None,
-                 raw_date: str | None = None) -> None:
+    def response(
+        self,
+        url: str,
+        when: dt.datetime | None,
+        body: bytes,
+        *,
+        status: str = "200 OK",
+        ctype: str = "text/html; charset=utf-8",
+        extra_http: list[tuple[str, str]] | None = None,
+        raw_date: str | None = None,
+    ) -> None:
         from warcio.statusandheaders import StatusAndHeaders
 
-        http = StatusAndHeaders(status, [("Content-Type", ctype), ("Content-Length", str(len(body))), *(extra_http or [])], protocol="HTTP/1.1")
+        http = StatusAndHeaders(
+            status,
+            [("Content-Type", ctype), ("Content-Length", str(len(body))), *(extra_http or [])],
+            protocol="HTTP/1.1",
+        )
         headers = self._headers(when or dt.datetime(2024, 1, 1))
         if raw_date is not None:
             headers["WARC-Date"] = raw_date
-        rec = self.w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict=headers)
+        rec = self.w.create_warc_record(
+            url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict=headers
+        )
         self.w.write_record(rec)
 
     def revisit(self, url: str, when: dt.datetime, digest: str, refers_date: str) -> None:
@@ -137,7 +167,14 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
     """Write the generated sample WARC to ``path``; returns counts of what it planted."""
     rng = random.Random(SEED)
     picked = _pick_rows(rows, rng)
-    planted = {"pages": 0, "exact_recaptures": 0, "near_duplicates": 0, "licence_pages": 0, "optouts": 0, "bad_records": 0}
+    planted = {
+        "pages": 0,
+        "exact_recaptures": 0,
+        "near_duplicates": 0,
+        "licence_pages": 0,
+        "optouts": 0,
+        "bad_records": 0,
+    }
     buf = io.BytesIO()
     w = _Writer(buf)  # type: ignore[arg-type]
     w.warcinfo()
@@ -172,22 +209,46 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
         planted["pages"] += 1
         if pre and human:
             first_captures.append((url, when, body, r["text"]))
-    for j, (url, when, body, text) in enumerate(first_captures[:40]):
+    for j, (url, _when, body, text) in enumerate(first_captures[:40]):
         later = _date(rng, False)
         if j % 2 == 0:
             w.response(url, later, body)
             planted["exact_recaptures"] += 1
         else:
             site = url.split("//")[1].split(".")[0]
-            w.response(url.replace(".html", "-copy.html").replace(site, "mirror-site"), later, _page("Reposted", _edit(text, rng), "mirror-site"))
+            w.response(
+                url.replace(".html", "-copy.html").replace(site, "mirror-site"),
+                later,
+                _page("Reposted", _edit(text, rng), "mirror-site"),
+            )
             planted["near_duplicates"] += 1
     bad_when = dt.datetime(2021, 5, 5)
-    w.response("https://broken-dates.example/a.html", None, _page("Bad date", picked[0]["text"], "broken-dates"), raw_date="2021-13-45T99:00:00Z")
-    w.response("https://daily-ledger.example/missing.html", bad_when, b"<html><body>Not found</body></html>", status="404 Not Found")
-    w.response("https://files.example/report.pdf", bad_when, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n", ctype="application/pdf")
-    w.response("https://binary.example/x.html", bad_when, random.Random(7).randbytes(4000), ctype="text/html; charset=utf-8")
-    w.response("https://daily-ledger.example/xss.html", dt.datetime(2020, 2, 2),
-               _page("<script>alert('xss')</script> A page whose title is markup", picked[1]["text"], "daily-ledger"))
+    w.response(
+        "https://broken-dates.example/a.html",
+        None,
+        _page("Bad date", picked[0]["text"], "broken-dates"),
+        raw_date="2021-13-45T99:00:00Z",
+    )
+    w.response(
+        "https://daily-ledger.example/missing.html",
+        bad_when,
+        b"<html><body>Not found</body></html>",
+        status="404 Not Found",
+    )
+    w.response(
+        "https://files.example/report.pdf",
+        bad_when,
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n",
+        ctype="application/pdf",
+    )
+    w.response(
+        "https://binary.example/x.html", bad_when, random.Random(7).randbytes(4000), ctype="text/html; charset=utf-8"
+    )
+    w.response(
+        "https://daily-ledger.example/xss.html",
+        dt.datetime(2020, 2, 2),
+        _page("<script>alert('xss')</script> A page whose title is markup", picked[1]["text"], "daily-ledger"),
+    )
     url0, when0, body0, _ = first_captures[0]
     digest = "sha1:" + base64.b32encode(hashlib.sha1(body0).digest()).decode()
     w.revisit(url0, _date(rng, False), digest, when0.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -207,7 +268,9 @@ def build_sample(data: Path, warc_fixtures: Path, out: Path | None = None) -> li
     rows = read_labelled(data)
     planted = generate_warc(rows, target / "generated" / "sample-crawl.warc.gz")
     written = [target / "generated" / "sample-crawl.warc.gz"]
-    (target / "generated" / "planted.json").write_text(json.dumps(planted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (target / "generated" / "planted.json").write_text(
+        json.dumps(planted, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     for rel in FIXTURES:
         src = warc_fixtures / rel
         if not src.exists():

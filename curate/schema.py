@@ -69,7 +69,7 @@ REASON_HELP: dict[Reason, str] = {
     Reason.UNREADABLE_FILE: "the input file could not be opened or is not a WARC/ARC file; detail has the error",
     Reason.READ_ERROR: "the WARC reader failed at this offset (corrupt gzip, malformed headers); detail has the error",
     Reason.TRUNCATED_RECORD: "the record block is shorter than its Content-Length (cut file or gzip member)",
-    Reason.UNDECODABLE: "the payload could not be decoded to text in its declared or detected charset",
+    Reason.UNDECODABLE: "the payload is binary or could not be decoded in its declared or detected charset",
     Reason.EXTRACT_ERROR: "the HTML extractor raised; detail has the error",
     Reason.REVISIT_RECORD: "a WARC revisit record: it carries no payload of its own",
     Reason.UNSUPPORTED_CONTENT_TYPE: "the payload is not HTML (or plain text for WET conversion records)",

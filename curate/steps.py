@@ -164,7 +164,9 @@ class ScoreStep(CurateStep):
                 meta["mgt_reason"] = ScoreReason.NOT_SCORED.value
             return
         score, reason, n = load_model(self.model_name).score(doc.text, meta.get("language"))
-        meta.update(mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None)
+        meta.update(
+            mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None
+        )
         self.stat_update("scored" if score is not None else f"unscored_{reason}")
 
 

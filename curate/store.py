@@ -62,8 +62,13 @@ def _load_shards(con: Any, work: Path) -> None:
     cols = ", ".join(c.name for c in DOCUMENT_COLUMNS)
     docs = (work / "documents" / "*.parquet").as_posix()
     con.execute(f"INSERT INTO documents SELECT {cols} FROM read_parquet('{docs}') ORDER BY doc_id")
-    con.execute(f"INSERT INTO texts SELECT doc_id, text FROM read_parquet('{docs}') WHERE text IS NOT NULL ORDER BY doc_id")
-    for table, sub, columns in (("license_evidence", "evidence", EVIDENCE_COLUMNS), ("optout_evidence", "optout", OPTOUT_COLUMNS)):
+    con.execute(
+        f"INSERT INTO texts SELECT doc_id, text FROM read_parquet('{docs}') WHERE text IS NOT NULL ORDER BY doc_id"
+    )
+    for table, sub, columns in (
+        ("license_evidence", "evidence", EVIDENCE_COLUMNS),
+        ("optout_evidence", "optout", OPTOUT_COLUMNS),
+    ):
         names = ", ".join(c.name for c in columns)
         src = (work / sub / "*.parquet").as_posix()
         con.execute(f"INSERT INTO {table} SELECT {names} FROM read_parquet('{src}') ORDER BY ALL")
@@ -160,7 +165,7 @@ def _inventory(work: Path) -> list[dict[str, Any]]:
 
 
 def build_store(
-    work: Path, store_path: Path, recipe: Recipe, run_id: str, versions: dict[str, str], started_at: dt.datetime
+    work: Path, store_path: Path, recipe: Recipe, *, run_id: str, versions: dict[str, str], started_at: dt.datetime
 ) -> RunCounts:
     """Load the shards under ``work`` into a new store at ``store_path`` and return the run's counts.
 

@@ -16,7 +16,11 @@ MGT_DATA = SHARED / "data" / "mgt" / "train.jsonl.gz"
 
 def all_fixture_warcs() -> list[Path]:
     """Every WARC/WET/WAT/ARC fixture in ../shared/data/warc."""
-    return sorted(p for p in WARC_DIR.rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name) and "paths" not in p.name)
+    return sorted(
+        p
+        for p in WARC_DIR.rglob("*")
+        if p.is_file() and (".warc" in p.name or ".arc" in p.name) and "paths" not in p.name
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,11 @@ import random
 from curate.dedup import Member, choose_representatives, cluster, normalise_text, signature, text_hash
 
 _RNG = random.Random(1)
-BASE = " ".join(_RNG.choice(["alpha", "beta", "gamma", "delta", "river", "stone", "light", "north", "paper", "glass"]) + str(_RNG.randrange(50)) for _ in range(400))
+BASE = " ".join(
+    _RNG.choice(["alpha", "beta", "gamma", "delta", "river", "stone", "light", "north", "paper", "glass"])
+    + str(_RNG.randrange(50))
+    for _ in range(400)
+)
 
 
 def edited(text: str, n: int, seed: int) -> str:

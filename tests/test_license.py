@@ -6,10 +6,11 @@ import csv
 
 import pytest
 
-from conftest import HTML_DIR
 from curate.license_tagger import optouts_from_headers, tag_html
 from curate.read import decode_payload
 from curate.spdx import licence_for_url
+
+from conftest import HTML_DIR
 
 INDEX = list(csv.DictReader((HTML_DIR / "html-license-from-warc" / "index.tsv").open(encoding="utf-8"), delimiter="\t"))
 EXPECTED = {"soldaini_net.html": "CC-BY-4.0", "an_wikipedia_org_wiki_Escopete.html": "CC-BY-SA-4.0"}
@@ -41,7 +42,13 @@ def test_wikipedia_pages_are_cc_by_sa() -> None:
 
 
 def test_copyright_notice_evidence() -> None:
-    v = tag_html(page(HTML_DIR / "html-license-from-warc" / "www_houstonpress_com_music_a_humble_chance_the_rapper_leads_a_spiritual_awakenin.html"))
+    v = tag_html(
+        page(
+            HTML_DIR
+            / "html-license-from-warc"
+            / "www_houstonpress_com_music_a_humble_chance_the_rapper_leads_a_spiritual_awakenin.html"
+        )
+    )
     notes = [e for e in v.evidence if e.kind == "copyright"]
     assert notes and "2016" in notes[0].raw_value
 
@@ -110,7 +117,9 @@ def test_odd_markup_still_maps(html: str) -> None:
     assert tag_html(html).spdx_id == "CC-BY-4.0"
 
 
-@pytest.mark.parametrize("html", ["", "<<<>>>", "<html><body>" * 5000, "\x00\x01 licence", "<a rel=license href='/relative/path'>x</a>"])
+@pytest.mark.parametrize(
+    "html", ["", "<<<>>>", "<html><body>" * 5000, "\x00\x01 licence", "<a rel=license href='/relative/path'>x</a>"]
+)
 def test_bad_html_never_crashes(html: str) -> None:
     v = tag_html(html)
     assert v.spdx_id is None
@@ -123,6 +132,8 @@ def test_optout_headers_and_metas() -> None:
     assert optouts_from_headers({"tdm-reservation": "1"})[0].kind == "tdm-reservation"
     assert optouts_from_headers({"tdm-reservation": "0"}) == []
     assert optouts_from_headers({"Content-Usage": "train-ai=n"})[0].kind == "content-usage"
-    v = tag_html('<head><meta name="robots" content="noai"><meta name="tdm-reservation" content="1"><meta name="CCBot" content="noindex"></head>')
+    v = tag_html(
+        '<head><meta name="robots" content="noai"><meta name="tdm-reservation" content="1"><meta name="CCBot" content="noindex"></head>'
+    )
     assert sorted(o.kind for o in v.optouts) == ["robots-meta", "robots-meta", "tdm-reservation"]
     assert {o.agent for o in v.optouts} == {None, "ccbot"}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import WARC_DIR, all_fixture_warcs
 from curate.read import DOC_RECORD_TYPES, decode_payload, domain_of, iter_records
+
+from conftest import WARC_DIR, all_fixture_warcs
 
 
 def warcio_counts(path: Path) -> int:

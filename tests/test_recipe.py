@@ -22,7 +22,7 @@ def test_default_recipe_loads() -> None:
 
 
 def test_partial_recipe_overrides_only_its_keys(tmp_path: Path) -> None:
-    r = load_recipe(write(tmp_path, 'cutoff = 2021-01-01\n[score]\nthreshold = 0.9\n'))
+    r = load_recipe(write(tmp_path, "cutoff = 2021-01-01\n[score]\nthreshold = 0.9\n"))
     assert r.cutoff.isoformat() == "2021-01-01" and r.score.threshold == 0.9 and r.dedup.threshold == 0.8
 
 

@@ -1,0 +1,99 @@
+"""The MGT classifier: eval gate against pinned floors, scoring rules, reproducible training, bad artefacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curate import mgt
+from curate.errors import ModelError
+from curate.resources import CLASSIFIERS_DIR
+
+from conftest import MGT_DATA
+
+NAME = "mgt-fasttext-v1"
+GATE = json.loads((CLASSIFIERS_DIR / NAME / "gate.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def validation() -> list[dict]:
+    return mgt.split_rows(mgt.read_labelled(MGT_DATA))[1]
+
+
+def test_eval_gate(validation: list[dict]) -> None:
+    assert mgt.rows_digest(validation) == GATE["validation_digest"], (
+        "validation data changed: re-measure and re-pin gate.json"
+    )
+    metrics = mgt.evaluate(mgt.load_model(NAME), validation)
+    for key, floor in GATE["floors"].items():
+        assert metrics[key] >= floor, f"{key} {metrics[key]} fell below its floor {floor}"
+    for key, ceiling in GATE["ceilings"].items():
+        assert metrics[key] <= ceiling, f"{key} {metrics[key]} rose above {ceiling}"
+
+
+def test_card_matches_gate() -> None:
+    card = json.loads((CLASSIFIERS_DIR / NAME / "card.json").read_text())
+    assert card["data"]["validation_digest"] == GATE["validation_digest"]
+    assert card["validation"]["auroc"] == GATE["measured"]["auroc"]
+
+
+def test_split_is_grouped(validation: list[dict]) -> None:
+    train, val = mgt.split_rows(mgt.read_labelled(MGT_DATA))
+    assert not {r["group"] for r in train} & {r["group"] for r in val}
+
+
+def test_scoring_rules() -> None:
+    model = mgt.load_model(NAME)
+    assert model.score("too short to say", "en")[1] == "too_short_to_score"
+    assert model.score("un texte en français " * 30, "fr")[1] == "language_out_of_scope"
+    p, reason, n = model.score("The council met on Tuesday to discuss the new budget for the library. " * 40, "en")
+    assert reason is None and 0.0 <= p <= 1.0 and n >= 2
+
+
+def test_preambles_and_formatting_are_stripped() -> None:
+    assert mgt.normalise("Sure! Here is the essay you asked for:\n**Title: Rivers**\nRivers flow 42 km.") == [
+        "rivers",
+        "flow",
+        "00",
+        "km",
+        ".",
+    ]
+
+
+def test_training_is_reproducible(tmp_path: Path) -> None:
+    rows = mgt.read_labelled(MGT_DATA)[::8]
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(json.dumps(r) for r in rows))
+    a = mgt.train("tiny", small, tmp_path / "a")
+    b = mgt.train("tiny", small, tmp_path / "b")
+    assert (tmp_path / "a" / "model.ftz").read_bytes() == (tmp_path / "b" / "model.ftz").read_bytes()
+    assert a["validation"] == b["validation"]
+
+
+def test_missing_and_corrupt_models_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mgt, "CLASSIFIERS_DIR", tmp_path)
+    mgt.load_model.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="curate classifiers train nope"):
+            mgt.load_model("nope")
+        shutil.copytree(CLASSIFIERS_DIR / NAME, tmp_path / "broken")
+        (tmp_path / "broken" / "model.ftz").write_bytes(b"not a model")
+        with pytest.raises(ModelError, match=r"model\.ftz"):
+            mgt.load_model("broken")
+    finally:
+        mgt.load_model.cache_clear()
+
+
+def test_bad_labelled_data(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "label": "robot"}\n')
+    with pytest.raises(ModelError, match="row 1"):
+        mgt.read_labelled(bad)
+
+
+def test_auroc_helper() -> None:
+    assert mgt.auroc([True, False], [0.9, 0.1]) == 1.0
+    assert mgt.auroc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
