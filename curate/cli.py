@@ -75,6 +75,8 @@ def run_cmd(
     c = r.counts
     typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
     typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")
+    for status, reason, n in c.by_reason:
+        typer.echo(f"    {status:<11} {reason:<26} {n}")
     typer.echo(
         f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards"
     )

@@ -41,6 +41,7 @@ class RunCounts:
     kept: int
     dropped: int
     quarantined: int
+    by_reason: tuple[tuple[str, str, int], ...] = ()  # (status, reason, count), most frequent first
 
 
 def open_store(path: Path, read_only: bool = True) -> Any:
@@ -153,7 +154,10 @@ def counts(con: Any) -> RunCounts:
         """SELECT count(*), count(*) FILTER (status = 'kept'), count(*) FILTER (status = 'dropped'),
                   count(*) FILTER (status = 'quarantined') FROM documents"""
     ).fetchone()
-    return RunCounts(*row)
+    reasons = con.execute(
+        "SELECT status, reason, count(*) AS n FROM documents WHERE reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, reason"
+    ).fetchall()
+    return RunCounts(*row, by_reason=tuple((s, r, n) for s, r, n in reasons))
 
 
 def _inventory(work: Path) -> list[dict[str, Any]]:
