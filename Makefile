@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: venv run test lint typecheck check clean
+.PHONY: venv run test lint typecheck check clean browser
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ typecheck: venv
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# Debian's Chromium, for the report's real-browser test (CI runs as root; elsewhere the test skips without it)
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -72,8 +72,10 @@ class Verdict:
     scope: str | None = None
     confidence: float | None = None
     conflict: bool = False
+    licence_url: str | None = None
     evidence: list[Evidence] = field(default_factory=list)
     optouts: list[OptOut] = field(default_factory=list)
+    attribution: dict[str, str] = field(default_factory=dict)  # title, author, site_name when the page states them
 
 
 @functools.cache
@@ -222,11 +224,82 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
             media = any(t in owner.lower().split() for t in MEDIA_TYPES)
             add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
     _copyright_notices(tree, add)
+    verdict.attribution = attribution_fields(tree)
     _decide(verdict)
     for e in ev:
         if e.spdx_id == "":
             e.spdx_id = None
     return verdict
+
+
+def _first(values: Iterable[Any]) -> str | None:
+    for v in values:
+        if isinstance(v, str) and " ".join(v.split()):
+            return " ".join(v.split())[:300]
+    return None
+
+
+def _jsonld_objects(tree: Any) -> Iterator[dict[str, Any]]:
+    for el in tree.iter("script"):
+        if (el.get("type") or "").strip().lower() == "application/ld+json" and el.text:
+            try:
+                data = json.loads(el.text)
+            except ValueError:
+                continue
+            stack = [data]
+            while stack:
+                obj = stack.pop()
+                if isinstance(obj, list):
+                    stack.extend(obj)
+                elif isinstance(obj, dict):
+                    yield obj
+                    stack.extend(v for k, v in obj.items() if k == "@graph")
+
+
+def _names(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        yield from _names(value.get("name"))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _names(v)
+
+
+def attribution_fields(tree: Any) -> dict[str, str]:
+    """Title, author and site name as the page states them (ccREL, meta, JSON-LD, byline), for TASL attribution."""
+    metas: dict[str, str] = {}
+    for el in tree.iter("meta"):
+        key = (el.get("name") or el.get("property") or "").strip().lower()
+        if key and el.get("content") and key not in metas:
+            metas[key] = el.get("content")
+    objects = [o for o in _jsonld_objects(tree) if "license" in o or "headline" in o or "author" in o]
+    title = _first(
+        [
+            *(el.text_content() for el in tree.xpath('//*[@property="dct:title" or @property="dc:title"]')),
+            metas.get("og:title"),
+            metas.get("dc.title"),
+            *(o.get("headline") for o in objects),
+            *(el.text_content() for el in tree.iter("title")),
+        ]
+    )
+    author = _first(
+        [
+            *(el.text_content() for el in tree.xpath('//*[@property="cc:attributionName"]')),
+            metas.get("author"),
+            metas.get("dc.creator"),
+            metas.get("article:author"),
+            *(n for o in objects for n in _names(o.get("author") or o.get("creator"))),
+            *(
+                el.text_content()
+                for el in tree.xpath(
+                    '//*[@rel="author" or contains(concat(" ", normalize-space(@class), " "), " byline ")]'
+                )
+            ),
+        ]
+    )
+    site = _first([metas.get("og:site_name"), metas.get("application-name")])
+    return {k: v for k, v in (("title", title), ("author", author), ("site_name", site)) if v}
 
 
 def _copyright_notices(tree: Any, add: Any) -> None:
@@ -255,6 +328,7 @@ def _decide(v: Verdict) -> None:
         best = page[0]
         ids = {e.spdx_id for e in page}
         v.spdx_id = best.spdx_id
+        v.licence_url = best.raw_value
         if len(ids) > 1:
             v.conflict = True
             v.scope = LicenseScope.UNKNOWN.value
@@ -267,12 +341,14 @@ def _decide(v: Verdict) -> None:
         return
     if media:
         v.spdx_id = media[0].spdx_id
+        v.licence_url = media[0].raw_value
         v.scope = LicenseScope.MEDIA.value
         v.confidence = 0.6
         v.conflict = len({e.spdx_id for e in media}) > 1
         return
     weak = sorted(licences, key=lambda e: KIND_RANK[e.kind])
     v.spdx_id = weak[0].spdx_id
+    v.licence_url = weak[0].raw_value
     v.scope = LicenseScope.UNKNOWN.value
     v.confidence = 0.3
     v.conflict = len({e.spdx_id for e in weak}) > 1

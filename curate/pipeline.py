@@ -71,7 +71,7 @@ def _run_id(recipe: Recipe, files: Sequence[str], versions: dict[str, str]) -> s
 
 
 def _prepare_out(out: Path, force: bool) -> None:
-    outputs = [out / STORE_NAME, out / "mix", out / "report.html", out / "work"]
+    outputs = [out / STORE_NAME, out / "mix", out / "report.html", out / "provenance", out / "work"]
     existing = [p for p in outputs if p.exists()]
     if existing and not force:
         raise ConfigError(f"{out} already holds a run ({existing[0].name}); pass --force to replace it")
@@ -124,7 +124,7 @@ def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -
 
     return [
         ProvenanceWarcReader(files, run_id, str(work / "inputs")),
-        LicenseStep(),
+        LicenseStep(recipe),
         ExtractStep(recipe.extract.extractor, recipe.extract.page_dates),
         DateStep(recipe),
         ScoreStep(recipe.score.model),
@@ -156,7 +156,7 @@ def run_pipeline(
     from curate.errors import InputError
     from curate.mgt import load_model
     from curate.mix import build_mix, encoding
-    from curate.report import render_report
+    from curate.report import export_provenance, render_report
     from curate.store import build_store, open_store
 
     started = dt.datetime.now(dt.UTC)
@@ -190,7 +190,8 @@ def run_pipeline(
     con = open_store(store_path)
     try:
         mix_summary = build_mix(con, out / "mix", recipe)
-        render_report(con, recipe, out / "report.html")
+        export_provenance(con, out / "provenance", out / "mix")
+        render_report(con, recipe, out / "report.html", out / "mix")
     finally:
         con.close()
     return RunResult(run_id, store_path, out / "mix", out / "report.html", counts, mix_summary, files)

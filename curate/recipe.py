@@ -50,9 +50,22 @@ class ScoreConfig:
 
 @dataclass(frozen=True)
 class OptoutConfig:
-    """Opt-out signals are always recorded; ``honour`` drops the records that carry one."""
+    """Opt-out signals are always recorded; ``honour`` drops records carrying one in the record itself,
+    ``honour_site`` those whose site opts out in the robots.txt / tdmrep.json snapshots (retroactive)."""
 
     honour: bool = True
+    robots_dir: str = ""
+    tdmrep_dir: str = ""
+    snapshot_date: str = ""
+    honour_site: bool = False
+
+
+@dataclass(frozen=True)
+class LicenseConfig:
+    """Licence inclusion policy (``licenses/policies.toml``) and an optional domain review CSV."""
+
+    policy: str = "record"
+    domain_review: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,7 @@ class Recipe:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     optout: OptoutConfig = field(default_factory=OptoutConfig)
+    license: LicenseConfig = field(default_factory=LicenseConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     source: str = ""
@@ -188,6 +202,22 @@ def _validate(r: Recipe) -> None:
         if b.weight < 0:
             raise ConfigError(f"mix bucket {b.name!r}: weight must be >= 0")
     _check_bucket_sql(r.mix.buckets)
+    from curate.policy import get_policy, load_domain_reviews
+
+    get_policy(r.license.policy)
+    if r.license.domain_review:
+        load_domain_reviews(Path(r.license.domain_review))
+    for key in ("robots_dir", "tdmrep_dir"):
+        folder = getattr(r.optout, key)
+        if folder and not Path(folder).is_dir():
+            raise ConfigError(f"optout.{key} {folder!r} is not a folder")
+    if (r.optout.robots_dir or r.optout.tdmrep_dir) and not r.optout.snapshot_date:
+        raise ConfigError("optout.snapshot_date (YYYY-MM-DD) is required with optout.robots_dir or optout.tdmrep_dir")
+    if r.optout.snapshot_date:
+        try:
+            dt.date.fromisoformat(r.optout.snapshot_date)
+        except ValueError:
+            raise ConfigError(f"optout.snapshot_date must be YYYY-MM-DD, got {r.optout.snapshot_date!r}") from None
 
 
 def _check_bucket_sql(buckets: list[Bucket]) -> None:
@@ -232,9 +262,25 @@ def load_recipe(path: Path | None = None) -> Recipe:
             base = dict(base)
             base["mix"] = {k: v for k, v in base["mix"].items() if k != "buckets"}
         data = _merge(base, over)
-    recipe = _build(Recipe, data, "")
+    recipe = _resolve_paths(_build(Recipe, data, ""), Path(path).parent if path is not None else DEFAULT_RECIPE.parent)
     _validate(recipe)
     return _with_source(recipe, data)
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
+    """File and folder keys are relative to the recipe file's folder."""
+    from dataclasses import replace
+
+    def fix(p: str) -> str:
+        return str((base / p).resolve()) if p and not Path(p).is_absolute() else p
+
+    return replace(
+        recipe,
+        license=replace(recipe.license, domain_review=fix(recipe.license.domain_review)),
+        optout=replace(
+            recipe.optout, robots_dir=fix(recipe.optout.robots_dir), tdmrep_dir=fix(recipe.optout.tdmrep_dir)
+        ),
+    )
 
 
 def _with_source(recipe: Recipe, data: dict[str, Any]) -> Recipe:

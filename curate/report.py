@@ -29,8 +29,37 @@ def _section(con: Any, sid: str, title: str, sql: str, header: list[str], *, not
     }
 
 
-def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
-    """Everything the report shows, as plain data (also handy in a notebook)."""
+def _reason_section(con: Any) -> dict[str, Any]:
+    section = _section(
+        con,
+        "by-reason",
+        "Dropped and quarantined, by reason",
+        "SELECT reason, count(*), any_value(status) FROM documents WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
+        ["reason", "records", "status", "meaning"],
+    )
+    for row in section["rows"]:
+        row.append(REASON_HELP.get(Reason(row[0]), "")) if row[0] in Reason._value2member_map_ else row.append("")
+    return section
+
+
+def _token_view(con: Any, mix: Path | None) -> None:
+    sidecar = mix / "sidecar.parquet" if mix is not None else None
+    if sidecar is not None and sidecar.exists():
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW mix_tokens AS SELECT doc_id, sum(token_end - token_start) AS tokens FROM read_parquet('{sidecar.as_posix()}') GROUP BY doc_id"
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW mix_tokens AS SELECT NULL::VARCHAR AS doc_id, 0::BIGINT AS tokens WHERE false"
+        )
+
+
+def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts."""
+    from curate.policy import get_policy
+
+    _token_view(con, mix)
+    policy = get_policy(recipe.license.policy)
     run_cols = [d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description]
     run = dict(zip(run_cols, con.execute("SELECT * FROM runs").fetchone(), strict=True))
     by = "count(*) AS n, count(*) FILTER (status = 'kept') AS kept"
@@ -50,14 +79,7 @@ def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
             ["tier", "records", "kept"],
             note="pre_cutoff: WARC-Date before the cutoff (hard evidence). attested: same payload captured before it.",
         ),
-        _section(
-            con,
-            "by-reason",
-            "Dropped and quarantined, by reason",
-            "SELECT reason, count(*), any_value(status) FROM documents WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-            ["reason", "records", "status"],
-            note="; ".join(f"{r.value}: {REASON_HELP[r]}" for r in Reason),
-        ),
+        _reason_section(con),
         _section(
             con,
             "by-language",
@@ -72,6 +94,33 @@ def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
             f"SELECT coalesce(license_spdx, 'none found') || ' · ' || coalesce(license_scope, '-'), {by} FROM documents WHERE record_type IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
             ["licence · scope", "records", "kept"],
             note="scope page: a rel=license, licence meta or page JSON-LD; media: the licence covers an image or embed; unknown: only bare links or conflicting signals.",
+        ),
+        _section(
+            con,
+            "by-licence-tokens",
+            "Licences of the kept documents, with tokens in the mix",
+            """SELECT coalesce(d.license_spdx, 'none found') || ' · ' || coalesce(d.license_scope, '-'), count(*),
+                      coalesce(sum(t.tokens), 0), count(*) FILTER (d.license_conflict)
+               FROM documents d LEFT JOIN mix_tokens t USING (doc_id) WHERE d.status = 'kept' GROUP BY 1 ORDER BY 2 DESC, 1""",
+            ["licence · scope", "kept", "mix tokens", "conflicting"],
+        ),
+        _section(
+            con,
+            "by-policy",
+            f"Licence policy applied: {policy.name}",
+            """SELECT coalesce(license_spdx, 'none found') || ' · ' || coalesce(license_scope, '-'), count(*)
+               FROM documents WHERE reason = 'license_policy' GROUP BY 1 ORDER BY 2 DESC, 1""",
+            ["excluded licence · scope", "records"],
+            note=policy.description,
+        ),
+        _section(
+            con,
+            "by-domain-licence",
+            "Domains: licensed pages and tokens (top 50 by kept documents)",
+            """SELECT coalesce(d.domain, 'unknown'), count(*) FILTER (d.status = 'kept'), count(*) FILTER (d.license_scope = 'page'),
+                      count(*) FILTER (d.optout OR d.optout_site), coalesce(sum(t.tokens), 0)
+               FROM documents d LEFT JOIN mix_tokens t USING (doc_id) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50""",
+            ["domain", "kept", "page-licensed", "opted out", "mix tokens"],
         ),
         _section(
             con,
@@ -112,7 +161,7 @@ def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
         "record_length",
     ]
     optouts = con.execute(
-        """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at FROM optout_evidence o JOIN documents d USING (doc_id)
+        """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at, o.source FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
     return {
@@ -120,16 +169,46 @@ def report_context(con: Any, recipe: Recipe) -> dict[str, Any]:
         "cutoff": recipe.cutoff.isoformat(),
         "sections": sections,
         "evidence": [dict(zip(ev_cols, r, strict=True)) for r in evidence],
-        "optouts": [dict(zip(["url", "kind", "raw_value", "agent", "observed_at"], r, strict=True)) for r in optouts],
+        "optouts": [
+            dict(zip(["url", "kind", "raw_value", "agent", "observed_at", "source"], r, strict=True)) for r in optouts
+        ],
+        "policy": policy,
         "inputs": json.loads(run["inputs_json"]),
         "versions": sorted(json.loads(run["versions_json"]).items()),
     }
 
 
-def render_report(con: Any, recipe: Recipe, path: Path) -> None:
-    """Write the HTML report of the store behind ``con`` to ``path``."""
+KEPT_EXPORT = """
+    SELECT d.doc_id, d.url, d.domain, d.warc_file, d.record_offset, d.record_length, d.warc_record_id,
+           d.warc_payload_digest, d.warc_date, d.crawl_id, d.tier, d.license_spdx, d.license_scope,
+           d.license_confidence, d.license_conflict, d.license_url, d.title, d.author, d.site_name,
+           d.optout, d.optout_site, d.mgt_score, coalesce(t.tokens, 0) AS mix_tokens
+    FROM documents d LEFT JOIN mix_tokens t USING (doc_id) WHERE d.status = 'kept' ORDER BY d.doc_id"""
+
+
+def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[Path]:
+    """Write every kept document's licence, attribution and coordinates, and their evidence, as CSV and Parquet."""
+    _token_view(con, mix)
+    folder.mkdir(parents=True, exist_ok=True)
+    queries = {
+        "kept_documents": KEPT_EXPORT,
+        "license_evidence": "SELECT e.* FROM license_evidence e JOIN documents d USING (doc_id) WHERE d.status = 'kept' ORDER BY ALL",
+        "optout_evidence": "SELECT o.* FROM optout_evidence o ORDER BY ALL",
+    }
+    written = []
+    for name, sql in queries.items():
+        for fmt in ("parquet", "csv"):
+            path = folder / f"{name}.{fmt}"
+            options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
+            con.execute(f"COPY ({sql}) TO '{path.as_posix()}' ({options})")
+            written.append(path)
+    return written
+
+
+def render_report(con: Any, recipe: Recipe, path: Path, mix: Path | None = None) -> None:
+    """Write the HTML report of the store behind ``con`` to ``path`` (token counts from ``mix`` when given)."""
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**report_context(con, recipe))
+    html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**report_context(con, recipe, mix))
     path.write_text(html, encoding="utf-8")

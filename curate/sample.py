@@ -248,6 +248,7 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
         "https://daily-ledger.example/xss.html",
         dt.datetime(2020, 2, 2),
         _page("<script>alert('xss')</script> A page whose title is markup", picked[1]["text"], "daily-ledger"),
+        extra_http=[("X-Robots-Tag", "noai <img src=x onerror=alert(1)>")],
     )
     url0, when0, body0, _ = first_captures[0]
     digest = "sha1:" + base64.b32encode(hashlib.sha1(body0).digest()).decode()

@@ -54,6 +54,7 @@ class Reason(StrEnum):
     POST_CUTOFF_UNSCORED = "post_cutoff_unscored"
     DUPLICATE_OF = "duplicate_of"
     OPTED_OUT = "opted_out"
+    LICENSE_POLICY = "license_policy"
 
 
 REASON_STATUS: dict[Reason, Status] = {
@@ -81,7 +82,8 @@ REASON_HELP: dict[Reason, str] = {
     Reason.MGT_ABOVE_THRESHOLD: "captured after the cutoff and P(model-generated) is at or above the recipe threshold",
     Reason.POST_CUTOFF_UNSCORED: "captured after the cutoff and no MGT score could be computed (see mgt_reason)",
     Reason.DUPLICATE_OF: "an exact or near duplicate of another record; detail has the representative's doc_id",
-    Reason.OPTED_OUT: "the page or server signalled an AI/TDM opt-out and the recipe honours opt-outs",
+    Reason.OPTED_OUT: "the page, server or site snapshot signalled an AI/TDM opt-out and the recipe honours it",
+    Reason.LICENSE_POLICY: "the recipe's licence policy excludes this page's licence verdict; detail names the policy",
 }
 
 
@@ -194,7 +196,12 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     _c("license_conflict", "bool", "signals disagree on the licence"),
     _c("license_signals", "int", "number of licence evidence rows"),
     _c("license_tagger", "str", "versioned name of the licence tagger"),
-    _c("optout", "bool", "an AI/TDM opt-out signal was found; NULL when the record could not be checked"),
+    _c("license_url", "str", "the licence URL the verdict rests on, as found"),
+    _c("title", "str", "title the page states (ccREL dct:title, og:title, JSON-LD headline, <title>)"),
+    _c("author", "str", "author the page states (cc:attributionName, meta author, JSON-LD author, byline)"),
+    _c("site_name", "str", "site name the page states (og:site_name)"),
+    _c("optout", "bool", "an AI/TDM opt-out signal in the record (HTTP headers, HTML metas); NULL if not checked"),
+    _c("optout_site", "bool", "the site opts out in the robots.txt/tdmrep.json snapshot (retroactive); NULL if none"),
     _c("dup_cluster_id", "str", "doc_id of the cluster's representative; NULL when not in a cluster"),
     _c("dup_cluster_size", "int", "members in the duplicate cluster"),
     _c("dup_kind", "str", "exact | near"),
@@ -216,10 +223,11 @@ EVIDENCE_COLUMNS: tuple[Column, ...] = (
 
 OPTOUT_COLUMNS: tuple[Column, ...] = (
     _c("doc_id", "str", "the document the signal was found in"),
-    _c("kind", "str", "x-robots-tag | robots-meta | tdm-reservation | content-usage"),
+    _c("kind", "str", "x-robots-tag | robots-meta | tdm-reservation | content-usage | robots-txt | content-signal | …"),
     _c("raw_value", "str", "the header or attribute value as found"),
     _c("agent", "str", "the crawler the signal names; NULL when it applies to all"),
-    _c("observed_at", "ts", "capture time of the record (when the signal was seen)"),
+    _c("observed_at", "ts", "when the signal was seen: the capture time, or the snapshot date for site signals"),
+    _c("source", "str", "record (in the captured record) | site-snapshot (retroactive)"),
     _c("tagger", "str", "versioned name of the tagger"),
 )
 

@@ -97,6 +97,68 @@ def _attest(con: Any) -> None:
     )
 
 
+def _apply_domain_reviews(con: Any, recipe: Recipe) -> None:
+    """Reviewer verdicts per domain override page verdicts; each becomes a ``domain-review`` evidence row."""
+    from curate.policy import load_domain_reviews
+    from curate.schema import LICENSE_TAGGER_NAME
+
+    if not recipe.license.domain_review:
+        return
+    for r in load_domain_reviews(Path(recipe.license.domain_review)):
+        ids = [
+            d
+            for (d,) in con.execute(
+                "SELECT doc_id FROM documents WHERE domain = ? AND record_type IS NOT NULL ORDER BY doc_id", [r.domain]
+            ).fetchall()
+        ]
+        if not ids:
+            continue
+        text = f"{r.verdict} by {r.reviewer} on {r.date.isoformat()}" + (f": {r.note}" if r.note else "")
+        con.executemany(
+            "INSERT INTO license_evidence VALUES (?, 'domain-review', ?, ?, 'domain', ?, ?, ?)",
+            [
+                (
+                    d,
+                    text,
+                    r.license_spdx,
+                    "page" if r.verdict == "accept" else "unknown",
+                    f"domain {r.domain}",
+                    LICENSE_TAGGER_NAME,
+                )
+                for d in ids
+            ],
+        )
+        if r.verdict == "accept":
+            con.execute(
+                """UPDATE documents SET license_spdx = ?, license_scope = 'page', license_confidence = 1.0,
+                   license_conflict = false, license_signals = coalesce(license_signals, 0) + 1 WHERE domain = ?""",
+                [r.license_spdx, r.domain],
+            )
+        elif r.verdict == "reject":
+            con.execute(
+                """UPDATE documents SET license_scope = 'unknown', license_confidence = 0.0,
+                   license_signals = coalesce(license_signals, 0) + 1 WHERE domain = ? AND license_spdx IS NOT NULL""",
+                [r.domain],
+            )
+
+
+def _apply_policy(con: Any, recipe: Recipe) -> None:
+    """Drop kept documents the recipe's licence policy excludes (reason ``license_policy``)."""
+    from curate.policy import get_policy
+
+    policy = get_policy(recipe.license.policy)
+    rows = con.execute(
+        f"SELECT doc_id, license_spdx, license_scope, license_conflict FROM documents WHERE status = '{Status.KEPT.value}'"
+    ).fetchall()
+    excluded = [(d,) for d, spdx, scope, conflict in rows if not policy.admits(spdx, scope, conflict)]
+    if not excluded:
+        return
+    con.executemany(
+        f"UPDATE documents SET status = '{Status.DROPPED.value}', reason = '{Reason.LICENSE_POLICY.value}', reason_detail = '{policy.name}' WHERE doc_id = ?",
+        excluded,
+    )
+
+
 def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
     import numpy as np
     import pyarrow as pa
@@ -187,6 +249,8 @@ def build_store(
         _create_tables(con)
         _load_shards(con, work)
         _attest(con)
+        _apply_domain_reviews(con, recipe)
+        _apply_policy(con, recipe)
         _dedup(con, work, recipe)
         c = counts(con)
         if c.read != c.kept + c.dropped + c.quarantined:

@@ -18,5 +18,7 @@ def test_notebook_executes(path, sample_run, monkeypatch) -> None:  # noqa: ANN0
     monkeypatch.setenv("CURATE_STORE", str(sample_run.store))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
     assert not errors

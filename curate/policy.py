@@ -1,0 +1,141 @@
+"""Licence inclusion policies (data in ``licenses/policies.toml``) and the domain review file.
+
+A policy says which kept documents a mix may contain, judged on the page-licence verdict: whether a licence
+is required, which scopes count, whether NC/ND or non-Open-Definition licences are excluded, whether
+conflicting signals are tolerated. Documents a policy excludes are dropped with reason ``license_policy``.
+
+A domain review file (CSV: ``domain,verdict,license_spdx,reviewer,date,note``) records human decisions per
+domain (``accept``, ``reject``, ``note``); they override page-level verdicts on the next run and are stored as
+``domain-review`` evidence rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.errors import ConfigError
+from curate.resources import LICENSES_DIR
+from curate.spdx import Licence, licence_by_spdx
+
+POLICIES_FILE = LICENSES_DIR / "policies.toml"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An inclusion policy; see ``licenses/policies.toml`` for the shipped ones."""
+
+    name: str
+    description: str
+    require_licence: bool = False
+    scopes: tuple[str, ...] = ("page",)
+    open_definition_only: bool = False
+    exclude_noncommercial: bool = False
+    exclude_no_derivatives: bool = False
+    allow_conflict: bool = True
+
+    def admits(self, spdx: str | None, scope: str | None, conflict: bool | None) -> bool:
+        """Whether a document with this page verdict may enter a mix."""
+        lic = _licence(spdx) if spdx else None
+        counted = lic is not None and scope in self.scopes and (self.allow_conflict or not conflict)
+        if self.require_licence and not counted:
+            return False
+        if lic is None or scope not in self.scopes:
+            return True
+        if self.open_definition_only and not lic.open_definition:
+            return False
+        if self.exclude_noncommercial and lic.noncommercial:
+            return False
+        return not (self.exclude_no_derivatives and lic.no_derivatives)
+
+
+def _licence(spdx: str) -> Licence | None:
+    from curate.spdx import licence_for_url
+
+    if spdx.startswith("LicenseRef-CC-"):
+        code, ver, jur = spdx.removeprefix("LicenseRef-CC-").rsplit("-", 2)
+        return licence_for_url(f"creativecommons.org/licenses/{code.lower()}/{ver}/{jur.lower()}/")
+    return licence_by_spdx(spdx)
+
+
+@functools.cache
+def load_policies() -> dict[str, Policy]:
+    """The policies in ``licenses/policies.toml`` by name."""
+    data = tomllib.loads(POLICIES_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for name, spec in data.get("policies", {}).items():
+        spec = dict(spec)
+        spec["scopes"] = tuple(spec.get("scopes", ("page",)))
+        out[name] = Policy(name=name, **spec)
+    return out
+
+
+def get_policy(name: str) -> Policy:
+    """The named policy.
+
+    Raises:
+        ConfigError: no such policy; the message lists the known ones.
+    """
+    policies = load_policies()
+    if name not in policies:
+        raise ConfigError(
+            f"license.policy {name!r} is not defined in {POLICIES_FILE}; known: {', '.join(sorted(policies))}"
+        )
+    return policies[name]
+
+
+@dataclass(frozen=True)
+class DomainReview:
+    """One reviewer decision about a domain."""
+
+    domain: str
+    verdict: str
+    license_spdx: str | None
+    reviewer: str
+    date: dt.date
+    note: str
+
+
+def load_domain_reviews(path: Path) -> list[DomainReview]:
+    """Read and validate a domain review CSV.
+
+    Raises:
+        ConfigError: missing file or column, unknown verdict, bad date, or an ``accept`` without a known licence.
+    """
+    try:
+        rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    except OSError as e:
+        raise ConfigError(f"cannot read domain review file {path}: {e.strerror or e}") from None
+    need = {"domain", "verdict", "license_spdx", "reviewer", "date", "note"}
+    out: list[DomainReview] = []
+    for i, row in enumerate(rows, start=2):
+        missing = need - set(row)
+        if missing:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        verdict = row["verdict"].strip().lower()
+        if verdict not in ("accept", "reject", "note"):
+            raise ConfigError(f"{path}:{i}: verdict must be accept, reject or note, got {row['verdict']!r}")
+        try:
+            date = dt.date.fromisoformat(row["date"].strip())
+        except ValueError:
+            raise ConfigError(f"{path}:{i}: date must be YYYY-MM-DD, got {row['date']!r}") from None
+        spdx = row["license_spdx"].strip() or None
+        if verdict == "accept" and (spdx is None or _licence(spdx) is None):
+            raise ConfigError(f"{path}:{i}: an accept needs a known license_spdx, got {row['license_spdx']!r}")
+        if not row["reviewer"].strip():
+            raise ConfigError(f"{path}:{i}: reviewer is required")
+        out.append(
+            DomainReview(
+                row["domain"].strip().lower().removeprefix("www."),
+                verdict,
+                spdx,
+                row["reviewer"].strip(),
+                date,
+                row["note"].strip(),
+            )
+        )
+    return out
