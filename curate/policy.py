@@ -67,9 +67,8 @@ def load_policies() -> dict[str, Policy]:
     """The policies in ``licenses/policies.toml`` by name."""
     data = tomllib.loads(POLICIES_FILE.read_text(encoding="utf-8"))
     out = {}
-    for name, spec in data.get("policies", {}).items():
-        spec = dict(spec)
-        spec["scopes"] = tuple(spec.get("scopes", ("page",)))
+    for name, raw in data.get("policies", {}).items():
+        spec = {**raw, "scopes": tuple(raw.get("scopes", ("page",)))}
         out[name] = Policy(name=name, **spec)
     return out
 

@@ -219,7 +219,8 @@ def counts(con: Any) -> RunCounts:
     reasons = con.execute(
         "SELECT status, reason, count(*) AS n FROM documents WHERE reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, reason"
     ).fetchall()
-    return RunCounts(*row, by_reason=tuple((s, r, n) for s, r, n in reasons))
+    read, kept, dropped, quarantined = row
+    return RunCounts(read, kept, dropped, quarantined, by_reason=tuple((s, r, n) for s, r, n in reasons))
 
 
 def _inventory(work: Path) -> list[dict[str, Any]]:

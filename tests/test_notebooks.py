@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes(path, sample_run, monkeypatch) -> None:  # noqa: ANN001
+def test_notebook_executes(path, sample_run, monkeypatch) -> None:
     import nbformat
     from nbclient import NotebookClient
 
