@@ -79,12 +79,18 @@ class Verdict:
 
 
 @functools.cache
-def ai_agents() -> frozenset[str]:
-    """Lower-cased crawler names from the ai.robots.txt list shipped in ``licenses/``."""
+def ai_agent_names() -> tuple[str, ...]:
+    """Crawler names (robots.txt product tokens) from the ai.robots.txt list shipped in ``licenses/``."""
     from curate.resources import LICENSES_DIR
 
     data = json.loads((LICENSES_DIR / "ai-robots-txt" / "robots.json").read_text(encoding="utf-8"))
-    return frozenset(k.lower() for k in data)
+    return tuple(sorted(data))
+
+
+@functools.cache
+def ai_agents() -> frozenset[str]:
+    """The same names lower-cased, for case-insensitive matching."""
+    return frozenset(k.lower() for k in ai_agent_names())
 
 
 def _location(el: Any) -> str:

@@ -215,32 +215,38 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
         "tokens": summary.tokens,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    _write_attribution(out / "ATTRIBUTION.md", sidecar)
+    _write_attribution(out / "ATTRIBUTION.md", con, {r["doc_id"] for r in sidecar})
     return summary
 
 
-def _write_attribution(path: Path, sidecar: list[dict[str, Any]]) -> None:
-    """ATTRIBUTION.md: one entry per mixed document whose licence requires attribution."""
-    from curate.spdx import licence_by_spdx, licence_for_url
+def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
+    """ATTRIBUTION.md: TASL (title, author, source, licence) and capture for each mixed document whose page
+    licence requires attribution."""
+    from curate.policy import _licence
 
+    rows = con.execute(
+        """SELECT doc_id, title, author, site_name, url, license_spdx, license_url, warc_date, warc_record_id, warc_file_name
+           FROM documents WHERE license_scope IN ('page', 'partial') AND license_spdx IS NOT NULL ORDER BY doc_id"""
+    ).fetchall()
     lines = [
         "# Attribution",
         "",
-        "Documents in this mix whose licence requires attribution (TASL: title/source, licence, capture).",
+        "Documents in this mix whose licence requires attribution: title, author, source, licence (TASL) as the page",
+        "states them, and the capture they were taken from. Unknown fields are marked as such, never guessed.",
         "",
     ]
-    seen: set[str] = set()
-    for row in sorted(sidecar, key=lambda r: r["doc_id"]):
-        spdx = row["license_spdx"]
-        if not spdx or row["doc_id"] in seen or row["license_scope"] != "page":
+    n = 0
+    for doc_id, title, author, site, url, spdx, licence_url, date, record_id, warc_name in rows:
+        lic = _licence(spdx)
+        if doc_id not in doc_ids or lic is None or not lic.attribution_required:
             continue
-        lic = licence_by_spdx(spdx) or (licence_for_url(spdx) if spdx.startswith("http") else None)
-        needs = lic.attribution_required if lic else spdx.startswith("LicenseRef-CC-BY")
-        if not needs:
-            continue
-        seen.add(row["doc_id"])
-        date = row["warc_date"].date().isoformat() if row["warc_date"] else "unknown"
-        lines.append(f"- <{row['url']}> — {spdx} — captured {date} — WARC record {row['warc_record_id']}")
-    if not seen:
+        n += 1
+        captured = date.date().isoformat() if date else "unknown date"
+        lines.append(
+            f"- **{title or 'untitled'}** by {author or 'unknown author'}"
+            f"{f' ({site})' if site else ''}, <{url}>, licensed {spdx} ({licence_url or lic.name}); "
+            f"captured {captured}, WARC record {record_id or 'unknown'} in {warc_name}"
+        )
+    if n == 0:
         lines.append("No document in this mix carries a page licence that requires attribution.")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

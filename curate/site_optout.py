@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from curate.license_tagger import OptOut, ai_agents
+from curate.license_tagger import OptOut, ai_agent_names
 
 _EXTRA_LINE = re.compile(
     r"^\s*(content-signal|content-usage|disallowaitraining)\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE
@@ -97,7 +97,7 @@ class SiteSignals:
             else:
                 out.extend(
                     OptOut("robots-txt", f"Disallow for {agent}", agent)
-                    for agent in sorted(ai_agents())
+                    for agent in ai_agent_names()
                     if not parser.can_fetch(url, agent)
                 )
             for key, value in _EXTRA_LINE.findall(body):
