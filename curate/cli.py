@@ -61,6 +61,9 @@ def run_cmd(
         Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a previous run's outputs in --out")] = False,
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="prefix for the entries of a *.paths.gz listing (URL or local folder)")
+    ] = "https://data.commoncrawl.org/",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")
     ] = False,
@@ -68,10 +71,12 @@ def run_cmd(
     """Run the pipeline: read → licence → extract → date → score → dedup → store → mix → report.
 
     Example: curate run crawl/*.warc.gz --out out/ --recipe pipelines/default.toml
+
+    A Common Crawl listing works too: curate run warc.paths.gz --base-url s3://commoncrawl/ --out out/
     """
     from curate.pipeline import run_pipeline
 
-    r = run_pipeline(paths, out, recipe, force=force, quiet=not verbose)
+    r = run_pipeline(paths, out, recipe, force=force, quiet=not verbose, base_url=base_url)
     c = r.counts
     typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
     typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")

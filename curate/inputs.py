@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from curate.errors import InputError
 
+DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 INPUT_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
 
 
@@ -15,11 +16,38 @@ def _is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def resolve_inputs(paths: Sequence[str]) -> list[str]:
+def read_paths_listing(listing: str, base_url: str = DEFAULT_BASE_URL) -> list[str]:
+    """Entries of a Common Crawl ``*.paths(.gz)`` listing joined to ``base_url`` (a URL or a local folder).
+
+    Raises:
+        InputError: the listing cannot be read, is empty, or (local base) names files that do not exist.
+    """
+    import fsspec
+
+    try:
+        with fsspec.open(listing, "rt", compression="infer", encoding="utf-8") as fh:
+            entries = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError, EOFError) as e:
+        raise InputError(f"cannot read paths listing {listing}: {e}") from None
+    if not entries:
+        raise InputError(f"paths listing {listing} is empty")
+    if _is_remote(base_url):
+        return [base_url.rstrip("/") + "/" + e.lstrip("/") for e in entries]
+    out = [os.path.abspath(os.path.join(base_url, e)) for e in entries]
+    missing = [p for p in out if not os.path.exists(p)]
+    if missing:
+        raise InputError(
+            f"{len(missing)} of {len(out)} files in {listing} are not under {base_url} (first: {missing[0]})"
+        )
+    return out
+
+
+def resolve_inputs(paths: Sequence[str], base_url: str = DEFAULT_BASE_URL) -> list[str]:
     """Input files for ``paths``.
 
     A directory contributes every WARC/WET/WAT/ARC file below it (recursively); a glob its matches; a file
-    or URL itself. The result is sorted and de-duplicated.
+    or URL itself; a Common Crawl ``*.paths`` / ``*.paths.gz`` listing its entries joined to ``base_url``.
+    The result is sorted and de-duplicated.
 
     Raises:
         InputError: a path does not exist, a glob or directory matches nothing, or two inputs share a base
@@ -27,6 +55,9 @@ def resolve_inputs(paths: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     for p in paths:
+        if p.endswith((".paths", ".paths.gz")):
+            out.extend(read_paths_listing(p, base_url))
+            continue
         if _is_remote(p):
             out.append(p)
             continue

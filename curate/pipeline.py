@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from curate.errors import ConfigError, CurateError
-from curate.inputs import resolve_inputs
+from curate.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.mix import MixSummary
 from curate.recipe import Recipe, load_recipe
 from curate.resources import SAMPLE_DIR
@@ -123,9 +123,9 @@ def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -
     from curate.steps import DateStep, DecideStep, ExtractStep, LicenseStep, ScoreStep, ShardWriter, SignatureStep
 
     return [
-        ProvenanceWarcReader(files, run_id, str(work / "inputs")),
+        ProvenanceWarcReader(files, run_id, str(work / "inputs"), recipe.extract.max_payload_bytes),
         LicenseStep(recipe),
-        ExtractStep(recipe.extract.extractor, recipe.extract.page_dates),
+        ExtractStep(recipe.extract.extractor, recipe.extract.page_dates, recipe.extract.timeout_s),
         DateStep(recipe),
         ScoreStep(recipe.score.model),
         SignatureStep(recipe),
@@ -141,6 +141,7 @@ def run_pipeline(
     *,
     force: bool = False,
     quiet: bool = False,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> RunResult:
     """Run the whole pipeline on ``paths`` (the bundled sample crawl when empty) into ``out``.
 
@@ -161,7 +162,7 @@ def run_pipeline(
 
     started = dt.datetime.now(dt.UTC)
     recipe = load_recipe(recipe_path)
-    files = resolve_inputs(list(paths) if paths else [str(SAMPLE_DIR)])
+    files = resolve_inputs(list(paths) if paths else [str(SAMPLE_DIR)], base_url)
     load_model(recipe.score.model)
     encoding(recipe.mix.tokenizer)
     versions = component_versions(recipe)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -26,7 +27,7 @@ LOGGER = logging.getLogger(__name__)
 DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 OPTOUT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
-MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
 
 def make_doc_id(file_name: str, offset: int) -> str:
@@ -136,9 +137,9 @@ def _warcinfo_crawl_id(record: Any) -> str | None:
     return None
 
 
-def _record_document(path: str, it: Any, record: Any, crawl_id: str | None) -> Document:
+def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base: int = 0) -> Document:
     """Build the document of one payload record; the iterator has already read it to the end."""
-    offset = it.get_record_offset()
+    offset = base + it.get_record_offset()
     meta = _base_meta(path, offset, crawl_id)
     h = record.rec_headers
     rec_type = record.rec_type
@@ -177,6 +178,12 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None) -> D
 
     if record._curate_truncated:
         return decide(Reason.TRUNCATED_RECORD, f"block has {record._curate_missing} bytes fewer than Content-Length")
+    problems = [p for p in (checker.problems if checker is not None else []) if p.startswith("block digest failed")]
+    if problems:
+        return decide(Reason.DIGEST_MISMATCH, problems[0])
+    missing_fields = [f for f in ("WARC-Record-ID", "WARC-Type") if not h.get_header(f)]
+    if missing_fields:
+        return decide(Reason.READ_ERROR, f"malformed WARC headers: missing {', '.join(missing_fields)}")
     if rec_type == "revisit":
         return decide(Reason.REVISIT_RECORD, h.get_header("WARC-Refers-To-Target-URI") or h.get_header("WARC-Profile"))
     status = meta.get("http_status")
@@ -233,25 +240,109 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def iter_records(path: str, open_file: Any = None) -> Iterator[Document]:
-    """Yield one document per payload record of ``path`` and one quarantine document per read failure.
+@dataclass
+class _ReadState:
+    crawl_id: str | None = None
+    next_offset: int = 0
+    emitted: int = 0
 
-    ``path`` is a local path or an fsspec URL; ``open_file``, when given, is an already opened binary
-    file-like object (``read`` and the context-manager protocol) to read instead. Reading stops at the first unreadable point of a file,
-    which becomes a quarantined row at the offset where it happened.
-    """
+
+def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, max_payload: int) -> Iterator[Document]:
+    """Documents of ``stream`` (which starts at file offset ``base``); raises where the file stops parsing."""
     from warcio.archiveiterator import ArchiveIterator
 
-    crawl_id: str | None = None
-    next_offset = 0
-    emitted = 0
-    try:
-        if open_file is None:
-            import fsspec
+    it = ArchiveIterator(stream, check_digests=True, arc2warc=True)
+    for record in it:
+        if record.rec_type == "warcinfo":
+            state.crawl_id = _warcinfo_crawl_id(record) or state.crawl_id
+        if record.rec_type not in DOC_RECORD_TYPES:
+            it.read_to_end(record)
+            state.next_offset = base + it.get_record_offset() + it.get_record_length()
+            continue
+        error = None
+        too_large = False
+        try:
+            content = record.content_stream()
+            payload = content.read(max_payload)
+            too_large = bool(content.read(1))
+        except Exception as e:  # noqa: BLE001 - a payload that cannot be decoded is this record's problem only
+            payload, error = b"", f"{type(e).__name__}: {e}"
+        it.read_to_end(record)
+        missing = getattr(record.raw_stream, "limit", 0) or 0
+        record._curate_payload = payload
+        record._curate_truncated = missing > 0
+        record._curate_missing = missing
+        doc = _record_document(path, it, record, state.crawl_id, base)
+        if error is not None:
+            doc.metadata.update(
+                status=status_for(Reason.READ_ERROR).value, reason=Reason.READ_ERROR.value, reason_detail=error
+            )
+        elif too_large and doc.metadata.get("status") is None:
+            doc.metadata.pop(Meta.HTML, None)
+            doc.text = ""
+            doc.metadata.update(
+                status=status_for(Reason.TOO_LARGE).value,
+                reason=Reason.TOO_LARGE.value,
+                reason_detail=f"payload over {max_payload} bytes",
+            )
+        if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
+            doc.metadata["warc_record_id"] = None
+        state.next_offset = base + it.get_record_offset() + it.get_record_length()
+        state.emitted += 1
+        yield doc
 
-            fh = fsspec.open(path, "rb").open()
-        else:
-            fh = open_file
+
+def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 30) -> int | None:
+    """Offset of the first record boundary at or after ``start`` that parses as a WARC record, or None.
+
+    Candidates are gzip member headers (compressed files) or ``WARC/1.`` at a line start (uncompressed); each
+    is confirmed by parsing one record from it. Scans at most ``limit`` bytes.
+    """
+    import fsspec
+    from warcio.archiveiterator import ArchiveIterator
+
+    magic = b"\x1f\x8b\x08" if compressed else b"\nWARC/"
+    skip = 0 if compressed else 1
+    with fsspec.open(path, "rb") as fh:
+        pos, carry = start, b""
+        while pos - start < limit:
+            fh.seek(pos)
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                return None
+            window = carry + chunk
+            window_start = pos - len(carry)
+            i = window.find(magic)
+            while i != -1:
+                candidate = window_start + i + skip
+                if candidate >= start:
+                    fh.seek(candidate)
+                    try:
+                        rec = next(iter(ArchiveIterator(fh)))
+                        if rec.rec_headers.protocol.startswith("WARC/"):
+                            return candidate
+                    except Exception:  # noqa: BLE001 - not a record boundary: keep scanning
+                        pass
+                    fh.seek(pos + len(chunk))
+                i = window.find(magic, i + 1)
+            carry = window[-len(magic) :]
+            pos += len(chunk)
+    return None
+
+
+def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOAD_BYTES) -> Iterator[Document]:
+    """Yield one document per payload record of ``path`` and one quarantine document per unreadable stretch.
+
+    ``path`` is a local path or an fsspec URL; ``open_file``, when given, is an already opened binary
+    file-like object (``read`` and the context-manager protocol) to read instead. Where the file stops
+    parsing (corrupt gzip, a lying Content-Length, garbage), the stretch up to the next record that parses
+    becomes one quarantined row (offset and length of the skipped bytes) and reading resumes there.
+    """
+    import fsspec
+
+    state = _ReadState()
+    try:
+        fh = fsspec.open(path, "rb").open() if open_file is None else open_file
     except (OSError, ValueError) as e:
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
@@ -262,32 +353,47 @@ def iter_records(path: str, open_file: Any = None) -> Iterator[Document]:
             what = "empty file" if not head else f"not a WARC or ARC file (starts with {head[:24]!r})"
             yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, what)
             return
+        compressed = head[:2] == b"\x1f\x8b"
+        stream: Any = _Replay(head, fh)
+        base = 0
+        resumed: Any = None
         try:
-            it = ArchiveIterator(_Replay(head, fh), check_digests=True, arc2warc=True)
-            for record in it:
-                if record.rec_type == "warcinfo":
-                    crawl_id = _warcinfo_crawl_id(record) or crawl_id
-                if record.rec_type not in DOC_RECORD_TYPES:
-                    it.read_to_end(record)
-                    next_offset = it.get_record_offset() + it.get_record_length()
-                    continue
-                stream = record.content_stream()
-                payload = stream.read(MAX_PAYLOAD_BYTES)
-                it.read_to_end(record)
-                missing = getattr(record.raw_stream, "limit", 0) or 0
-                record._curate_payload = payload
-                record._curate_truncated = missing > 0
-                record._curate_missing = missing
-                doc = _record_document(path, it, record, crawl_id)
-                if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
-                    doc.metadata["warc_record_id"] = None
-                next_offset = it.get_record_offset() + it.get_record_length()
-                emitted += 1
-                yield doc
-        except Exception as e:  # noqa: BLE001 - any reader failure becomes a quarantined row, never a crash
-            reason = Reason.UNREADABLE_FILE if next_offset == 0 and emitted == 0 else Reason.READ_ERROR
-            yield _quarantine(path, next_offset, crawl_id, reason, f"{type(e).__name__}: {e}")
-            return
+            while True:
+                try:
+                    yield from _iterate(path, stream, base, fmt, state, max_payload)
+                    return
+                except Exception as e:  # noqa: BLE001 - a broken stretch becomes a quarantined row, never a crash
+                    bad_at = state.next_offset
+                    error = f"{type(e).__name__}: {e}"
+                    nxt = find_next_record(path, bad_at + 1, compressed) if fmt == "warc" else None
+                    reason = (
+                        Reason.UNREADABLE_FILE
+                        if bad_at == 0 and state.emitted == 0 and nxt is None
+                        else Reason.READ_ERROR
+                    )
+                    q = _quarantine(
+                        path,
+                        bad_at,
+                        state.crawl_id,
+                        reason,
+                        error + (f"; resumed at offset {nxt}" if nxt else "; nothing readable after it"),
+                    )
+                    q.metadata["record_length"] = (nxt - bad_at) if nxt else None
+                    yield q
+                    if nxt is None:
+                        return
+                    if resumed is not None:
+                        resumed.close()
+                    resumed = fsspec.open(path, "rb").open()
+                    resumed.seek(nxt)
+                    stream, base, state.next_offset = (
+                        _Replay(b"", resumed),
+                        nxt,
+                        nxt,
+                    )  # no tell(): offsets relative to base
+        finally:
+            if resumed is not None:
+                resumed.close()
 
 
 class HashingFile:
@@ -321,7 +427,9 @@ class HashingFile:
         self.close()
 
 
-def read_with_digest(path: str, inventory: list[dict[str, Any]]) -> Iterator[Document]:
+def read_with_digest(
+    path: str, inventory: list[dict[str, Any]], max_payload: int = MAX_PAYLOAD_BYTES
+) -> Iterator[Document]:
     """``iter_records(path)`` that appends ``{path, sha256, bytes, records}`` to ``inventory`` when done."""
     import fsspec
 
@@ -333,7 +441,7 @@ def read_with_digest(path: str, inventory: list[dict[str, Any]]) -> Iterator[Doc
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
     hashing = HashingFile(raw)
-    for doc in iter_records(path, open_file=_KeepOpen(hashing)):
+    for doc in iter_records(path, open_file=_KeepOpen(hashing), max_payload=max_payload):
         entry["records"] += 1
         yield doc
     try:
@@ -367,11 +475,12 @@ class ProvenanceWarcReader(PipelineStep):
     name = "WARC reader (provenance)"
     type = "READER"
 
-    def __init__(self, files: list[str], run_id: str, inventory_dir: str) -> None:
+    def __init__(self, files: list[str], run_id: str, inventory_dir: str, max_payload: int = MAX_PAYLOAD_BYTES) -> None:
         super().__init__()
         self.files = list(files)
         self.run_id = run_id
         self.inventory_dir = inventory_dir
+        self.max_payload = max_payload
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Yield the documents of this task's files; upstream documents (if any) pass through first.
@@ -385,7 +494,7 @@ class ProvenanceWarcReader(PipelineStep):
         inventory: list[dict[str, Any]] = []
         for path in self.files[rank::world_size]:
             self.stat_update("files")
-            for doc in read_with_digest(path, inventory):
+            for doc in read_with_digest(path, inventory, self.max_payload):
                 doc.metadata["run_id"] = self.run_id
                 self.stat_update("records")
                 if doc.metadata.get("reason"):

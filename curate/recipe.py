@@ -36,6 +36,8 @@ class ExtractConfig:
     min_chars: int = 200
     languages: list[str] = field(default_factory=list)  # empty: keep every language
     page_dates: bool = True
+    max_payload_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,8 @@ def _validate(r: Recipe) -> None:
         raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
     if r.extract.extractor not in ("trafilatura", "resiliparse"):
         raise ConfigError(f"extract.extractor must be trafilatura or resiliparse, got {r.extract.extractor!r}")
+    if r.extract.max_payload_bytes < 1024 or r.extract.timeout_s <= 0:
+        raise ConfigError("extract.max_payload_bytes must be >= 1024 and extract.timeout_s > 0")
     if not 0.0 <= r.score.threshold <= 1.0:
         raise ConfigError(f"score.threshold must be within [0, 1], got {r.score.threshold}")
     if not 0.0 < r.dedup.threshold <= 1.0:

@@ -40,10 +40,13 @@ class Reason(StrEnum):
     UNREADABLE_FILE = "unreadable_file"
     READ_ERROR = "read_error"
     TRUNCATED_RECORD = "truncated_record"
+    DIGEST_MISMATCH = "digest_mismatch"
     UNDECODABLE = "undecodable"
     EXTRACT_ERROR = "extract_error"
     # dropped: readable, but not a document we keep
     REVISIT_RECORD = "revisit_record"
+    TOO_LARGE = "too_large"
+    EXTRACT_TIMEOUT = "extract_timeout"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     HTTP_STATUS = "http_status"
     NO_TEXT = "no_text"
@@ -61,6 +64,7 @@ REASON_STATUS: dict[Reason, Status] = {
     Reason.UNREADABLE_FILE: Status.QUARANTINED,
     Reason.READ_ERROR: Status.QUARANTINED,
     Reason.TRUNCATED_RECORD: Status.QUARANTINED,
+    Reason.DIGEST_MISMATCH: Status.QUARANTINED,
     Reason.UNDECODABLE: Status.QUARANTINED,
     Reason.EXTRACT_ERROR: Status.QUARANTINED,
 }
@@ -70,9 +74,12 @@ REASON_HELP: dict[Reason, str] = {
     Reason.UNREADABLE_FILE: "the input file could not be opened or is not a WARC/ARC file; detail has the error",
     Reason.READ_ERROR: "the WARC reader failed at this offset (corrupt gzip, malformed headers); detail has the error",
     Reason.TRUNCATED_RECORD: "the record block is shorter than its Content-Length (cut file or gzip member)",
+    Reason.DIGEST_MISMATCH: "the record block does not match its WARC-Block-Digest (corrupt, or a Content-Length that lies)",
     Reason.UNDECODABLE: "the payload is binary or could not be decoded in its declared or detected charset",
     Reason.EXTRACT_ERROR: "the HTML extractor raised; detail has the error",
-    Reason.REVISIT_RECORD: "a WARC revisit record: it carries no payload of its own",
+    Reason.REVISIT_RECORD: "a WARC revisit record: it carries no payload of its own; detail has the original's doc_id when it is in the input",
+    Reason.TOO_LARGE: "the payload exceeds the recipe's extract.max_payload_bytes (it is never held in memory whole)",
+    Reason.EXTRACT_TIMEOUT: "the extractor ran past the recipe's extract.timeout_s on this page",
     Reason.UNSUPPORTED_CONTENT_TYPE: "the payload is not HTML (or plain text for WET conversion records)",
     Reason.HTTP_STATUS: "the HTTP status is not 2xx",
     Reason.NO_TEXT: "the extractor found no main text",

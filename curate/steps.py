@@ -8,7 +8,9 @@ only works on documents whose ``status`` is still undecided. Each step counts wh
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
@@ -29,6 +31,32 @@ from curate.schema import (
     arrow_schema,
     status_for,
 )
+
+
+class ExtractTimeout(Exception):
+    """A page took longer than the extraction time limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`ExtractTimeout` in the block after ``seconds`` (SIGALRM; main thread only, else no limit)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise ExtractTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pending(doc: Document) -> bool:
@@ -130,10 +158,11 @@ class ExtractStep(CurateStep):
 
     name = "extract"
 
-    def __init__(self, extractor: str, page_dates: bool) -> None:
+    def __init__(self, extractor: str, page_dates: bool, timeout_s: float = 10.0) -> None:
         super().__init__()
         self.extractor = extractor
         self.page_dates = page_dates
+        self.timeout_s = timeout_s
 
     def process(self, doc: Document) -> None:
         """Replace the raw HTML by the main text; an extractor crash quarantines the record."""
@@ -144,7 +173,12 @@ class ExtractStep(CurateStep):
         if html is not None and pending(doc):
             meta["extractor"] = extractor_name(self.extractor)
             try:
-                doc.text = extract_text(html, self.extractor, meta.get("url"))
+                with time_limit(self.timeout_s):
+                    doc.text = extract_text(html, self.extractor, meta.get("url"))
+            except ExtractTimeout:
+                decide(doc, Reason.EXTRACT_TIMEOUT, f"over {self.timeout_s}s")
+                self.stat_update("dropped_extract_timeout")
+                return
             except Exception as e:  # noqa: BLE001 - one page's failure is that page's quarantine row
                 decide(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
                 self.stat_update("quarantined_extract_error")

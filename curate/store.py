@@ -75,6 +75,20 @@ def _load_shards(con: Any, work: Path) -> None:
         con.execute(f"INSERT INTO {table} SELECT {names} FROM read_parquet('{src}') ORDER BY ALL")
 
 
+def _resolve_revisits(con: Any) -> None:
+    """A revisit whose payload digest matches a response in this input points at it (``reason_detail``)."""
+    con.execute(
+        f"""
+        UPDATE documents SET reason_detail = (
+            SELECT min(o.doc_id) FROM documents o
+            WHERE o.warc_payload_digest = documents.warc_payload_digest AND o.record_type IN ('response', 'resource')
+              AND coalesce(o.payload_digest_ok, true))
+        WHERE record_type = 'revisit' AND reason = '{Reason.REVISIT_RECORD.value}' AND warc_payload_digest IN (
+            SELECT warc_payload_digest FROM documents WHERE record_type IN ('response', 'resource') AND warc_payload_digest IS NOT NULL)
+        """
+    )
+
+
 def _attest(con: Any) -> None:
     """post_cutoff → attested when the same payload digest was captured before the cutoff in this input."""
     con.execute(
@@ -249,6 +263,7 @@ def build_store(
     try:
         _create_tables(con)
         _load_shards(con, work)
+        _resolve_revisits(con)
         _attest(con)
         _apply_domain_reviews(con, recipe)
         _apply_policy(con, recipe)

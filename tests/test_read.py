@@ -86,18 +86,31 @@ def test_payload_digests_checked() -> None:
     assert set(clueweb) == {False}
 
 
-def test_corrupt_gzip_mid_file_keeps_records_before(tmp_path: Path) -> None:
+def ids(docs) -> list[str]:
+    return [d.metadata["warc_record_id"] for d in docs if d.metadata.get("warc_record_id")]
+
+
+def test_corrupt_gzip_member_mid_file_keeps_records_before_and_after(tmp_path: Path) -> None:
     src = by_name("sample-0000.warc.gz").read_bytes()
     good = list(iter_records(str(by_name("sample-0000.warc.gz"))))
-    cut = good[10].metadata["record_offset"]
+    cut, end = good[10].metadata["record_offset"], good[11].metadata["record_offset"]
     broken = src[:cut] + b"\x1f\x8b\x08\x00garbage-not-deflate" + src[cut + 40 :]
     path = tmp_path / "broken.warc.gz"
     path.write_bytes(broken)
     docs = list(iter_records(str(path)))
-    assert [d.metadata["warc_record_id"] for d in docs[:10]] == [d.metadata["warc_record_id"] for d in good[:10]]
-    last = docs[-1].metadata
-    assert last["status"] == "quarantined" and last["reason"] == "read_error"
-    assert last["record_offset"] == cut
+    quarantined = [d.metadata for d in docs if d.metadata.get("status") == "quarantined"]
+    assert len(quarantined) == 1
+    q = quarantined[0]
+    assert q["reason"] == "read_error" and q["record_offset"] == cut
+    assert cut < q["record_offset"] + q["record_length"] <= end - 17  # resumed at the next record boundary
+    assert ids(docs) == ids(good[:10]) + ids(good[11:])  # only the damaged record is lost
+    for d in docs:  # offsets after the damage are still true file offsets
+        if d.metadata.get("warc_record_id"):
+            chunk = broken[d.metadata["record_offset"] : d.metadata["record_offset"] + d.metadata["record_length"]]
+            assert (
+                next(iter(ArchiveIterator(io.BytesIO(chunk)))).rec_headers.get_header("WARC-Record-ID")
+                == d.metadata["warc_record_id"]
+            )
 
 
 def test_file_cut_in_last_record(tmp_path: Path) -> None:
@@ -107,6 +120,72 @@ def test_file_cut_in_last_record(tmp_path: Path) -> None:
     docs = list(iter_records(str(path)))
     assert docs and docs[-1].metadata["status"] == "quarantined"
     assert all(d.metadata.get("status") != "quarantined" for d in docs[:-1])
+
+
+def _warc(records: list[tuple[str, bytes, list[tuple[str, str]]]], gzip_: bool = True) -> bytes:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=gzip_)
+    for url, body, extra in records:
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"), *extra], protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    return buf.getvalue()
+
+
+PAGE = b"<html><body><p>" + b"A plain page about rivers and stones. " * 20 + b"</p></body></html>"
+
+
+def test_lying_content_length_in_uncompressed_warc(tmp_path: Path) -> None:
+    raw = _warc([(f"http://x{i}.example/", PAGE, []) for i in range(3)], gzip_=False)
+    real = str(len(PAGE) + len(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"))
+    first_cl = raw.index(b"Content-Length: ", raw.index(b"http://x1.example/"))
+    line_end = raw.index(b"\r\n", first_cl)
+    lied = (
+        raw[:first_cl] + b"Content-Length: " + str(int(raw[first_cl + 16 : line_end]) - 300).encode() + raw[line_end:]
+    )
+    path = tmp_path / "lie.warc"
+    path.write_bytes(lied)
+    docs = {d.metadata.get("url"): d.metadata for d in iter_records(str(path))}
+    assert docs["http://x0.example/"].get("status") is None and docs["http://x2.example/"].get("status") is None
+    assert docs["http://x1.example/"]["reason"] == "digest_mismatch"
+    assert real  # the real length is what the record would have needed
+
+
+def test_huge_declared_length_is_a_truncated_record_not_an_allocation(tmp_path: Path) -> None:
+    raw = _warc([("http://big.example/", PAGE, []), ("http://ok.example/", PAGE, [])])
+    member_end = raw.index(b"\x1f\x8b\x08", 10)
+    first = gzip.decompress(raw[:member_end])
+    cl = first.index(b"Content-Length: ")
+    patched = first[:cl] + b"Content-Length: 2147483648" + first[first.index(b"\r\n", cl) :]
+    path = tmp_path / "huge.warc.gz"
+    path.write_bytes(gzip.compress(patched) + raw[member_end:])
+    docs = list(iter_records(str(path)))
+    assert docs[0].metadata["reason"] == "truncated_record"
+    assert docs[-1].metadata["url"] == "http://ok.example/" and docs[-1].metadata.get("status") is None
+
+
+def test_body_claiming_gzip_is_read_as_is(tmp_path: Path) -> None:
+    path = tmp_path / "ce.warc.gz"
+    path.write_bytes(_warc([("http://ce.example/", PAGE, [("Content-Encoding", "gzip")])]))
+    (doc,) = iter_records(str(path))
+    assert doc.metadata.get("status") is None and "rivers and stones" in doc.metadata["_html"]
+
+
+def test_malformed_record_headers_then_good_records(tmp_path: Path) -> None:
+    good = _warc([("http://a.example/", PAGE, []), ("http://b.example/", PAGE, [])])
+    bad = gzip.compress(
+        b"WARC/1.0\r\nWARC-Type: response\r\nthis line is not a header\r\nContent-Length: abc\r\n\r\nxx\r\n\r\n"
+    )
+    path = tmp_path / "hdr.warc.gz"
+    path.write_bytes(good[: good.index(b"\x1f\x8b\x08", 10)] + bad + good[good.index(b"\x1f\x8b\x08", 10) :])
+    docs = list(iter_records(str(path)))
+    assert [d.metadata.get("url") for d in docs if d.metadata.get("url")] == ["http://a.example/", "http://b.example/"]
+    bad_rows = [d.metadata for d in docs if d.metadata.get("status") == "quarantined"]
+    assert [m["reason"] for m in bad_rows] == ["read_error"] and "missing WARC-Record-ID" in bad_rows[0][
+        "reason_detail"
+    ]
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a WARC file\n", gzip.compress(b"plain text, gzipped\n")])
@@ -139,3 +218,38 @@ def test_domain_of() -> None:
 
 def test_fixture_digests_match_source() -> None:
     assert (WARC_DIR / "SHA256SUMS").exists()
+
+
+def test_too_large_payload_is_dropped_without_buffering(tmp_path: Path) -> None:
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(_warc([("http://big.example/", PAGE * 10, []), ("http://ok.example/", PAGE, [])]))
+    docs = list(iter_records(str(path), max_payload=2048))
+    assert [d.metadata.get("reason") for d in docs] == ["too_large", None]
+
+
+def test_extraction_time_limit() -> None:
+    import time
+
+    from curate.steps import ExtractTimeout, time_limit
+
+    with pytest.raises(ExtractTimeout), time_limit(0.05):
+        time.sleep(1)
+    with time_limit(1.0):
+        pass
+
+
+def test_paths_listing(tmp_path: Path) -> None:
+    from curate.errors import InputError
+    from curate.inputs import read_paths_listing, resolve_inputs
+
+    cc = read_paths_listing(str(WARC_DIR / "warc-whirlwind" / "CC-MAIN-2024-22.warc.paths.gz"), "s3://commoncrawl/")
+    assert len(cc) == 300 and cc[0].startswith("s3://commoncrawl/part-00000-")
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(
+        gzip.compress(b"warc-dolma/tests/data/warc/sample-0000.warc.gz\nwarc-warcio/test/data/example.warc.gz\n")
+    )
+    files = resolve_inputs([str(listing)], str(WARC_DIR))
+    assert sorted(Path(f).name for f in files) == ["example.warc.gz", "sample-0000.warc.gz"]
+    listing.write_bytes(gzip.compress(b"nope.warc.gz\n"))
+    with pytest.raises(InputError, match="not under"):
+        resolve_inputs([str(listing)], str(WARC_DIR))
