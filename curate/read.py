@@ -247,7 +247,7 @@ class _ReadState:
     emitted: int = 0
 
 
-def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, max_payload: int) -> Iterator[Document]:
+def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, max_payload: int) -> Iterator[Document]:
     """Documents of ``stream`` (which starts at file offset ``base``); raises where the file stops parsing."""
     from warcio.archiveiterator import ArchiveIterator
 
@@ -315,6 +315,7 @@ def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 
             i = window.find(magic)
             while i != -1:
                 candidate = window_start + i + skip
+                candidate = int(candidate)
                 if candidate >= start:
                     fh.seek(candidate)
                     try:
@@ -360,7 +361,7 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
         try:
             while True:
                 try:
-                    yield from _iterate(path, stream, base, fmt, state, max_payload)
+                    yield from _iterate(path, stream, base, fmt, state, max_payload=max_payload)
                     return
                 except Exception as e:  # noqa: BLE001 - a broken stretch becomes a quarantined row, never a crash
                     bad_at = state.next_offset
