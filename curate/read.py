@@ -314,8 +314,7 @@ def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 
             window_start = pos - len(carry)
             i = window.find(magic)
             while i != -1:
-                candidate = window_start + i + skip
-                candidate = int(candidate)
+                candidate = int(window_start + i + skip)
                 if candidate >= start:
                     fh.seek(candidate)
                     try:
