@@ -20,16 +20,20 @@ from typing import Any
 from curate.schema import LICENSE_TAGGER_NAME, LicenseScope
 from curate.spdx import licence_for_url
 
-PREFILTER = re.compile(
-    rb"licen[cs]e|creativecommons|rights|copyright|\xc2\xa9|&copy;|robots|tdm-|noai|ld\+json", re.IGNORECASE
-)
+# A DOM parse is needed only when a licence can be present; copyright notices and opt-out metas are found
+# by cheap scans of the raw HTML.
+LICENCE_KEYS = ("license", "licence", "creativecommons", "dc.rights", "dcterms.rights", "opendatacommons")
+COPYRIGHT_KEYS = ("©", "&copy;", "&#169;", "&#xa9;", "copyright")
+_META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(r"""([a-zA-Z_:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_TAG = re.compile(r"<[^>]*>")
 LICENCE_URL_HINT = re.compile(
     r"creativecommons\.org/(?:licenses|publicdomain)/|gnu\.org/(?:licenses|copyleft)/.*fdl|opendatacommons\.org/"
     r"licenses/|open-government-licence|licence-ouverte",
     re.IGNORECASE,
 )
 COPYRIGHT = re.compile(
-    r"(?:©|\(c\)|copyright)\s*(?:©\s*)?(?P<years>(?:19|20)\d{2}(?:\s*[-–]\s*(?:19|20)?\d{2,4})?)?[\s,]*"
+    r"(?:©|copyright)\s*(?:©\s*)?(?P<years>(?:19|20)\d{2}(?:\s*[-–]\s*(?:19|20)?\d{2,4})?)?[\s,]*"
     r"(?P<holder>[^.|\n<>]{0,80})",
     re.IGNORECASE,
 )
@@ -121,8 +125,10 @@ def _snippet(el: Any) -> str:
         text = str(etree.tostring(el, encoding="unicode", with_tail=False))
     except (ValueError, TypeError):
         text = ""
+    from itertools import islice
+
     parent = el.getparent()
-    context = " ".join(str(parent.text_content()).split()) if parent is not None else ""
+    context = " ".join("".join(islice(parent.itertext(), 40)).split()) if parent is not None else ""
     return (text[:SNIPPET] + (" | " + context[:SNIPPET] if context else ""))[: 2 * SNIPPET]
 
 
@@ -160,33 +166,43 @@ def _scope_for(location: str, kind: str) -> str:
 def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     """All licence, copyright and opt-out signals of a page, and the page verdict.
 
-    Never raises on bad HTML: an unparseable page yields the header signals only.
+    Never raises on bad HTML: an unparseable page yields the header and raw-scan signals only. Attribution
+    fields are read when the page has licence signals (that is when an attribution is owed).
     """
     verdict = Verdict()
     verdict.optouts.extend(optouts_from_headers(headers or {}))
-    raw = html.encode("utf-8", "replace")
-    if not PREFILTER.search(raw):
+    low = html.lower()  # once: every scan below is a plain substring search on it
+    end_head = low.find("</head>")
+    head = html[: end_head + 7] if end_head != -1 else html[:65536]
+    meta_attrs = [_attrs(m.group(0)) for m in _META_TAG.finditer(head)] if "<meta" in low[: len(head)] else []
+    for a in meta_attrs:
+        name = (a.get("name") or a.get("property") or "").strip().lower()
+        verdict.optouts.extend(_optouts_from_meta(name, (a.get("content") or "").strip()))
+    verdict.evidence.extend(_copyright_notices(html, low, meta_attrs))
+    if not any(k in low for k in LICENCE_KEYS):
         return verdict
     import lxml.html
     from lxml import etree
 
     try:
-        tree = lxml.html.document_fromstring(raw)
+        tree = lxml.html.document_fromstring(html.encode("utf-8", "replace"))
     except (etree.ParserError, ValueError):
         return verdict
     ev = verdict.evidence
     seen: set[tuple[str, str, str]] = set()
 
-    def add(kind: str, value: str, el: Any, scope: str | None = None, spdx: str | None = None) -> None:
+    def add(kind: str, value: str, el: Any, scope: str | None = None) -> None:
         loc = _location(el)
-        if spdx is None:
-            lic = licence_for_url(value)
-            spdx = lic.spdx_id if lic else None
+        lic = licence_for_url(value)
         key = (kind, value, loc)
         if key in seen:
             return
         seen.add(key)
-        ev.append(Evidence(kind, value[:1000], spdx, loc, scope or _scope_for(loc, kind), _snippet(el)))
+        ev.append(
+            Evidence(
+                kind, value[:1000], lic.spdx_id if lic else None, loc, scope or _scope_for(loc, kind), _snippet(el)
+            )
+        )
 
     for el in tree.iter("link", "a", "area"):
         href = el.get("href")
@@ -208,17 +224,11 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     for el in tree.iter("meta"):
         name = (el.get("name") or el.get("property") or "").strip().lower()
         content = (el.get("content") or "").strip()
-        if not content:
-            continue
-        if name in LICENCE_META_NAMES:
-            lic = licence_for_url(content)
-            if lic or LICENCE_URL_HINT.search(content):
+        if content and name in LICENCE_META_NAMES:
+            if licence_for_url(content) or LICENCE_URL_HINT.search(content):
                 add("meta", content, el)
             else:
                 add("meta-rights", content, el, scope=LicenseScope.UNKNOWN.value)
-        elif name == "copyright":
-            add("copyright", content, el, scope=LicenseScope.UNKNOWN.value, spdx="")
-        verdict.optouts.extend(_optouts_from_meta(name, content))
     for el in tree.iter("script"):
         if (el.get("type") or "").strip().lower() != "application/ld+json" or not el.text:
             continue
@@ -229,13 +239,63 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
         for value, owner in _jsonld_licences(data):
             media = any(t in owner.lower().split() for t in MEDIA_TYPES)
             add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
-    _copyright_notices(tree, add)
-    verdict.attribution = attribution_fields(tree)
     _decide(verdict)
-    for e in ev:
-        if e.spdx_id == "":
-            e.spdx_id = None
+    if verdict.spdx_id:
+        verdict.attribution = attribution_fields(tree)
     return verdict
+
+
+def _attrs(tag: str) -> dict[str, str]:
+    import html as html_lib
+
+    return {
+        m.group(1).lower(): html_lib.unescape(m.group(2) or m.group(3) or m.group(4) or "") for m in _ATTR.finditer(tag)
+    }
+
+
+def _in_block(low: str, pos: int, tag: str) -> bool:
+    """Whether ``pos`` lies inside a ``<tag>`` element of the lower-cased page (nearest open/close before it)."""
+    return low.rfind(f"<{tag}", 0, pos) > low.rfind(f"</{tag}", 0, pos)
+
+
+def _copyright_notices(html: str, low: str, meta_attrs: list[dict[str, str]]) -> list[Evidence]:
+    """Copyright notices from a scan of the raw HTML (outside scripts and styles) and the copyright meta."""
+    import html as html_lib
+
+    out: list[Evidence] = []
+    for a in meta_attrs:
+        if (a.get("name") or "").lower() == "copyright" and a.get("content"):
+            out.append(
+                Evidence(
+                    "copyright", a["content"][:200], None, "head", LicenseScope.UNKNOWN.value, a["content"][:SNIPPET]
+                )
+            )
+    seen: set[str] = set()
+    positions: list[int] = []
+    for key in COPYRIGHT_KEYS:
+        at = low.find(key)
+        while at != -1 and len(positions) < 200:
+            positions.append(at)
+            at = low.find(key, at + 1)
+    for pos in sorted(positions):
+        if _in_block(low, pos, "script") or _in_block(low, pos, "style"):
+            continue
+        window = html[max(0, pos - 80) : pos + 400]
+        text = " ".join(
+            html_lib.unescape(_TAG.sub(" ", window[window.rfind(">", 0, pos - max(0, pos - 80)) + 1 :])).split()
+        )
+        found = COPYRIGHT.search(text)
+        if not found or not (found.group("years") or found.group("holder").strip()):
+            continue
+        value = " ".join(found.group(0).split())[:200]
+        if value in seen:
+            continue
+        seen.add(value)
+        loc = "footer" if _in_block(low, pos, "footer") or low.find("footer", max(0, pos - 2000), pos) != -1 else "body"
+        out.append(Evidence("copyright", value, None, loc, LicenseScope.UNKNOWN.value, text[:SNIPPET]))
+        if len(seen) >= 3:
+            break
+    return out
 
 
 def _first(values: Iterable[Any]) -> str | None:
@@ -306,21 +366,6 @@ def attribution_fields(tree: Any) -> dict[str, str]:
     )
     site = _first([metas.get("og:site_name"), metas.get("application-name")])
     return {k: v for k, v in (("title", title), ("author", author), ("site_name", site)) if v}
-
-
-def _copyright_notices(tree: Any, add: Any) -> None:
-    found = 0
-    for el in tree.iter("footer", "p", "div", "span", "small", "li", "td"):
-        own = (el.text or "") + " ".join((c.tail or "") for c in el)
-        if "©" not in own and "copyright" not in own.lower() and "(c)" not in own.lower():
-            continue
-        m = COPYRIGHT.search(" ".join(own.split()))
-        if not m or not (m.group("years") or m.group("holder").strip()):
-            continue
-        add("copyright", " ".join(m.group(0).split())[:200], el, scope=LicenseScope.UNKNOWN.value, spdx="")
-        found += 1
-        if found >= 3:
-            break
 
 
 def _decide(v: Verdict) -> None:
