@@ -28,6 +28,7 @@ DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 OPTOUT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+PROGRESS_EVERY_S = 30.0
 
 
 def make_doc_id(file_name: str, offset: int) -> str:
@@ -488,15 +489,26 @@ class ProvenanceWarcReader(PipelineStep):
         Writes ``<inventory_dir>/<rank>.json``: each file's SHA-256, size and record count.
         """
         import json
+        import time
+
+        from loguru import logger
 
         if data:
             yield from data
         inventory: list[dict[str, Any]] = []
+        started = last_log = time.monotonic()
+        records = payload = 0
         for path in self.files[rank::world_size]:
             self.stat_update("files")
             for doc in read_with_digest(path, inventory, self.max_payload):
                 doc.metadata["run_id"] = self.run_id
                 self.stat_update("records")
+                records += 1
+                payload += doc.metadata.get("payload_bytes") or 0
+                now = time.monotonic()
+                if now - last_log >= PROGRESS_EVERY_S:
+                    last_log = now
+                    logger.info(f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, {records / (now - started):.1f} records/s, file {os.path.basename(path)}")
                 if doc.metadata.get("reason"):
                     self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
                 yield doc
