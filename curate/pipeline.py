@@ -179,15 +179,12 @@ def run_pipeline(
         raise CurateError(f"{len(failed)} of {tasks} stage-1 tasks failed (ranks {failed[:10]}); see {work / 'logs'}")
     store_path = out / STORE_NAME
     counts = build_store(work, store_path, recipe, run_id=run_id, versions=versions, started_at=started)
-    if (
-        counts.read == counts.quarantined
-        and counts.read > 0
-        and all(
-            r == "unreadable_file"
-            for (r,) in open_store(store_path).execute("SELECT DISTINCT reason FROM documents").fetchall()
-        )
-    ):
-        raise InputError(f"no record could be read from any input ({', '.join(files[:3])}…); see {store_path}")
+    if counts.read == counts.quarantined and counts.read > 0:
+        con = open_store(store_path)
+        reasons = con.execute("SELECT reason, any_value(warc_file), any_value(reason_detail) FROM documents GROUP BY 1").fetchall()
+        con.close()
+        if [r[0] for r in reasons] == ["unreadable_file"]:
+            raise InputError(f"no record could be read from any input; e.g. {reasons[0][1]}: {reasons[0][2]} (all rows in {store_path})")
     con = open_store(store_path)
     try:
         mix_summary = build_mix(con, out / "mix", recipe)

@@ -344,7 +344,7 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
     state = _ReadState()
     try:
         fh = fsspec.open(path, "rb").open() if open_file is None else open_file
-    except (OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - missing file, no credentials, bad URL: the file's row says which
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
     with fh:
@@ -437,7 +437,7 @@ def read_with_digest(
     entry: dict[str, Any] = {"path": path, "sha256": None, "bytes": None, "records": 0}
     try:
         raw = fsspec.open(path, "rb").open()
-    except (OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - missing file, no credentials, bad URL: the file's row says which
         inventory.append(entry)
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
