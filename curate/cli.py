@@ -90,6 +90,37 @@ def run_cmd(
     typer.echo(f"report: {r.report}")
 
 
+@app.command("dedup")
+@_fail_cleanly
+def dedup_cmd(
+    explain: Annotated[
+        bool, typer.Option("--explain", help="print the band split and the S-curve (the default)")
+    ] = True,
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="recipe TOML whose [dedup] settings to explain")
+    ] = None,
+) -> None:
+    """Explain the near-dedup settings: MinHash size, LSH bands x rows, and P(candidate) by Jaccard similarity.
+
+    Example: curate dedup --explain --recipe pipelines/default.toml
+    """
+    from curate.dedup_stage import s_curve, signature_margin
+    from curate.recipe import load_recipe
+
+    r = load_recipe(recipe)
+    p = r.dedup_params
+    typer.echo(f"{p.name}")
+    typer.echo(
+        f"word {p.ngram}-grams, {p.num_perm} permutations, {p.bands} bands x {p.rows} rows (chosen for P >= {r.dedup.min_recall} at Jaccard {r.dedup.threshold})"
+    )
+    typer.echo(
+        f"candidates verified by: {r.dedup.verify} (signature: estimated Jaccard >= {r.dedup.threshold - signature_margin(r.dedup.threshold, p.num_perm):.3f})"
+    )
+    typer.echo("jaccard  P(candidate)  duplicate?")
+    for s, prob, dup in s_curve(p, r.dedup.threshold):
+        typer.echo(f"{s:7.2f}  {prob:12.3f}  {'yes' if dup else 'no'}  {'#' * round(prob * 40)}")
+
+
 @classifiers_app.command("train")
 @_fail_cleanly
 def train_cmd(

@@ -1,25 +1,25 @@
-"""Exact and near-duplicate detection; the earliest capture represents its cluster.
+"""Exact and near-duplicate building blocks; the earliest capture represents its cluster.
 
-Per document (in parallel, in stage 1): ``text_hash`` of the normalised text and a MinHash ``signature`` of
-its word n-grams (datasketch). Once for the run: ``cluster`` unions exact-hash groups and MinHash-LSH
-candidate pairs (union-find), then ``choose_representatives`` picks, in each cluster, the earliest capture
-among the documents still kept (then the one with a page licence, then the longest, then the smallest id),
-so a pre-cutoff copy always wins over its post-cutoff re-captures.
+Per document (in parallel, in stage 1): ``text_hash`` of the normalised text, a MinHash signature of its word
+n-grams (:class:`MinHasher`) and its LSH band keys. ``curate.dedup_stage`` turns them into clusters; then
+``choose_representatives`` picks, in each cluster, the earliest capture among the documents still kept (then
+the one with a page licence, then the longest, then the smallest id), so a pre-cutoff copy always wins over
+its post-cutoff re-captures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-MINHASH_SCHEME = "affine32"  # datasketch 2.x permutation scheme; signatures of different schemes never mix
 _NON_WORD = re.compile(r"[^\w\s]+")
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -37,15 +37,19 @@ def text_hash(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Words of the normalised text; characters for CJK scripts, which do not separate words by spaces."""
-    norm = normalise_text(text)
-    if _CJK.search(norm):
-        return [c for c in norm if not c.isspace()]
-    return _WORD.findall(norm)
+    """Lower-cased words (NFKC first for non-ASCII text); characters for CJK scripts, which do not separate
+    words by spaces."""
+    low = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    if not low.isascii() and _CJK.search(low):
+        return [c for c in low if c.isalnum()]
+    return _WORD.findall(low)
 
 
 def shingles(text: str, n: int) -> set[bytes]:
-    """Word n-gram shingles (a single shingle of all words when there are fewer than ``n``)."""
+    """Word n-gram shingles as bytes (a single shingle of all words when there are fewer than ``n``).
+
+    Used by the optional exact-Jaccard check; signatures hash the same n-grams without building them.
+    """
     words = tokens(text)
     if not words:
         return set()
@@ -54,16 +58,92 @@ def shingles(text: str, n: int) -> set[bytes]:
     return {" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1)}
 
 
-def signature(text: str, num_perm: int, n: int, seed: int = 1) -> np.ndarray | None:
-    """MinHash signature (uint64 array of ``num_perm``) of ``text``; None when it has no words."""
-    from datasketch import MinHash
+def jaccard(a: str, b: str, n: int) -> float:
+    """Exact Jaccard similarity of two texts' n-gram shingle sets."""
+    sa, sb = shingles(a, n), shingles(b, n)
+    return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
 
-    sh = shingles(text, n)
-    if not sh:
-        return None
-    m = MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME)
-    m.update_batch(list(sh))
-    return np.asarray(m.hashvalues, dtype=np.uint64)
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+class MinHasher:
+    """MinHash signatures of word n-grams, vectorised with numpy.
+
+    Tokens are hashed once (xxh64), n-gram hashes are combined from token hashes with fixed multipliers, and
+    the ``num_perm`` universal hash permutations ``(a * h + b) mod (2^61 - 1)`` run over the whole array at once,
+    so no Python code runs per shingle. Seeded and deterministic; values are 32-bit.
+    """
+
+    def __init__(self, num_perm: int, ngram: int, seed: int = 1) -> None:
+        rng = np.random.RandomState(seed)
+        self.num_perm, self.ngram = num_perm, ngram
+        self.a = rng.randint(1, 1 << 32, size=num_perm, dtype=np.uint64)
+        self.b = rng.randint(0, 1 << 32, size=num_perm, dtype=np.uint64)
+        self.mult = rng.randint(1, 1 << 62, size=ngram, dtype=np.uint64) | np.uint64(1)
+
+    def shingle_hashes(self, text: str) -> np.ndarray:
+        """32-bit hashes of the text's distinct n-grams (one hash of all words when there are fewer than n)."""
+        import xxhash
+
+        words = tokens(text)
+        if not words:
+            return np.empty(0, dtype=np.uint64)
+        h = np.fromiter((xxhash.xxh64_intdigest(w) for w in words), dtype=np.uint64, count=len(words))
+        n = min(self.ngram, len(words))
+        with np.errstate(over="ignore"):
+            combined = np.zeros(len(words) - n + 1, dtype=np.uint64)
+            for k in range(n):
+                combined += h[k : len(words) - n + 1 + k] * self.mult[k]
+        return np.unique((combined ^ (combined >> np.uint64(29))) & _MASK32)
+
+    def signature(self, text: str) -> np.ndarray | None:
+        """The ``num_perm`` MinHash values (uint64 holding 32-bit values), or None when the text has no words."""
+        sh = self.shingle_hashes(text)
+        if sh.size == 0:
+            return None
+        with np.errstate(over="ignore"):
+            permuted = ((sh[:, None] * self.a[None, :] + self.b[None, :]) % _MERSENNE) & _MASK32
+        return permuted.min(axis=0)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One 64-bit key per LSH band (xxh64 of the band's ``rows`` values, salted with the band number)."""
+    import xxhash
+
+    return [xxhash.xxh64_intdigest(sig[i * rows : (i + 1) * rows].tobytes(), seed=i) for i in range(bands)]
+
+
+def candidate_probability(s: float, bands: int, rows: int) -> float:
+    """P(two documents of Jaccard ``s`` share at least one band) = 1 - (1 - s^rows)^bands: the S-curve."""
+    return float(1 - (1 - s**rows) ** bands)
+
+
+def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimising the weighted false-positive area below the
+    threshold plus the false-negative area above it (the criterion datasketch and text-dedup use)."""
+    xs_lo = np.linspace(0, threshold, 400)
+    xs_hi = np.linspace(threshold, 1, 400)
+    best: tuple[float, int, int] = (float("inf"), 1, num_perm)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = np.trapezoid(1 - (1 - xs_lo**r) ** b, xs_lo)
+            fn = np.trapezoid((1 - xs_hi**r) ** b, xs_hi)
+            err = fp_weight * fp + fn_weight * fn
+            if err < best[0]:
+                best = (float(err), b, r)
+    return best[1], best[2]
+
+
+def signature(text: str, num_perm: int, n: int, seed: int = 1) -> np.ndarray | None:
+    """MinHash signature of ``text`` (see :class:`MinHasher`); None when it has no words."""
+    return _hasher(num_perm, n, seed).signature(text)
+
+
+@functools.cache
+def _hasher(num_perm: int, n: int, seed: int) -> MinHasher:
+    return MinHasher(num_perm, n, seed)
 
 
 class UnionFind:
@@ -87,41 +167,6 @@ class UnionFind:
         if ra != rb:
             lo, hi = sorted((ra, rb))
             self.parent[hi] = lo
-
-
-def cluster(
-    docs: Sequence[tuple[str, str, np.ndarray | None]],
-    *,
-    exact: bool,
-    near: bool,
-    threshold: float,
-    num_perm: int,
-    seed: int = 1,
-) -> dict[str, str]:
-    """Group ``(doc_id, text_hash, signature)`` triples; returns doc_id → cluster root for clustered docs only."""
-    uf = UnionFind()
-    if exact:
-        first: dict[str, str] = {}
-        for doc_id, h, _ in docs:
-            if h in first:
-                uf.union(first[h], doc_id)
-            else:
-                first[h] = doc_id
-    if near:
-        from datasketch import MinHash, MinHashLSH
-
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        for doc_id, _, sig in sorted(docs, key=lambda d: d[0]):
-            if sig is None:
-                continue
-            mh = MinHash(num_perm=num_perm, seed=seed, hashvalues=sig, scheme=MINHASH_SCHEME)
-            for other in sorted(lsh.query(mh)):
-                uf.union(other, doc_id)
-            lsh.insert(doc_id, mh)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for doc_id in list(uf.parent):
-        groups[uf.find(doc_id)].append(doc_id)
-    return {d: root for root, members in groups.items() if len(members) > 1 for d in members}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from curate.dedup_stage import DedupBucketStep
 from curate.errors import ConfigError, CurateError
 from curate.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.mix import MixSummary
@@ -54,6 +55,7 @@ def component_versions(recipe: Recipe) -> dict[str, str]:
         "license_tagger": LICENSE_TAGGER_NAME,
         "mgt_model": recipe.score.model,
         "dedup": DEDUP_NAME,
+        "dedup_params": recipe.dedup_params.name,
         "tokenizer": f"tiktoken-{version('tiktoken')}:{recipe.mix.tokenizer}",
         "datatrove": version("datatrove"),
         "warcio": version("warcio"),
@@ -177,14 +179,29 @@ def run_pipeline(
     failed = executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
     if failed:
         raise CurateError(f"{len(failed)} of {tasks} stage-1 tasks failed (ranks {failed[:10]}); see {work / 'logs'}")
+    if recipe.dedup.near:
+        buckets = _executor(
+            recipe,
+            [DedupBucketStep(str(work), recipe.dedup_params.bands)],
+            recipe.dedup_params.bands,
+            work / "logs-buckets",
+        )
+        with _stderr_to(work / "logs-buckets" / "buckets.log" if quiet else None):
+            buckets.run()  # type: ignore[attr-defined]
+        if buckets.get_incomplete_ranks(skip_completed=True):  # type: ignore[attr-defined]
+            raise CurateError(f"dedup bucket tasks failed; see {work / 'logs-buckets'}")
     store_path = out / STORE_NAME
     counts = build_store(work, store_path, recipe, run_id=run_id, versions=versions, started_at=started)
     if counts.read == counts.quarantined and counts.read > 0:
         con = open_store(store_path)
-        reasons = con.execute("SELECT reason, any_value(warc_file), any_value(reason_detail) FROM documents GROUP BY 1").fetchall()
+        reasons = con.execute(
+            "SELECT reason, any_value(warc_file), any_value(reason_detail) FROM documents GROUP BY 1"
+        ).fetchall()
         con.close()
         if [r[0] for r in reasons] == ["unreadable_file"]:
-            raise InputError(f"no record could be read from any input; e.g. {reasons[0][1]}: {reasons[0][2]} (all rows in {store_path})")
+            raise InputError(
+                f"no record could be read from any input; e.g. {reasons[0][1]}: {reasons[0][2]} (all rows in {store_path})"
+            )
     con = open_store(store_path)
     try:
         mix_summary = build_mix(con, out / "mix", recipe)

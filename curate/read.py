@@ -508,7 +508,9 @@ class ProvenanceWarcReader(PipelineStep):
                 now = time.monotonic()
                 if now - last_log >= PROGRESS_EVERY_S:
                     last_log = now
-                    logger.info(f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, {records / (now - started):.1f} records/s, file {os.path.basename(path)}")
+                    logger.info(
+                        f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, {records / (now - started):.1f} records/s, file {os.path.basename(path)}"
+                    )
                 if doc.metadata.get("reason"):
                     self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
                 yield doc

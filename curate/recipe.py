@@ -79,6 +79,9 @@ class DedupConfig:
     threshold: float = 0.8
     num_perm: int = 128
     ngram: int = 5
+    min_recall: float = 0.97  # P(candidate | Jaccard = threshold) the band split must reach
+    verify: str = "signature"  # signature | exact | none: how LSH candidates are confirmed
+    against: list[str] = field(default_factory=list)  # earlier stores to dedup against
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,15 @@ class Recipe:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     source: str = ""
+
+    @property
+    def dedup_params(self) -> Any:
+        """The dedup parameters (band split chosen for ``dedup.min_recall`` at ``dedup.threshold``)."""
+        from curate.dedup_stage import DedupParams, recall_bands
+
+        d = self.dedup
+        bands, rows = recall_bands(d.threshold, d.num_perm, d.min_recall)
+        return DedupParams(d.num_perm, d.ngram, bands, rows, self.seed)
 
     @property
     def cutoff_datetime(self) -> dt.datetime:
@@ -195,6 +207,13 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"dedup.threshold must be within (0, 1], got {r.dedup.threshold}")
     if r.dedup.num_perm < 16 or r.dedup.ngram < 1:
         raise ConfigError("dedup.num_perm must be >= 16 and dedup.ngram >= 1")
+    if r.dedup.verify not in ("signature", "exact", "none"):
+        raise ConfigError(f"dedup.verify must be signature, exact or none, got {r.dedup.verify!r}")
+    if not 0.5 <= r.dedup.min_recall < 1.0:
+        raise ConfigError(f"dedup.min_recall must be within [0.5, 1), got {r.dedup.min_recall}")
+    for store in r.dedup.against:
+        if not Path(store).is_file():
+            raise ConfigError(f"dedup.against: {store!r} is not a provenance store file")
     if not r.mix.buckets:
         raise ConfigError("the recipe needs at least one [[mix.buckets]] table")
     names = [b.name for b in r.mix.buckets]
@@ -284,6 +303,7 @@ def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
         optout=replace(
             recipe.optout, robots_dir=fix(recipe.optout.robots_dir), tdmrep_dir=fix(recipe.optout.tdmrep_dir)
         ),
+        dedup=replace(recipe.dedup, against=[fix(p) for p in recipe.dedup.against]),
     )
 
 

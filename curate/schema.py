@@ -20,7 +20,7 @@ SCHEMA_VERSION = "store-v1"
 READER_NAME = "warc-reader-v1"
 LICENSE_TAGGER_NAME = "license-tagger-v1"
 DATE_TIERER_NAME = "date-tier-v1"
-DEDUP_NAME = "dedup-minhash-lsh-v1"
+DEDUP_NAME = "dedup-minhash-lsh-v2"
 LANGID_NAME = "fasttext-lid176"
 DEFAULT_MGT_MODEL = "mgt-fasttext-v1"
 
@@ -136,7 +136,8 @@ class Meta:
 
     DOC_ID = "doc_id"
     HTML = "_html"  # raw decoded payload, removed before writing
-    MINHASH = "_minhash"  # uint64 signature, written to the shard's signature column
+    MINHASH = "_minhash"  # 32-bit MinHash values, written to the shard's minhash column
+    BANDS = "_bands"  # LSH band keys, written to the shard's bands column
     LICENSE_EVIDENCE = "_license_evidence"  # list of evidence dicts
     OPTOUT_EVIDENCE = "_optout_evidence"
 
@@ -272,4 +273,9 @@ RUNS_DDL = """CREATE TABLE runs (
   n_quarantined BIGINT
 )"""
 
-SHARD_SIGNATURE_FIELD = pa.field("minhash", pa.list_(pa.uint64()))
+SHARD_DEDUP_FIELDS = [pa.field("minhash", pa.list_(pa.uint32())), pa.field("bands", pa.list_(pa.uint64()))]
+
+SIGNATURE_DDL = (
+    "CREATE TABLE minhash_signatures (doc_id VARCHAR PRIMARY KEY, minhash UINTEGER[])",
+    "CREATE TABLE minhash_bands (doc_id VARCHAR, band INTEGER, key UBIGINT)",
+)

@@ -22,7 +22,7 @@ from curate.schema import (
     EVIDENCE_COLUMNS,
     LICENSE_TAGGER_NAME,
     OPTOUT_COLUMNS,
-    SHARD_SIGNATURE_FIELD,
+    SHARD_DEDUP_FIELDS,
     Meta,
     Reason,
     ScoreReason,
@@ -240,23 +240,29 @@ class ScoreStep(CurateStep):
 
 
 class SignatureStep(CurateStep):
-    """Exact-dedup hash and MinHash signature of the text."""
+    """Exact-dedup hash, MinHash signature and LSH band keys of the text."""
 
     name = "dedup signature"
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
-        self.num_perm, self.ngram, self.seed = recipe.dedup.num_perm, recipe.dedup.ngram, recipe.seed
+        self.params = recipe.dedup_params
+        self._hasher: Any = None
 
     def process(self, doc: Document) -> None:
-        """Hash and sign documents with text."""
-        from curate.dedup import signature, text_hash
+        """Hash, sign and band documents with text."""
+        from curate.dedup import MinHasher, band_keys, text_hash
 
         if not doc.text:
             return
+        p = self.params
+        if self._hasher is None:
+            self._hasher = MinHasher(p.num_perm, p.ngram, p.seed)
         doc.metadata["text_hash"] = text_hash(doc.text)
-        sig = signature(doc.text, self.num_perm, self.ngram, self.seed)
-        doc.metadata[Meta.MINHASH] = sig.tolist() if sig is not None else None
+        sig = self._hasher.signature(doc.text)
+        if sig is not None:
+            doc.metadata[Meta.MINHASH] = sig.tolist()
+            doc.metadata[Meta.BANDS] = band_keys(sig, p.bands, p.rows)
 
 
 class DecideStep(CurateStep):
@@ -329,6 +335,7 @@ class ShardWriter(PipelineStep):
             row["doc_id"] = meta[Meta.DOC_ID]
             row["text"] = doc.text or None
             row["minhash"] = meta.get(Meta.MINHASH)
+            row["bands"] = meta.get(Meta.BANDS)
             doc_rows.append(row)
             for e in meta.get(Meta.LICENSE_EVIDENCE) or ():
                 ev_rows.append({"doc_id": row["doc_id"], "tagger": LICENSE_TAGGER_NAME, **e})
@@ -337,7 +344,7 @@ class ShardWriter(PipelineStep):
                     {"doc_id": row["doc_id"], "observed_at": meta.get("warc_date"), "tagger": LICENSE_TAGGER_NAME, **o}
                 )
             self.stat_update("rows")
-        shard_schema = arrow_schema(DOCUMENT_COLUMNS, [pa.field("text", pa.string()), SHARD_SIGNATURE_FIELD])
+        shard_schema = arrow_schema(DOCUMENT_COLUMNS, [pa.field("text", pa.string()), *SHARD_DEDUP_FIELDS])
         for sub, rows, schema in (
             ("documents", doc_rows, shard_schema),
             ("evidence", ev_rows, arrow_schema(EVIDENCE_COLUMNS)),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.dedup import Member, choose_representatives, cluster
+from curate.dedup import Member, choose_representatives
+from curate.dedup_stage import save_signatures
 from curate.recipe import Recipe
 from curate.schema import (
     DOCUMENT_COLUMNS,
@@ -23,6 +24,7 @@ from curate.schema import (
     OPTOUT_COLUMNS,
     RUNS_DDL,
     SCHEMA_VERSION,
+    SIGNATURE_DDL,
     TEXT_COLUMNS,
     Reason,
     Status,
@@ -57,6 +59,8 @@ def _create_tables(con: Any) -> None:
     con.execute(ddl("license_evidence", EVIDENCE_COLUMNS))
     con.execute(ddl("optout_evidence", OPTOUT_COLUMNS))
     con.execute(RUNS_DDL)
+    for stmt in SIGNATURE_DDL:
+        con.execute(stmt)
 
 
 def _load_shards(con: Any, work: Path) -> None:
@@ -174,27 +178,46 @@ def _apply_policy(con: Any, recipe: Recipe) -> None:
 
 
 def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
-    import numpy as np
+    """Cluster this run's documents, pick representatives, drop the rest as ``duplicate_of``; then drop new
+    documents that duplicate a kept document of a ``dedup.against`` store."""
     import pyarrow as pa
 
+    from curate.dedup_stage import cluster_documents, matches_in_old_store
+
     d = recipe.dedup
-    if not (d.exact or d.near):
-        return
-    docs_glob = (work / "documents" / "*.parquet").as_posix()
+    params = recipe.dedup_params
+    roots = (
+        cluster_documents(
+            con,
+            work,
+            threshold=d.threshold,
+            num_perm=d.num_perm,
+            ngram=d.ngram,
+            verify=d.verify,
+            exact=d.exact,
+            near=d.near,
+        )
+        if (d.exact or d.near)
+        else {}
+    )
     rows = con.execute(
-        f"""
-        SELECT s.doc_id, s.text_hash, s.minhash, d.status, d.warc_date, d.license_scope, d.text_chars
-        FROM read_parquet('{docs_glob}') s JOIN documents d USING (doc_id)
-        WHERE s.text_hash IS NOT NULL AND d.status <> '{Status.QUARANTINED.value}'
-        ORDER BY s.doc_id
-        """
+        "SELECT doc_id, status, warc_date, license_scope, text_chars, text_hash FROM documents WHERE text_hash IS NOT NULL ORDER BY doc_id"
     ).fetchall()
-    triples = [(r[0], r[1], np.asarray(r[2], dtype=np.uint64) if r[2] is not None else None) for r in rows]
-    roots = cluster(triples, exact=d.exact, near=d.near, threshold=d.threshold, num_perm=d.num_perm, seed=recipe.seed)
     members = [
-        Member(r[0], r[3] == Status.KEPT.value, r[4], r[5] == "page", r[6] or 0, r[1]) for r in rows if r[0] in roots
+        Member(r[0], r[1] == Status.KEPT.value, r[2], r[3] == "page", r[4] or 0, r[5]) for r in rows if r[0] in roots
     ]
     chosen = choose_representatives(members, roots)
+    old: dict[str, tuple[str, str]] = {}
+    for store in d.against:  # an earlier, released corpus always represents
+        for new_id, match in matches_in_old_store(con, work, store, params, d.threshold, d.verify).items():
+            old.setdefault(new_id, match)
+    if old:
+        for doc_id, (rep, size, kind) in list(chosen.items()):  # a cluster whose representative is old points at it
+            if rep in old:
+                chosen[doc_id] = (old[rep][0], size + 1, kind if kind != "self" else old[rep][1])
+        for new_id, (old_id, kind) in old.items():
+            if new_id not in chosen:
+                chosen[new_id] = (old_id, 2, kind)
     if not chosen:
         return
     table = pa.table(
@@ -268,6 +291,7 @@ def build_store(
         _apply_domain_reviews(con, recipe)
         _apply_policy(con, recipe)
         _dedup(con, work, recipe)
+        save_signatures(con, work)
         c = counts(con)
         if c.read != c.kept + c.dropped + c.quarantined:
             raise CurateError(f"store does not reconcile: read={c.read} != kept+dropped+quarantined")
