@@ -64,39 +64,40 @@ def jaccard(a: str, b: str, n: int) -> float:
     return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
 
 
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
 
 
 class MinHasher:
     """MinHash signatures of word n-grams, vectorised with numpy.
 
-    Tokens are hashed once (xxh64), n-gram hashes are combined from token hashes with fixed multipliers, and
-    the ``num_perm`` universal hash permutations ``(a * h + b) mod (2^61 - 1)`` run over the whole array at once,
-    so no Python code runs per shingle. Seeded and deterministic; values are 32-bit.
+    Tokens are hashed once (xxh64), n-gram hashes are combined from token hashes with fixed odd multipliers,
+    and the ``num_perm`` hash functions are multiply-shift universal hashes ``(a * h + b) mod 2^64 >> 32``
+    (Dietzfelbinger) evaluated over the whole array at once, so no Python code runs per shingle. Seeded and
+    deterministic; values are 32-bit.
     """
 
     def __init__(self, num_perm: int, ngram: int, seed: int = 1) -> None:
         rng = np.random.RandomState(seed)
         self.num_perm, self.ngram = num_perm, ngram
-        self.a = rng.randint(1, 1 << 32, size=num_perm, dtype=np.uint64)
-        self.b = rng.randint(0, 1 << 32, size=num_perm, dtype=np.uint64)
-        self.mult = rng.randint(1, 1 << 62, size=ngram, dtype=np.uint64) | np.uint64(1)
+        self.a = rng.randint(0, 1 << 62, size=num_perm, dtype=np.uint64) * np.uint64(4) | np.uint64(1)
+        self.b = rng.randint(0, 1 << 62, size=num_perm, dtype=np.uint64) * np.uint64(4)
+        self.mult = rng.randint(1, 1 << 62, size=ngram, dtype=np.uint64) * np.uint64(2) | np.uint64(1)
 
     def shingle_hashes(self, text: str) -> np.ndarray:
-        """32-bit hashes of the text's distinct n-grams (one hash of all words when there are fewer than n)."""
+        """64-bit hashes of the text's n-grams (one hash of all words when there are fewer than n); may repeat."""
         import xxhash
 
         words = tokens(text)
         if not words:
             return np.empty(0, dtype=np.uint64)
-        h = np.fromiter((xxhash.xxh64_intdigest(w) for w in words), dtype=np.uint64, count=len(words))
+        h = np.fromiter(map(xxhash.xxh64_intdigest, words), dtype=np.uint64, count=len(words))
         n = min(self.ngram, len(words))
+        m = len(words) - n + 1
         with np.errstate(over="ignore"):
-            combined = np.zeros(len(words) - n + 1, dtype=np.uint64)
-            for k in range(n):
-                combined += h[k : len(words) - n + 1 + k] * self.mult[k]
-        return np.unique((combined ^ (combined >> np.uint64(29))) & _MASK32)
+            combined = h[:m] * self.mult[0]
+            for k in range(1, n):
+                combined += h[k : m + k] * self.mult[k]
+            return combined ^ (combined >> np.uint64(31))
 
     def signature(self, text: str) -> np.ndarray | None:
         """The ``num_perm`` MinHash values (uint64 holding 32-bit values), or None when the text has no words."""
@@ -104,8 +105,8 @@ class MinHasher:
         if sh.size == 0:
             return None
         with np.errstate(over="ignore"):
-            permuted = ((sh[:, None] * self.a[None, :] + self.b[None, :]) % _MERSENNE) & _MASK32
-        return permuted.min(axis=0)
+            out: np.ndarray = ((sh[:, None] * self.a[None, :] + self.b[None, :]) >> _SHIFT).min(axis=0)
+        return out
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:

@@ -8,7 +8,7 @@ Scale-out shape (each arrow is independently restartable):
    (spilling to disk, so memory stays bounded) and writes star edges ``(first doc, other doc)`` of every bucket
    with more than one document to ``edges/<band>.parquet``;
 3. verify + cluster, one task (``cluster_documents``): near-candidate edges are kept when the signatures'
-   estimated Jaccard is at least ``threshold - 2σ`` (or, with ``verify = "exact"``, when the texts' exact
+   estimated Jaccard is at least ``threshold - 2 sd`` (or, with ``verify = "exact"``, when the texts' exact
    Jaccard is at least ``threshold``); exact edges come from equal normalised-text hashes and equal verified
    payload digests; union-find over the surviving edges. Its memory is O(documents that have an edge), not
    O(corpus): about 200 bytes per such document in CPython.
@@ -125,7 +125,7 @@ class DedupBucketStep(PipelineStep):
 
 
 def _verified_near_edges(
-    con: Any, work: Path, threshold: float, num_perm: int, verify: str, ngram: int
+    con: Any, work: Path, *, threshold: float, num_perm: int, verify: str, ngram: int
 ) -> list[tuple[str, str]]:
     edges = (work / "edges" / "*.parquet").as_posix()
     if not list((work / "edges").glob("*.parquet")):
@@ -180,7 +180,7 @@ def cluster_documents(
         for a, b in _exact_edges(con, work):
             uf.union(a, b)
     if near:
-        for a, b in _verified_near_edges(con, work, threshold, num_perm, verify, ngram):
+        for a, b in _verified_near_edges(con, work, threshold=threshold, num_perm=num_perm, verify=verify, ngram=ngram):
             uf.union(a, b)
     groups: dict[str, list[str]] = {}
     for doc in list(uf.parent):
@@ -188,8 +188,52 @@ def cluster_documents(
     return {d: root for root, members in groups.items() if len(members) > 1 for d in members}
 
 
+def split_chains(
+    con: Any,
+    work: Path,
+    chosen: dict[str, tuple[str, int, str]],
+    *,
+    threshold: float,
+    num_perm: int,
+    verify: str,
+    ngram: int,
+) -> dict[str, tuple[str, int, str]]:
+    """Check every member against its representative (union-find chains A~B~C can join A with a distant C);
+    members that fail leave their cluster. Returns the surviving assignments with cluster sizes recounted."""
+    if verify == "none":
+        return chosen
+    import pyarrow as pa
+
+    pairs = [(d, rep) for d, (rep, _, kind) in chosen.items() if kind == "near"]
+    if not pairs:
+        return chosen
+    con.register("star", pa.table({"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}))
+    try:
+        sigs = con.execute(
+            f"""WITH s AS (SELECT doc_id, minhash, text FROM read_parquet('{shards_glob(work)}'))
+                SELECT star.a, len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm},
+                       {"sa.text, sb.text" if verify == "exact" else "NULL, NULL"}
+                FROM star JOIN s sa ON sa.doc_id = star.a JOIN s sb ON sb.doc_id = star.b"""
+        ).fetchall()
+    finally:
+        con.unregister("star")
+    floor = threshold - signature_margin(threshold, num_perm)
+    failed = {
+        a
+        for a, est, ta, tb in sigs
+        if (jaccard(ta or "", tb or "", ngram) < threshold if verify == "exact" else est < floor)
+    }
+    if not failed:
+        return chosen
+    kept = {d: v for d, v in chosen.items() if d not in failed}
+    sizes: dict[str, int] = {}
+    for rep, _, _ in kept.values():
+        sizes[rep] = sizes.get(rep, 0) + 1
+    return {d: (rep, sizes[rep], kind) for d, (rep, _, kind) in kept.items() if sizes[rep] > 1}
+
+
 def matches_in_old_store(
-    con: Any, work: Path, old_store: str, params: DedupParams, threshold: float, verify: str
+    con: Any, work: Path, old_store: str, params: DedupParams, *, threshold: float, verify: str
 ) -> dict[str, tuple[str, str]]:
     """new doc_id → (old doc_id, 'exact' | 'near') for new documents that duplicate a kept document of ``old_store``.
 

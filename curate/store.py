@@ -182,7 +182,7 @@ def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
     documents that duplicate a kept document of a ``dedup.against`` store."""
     import pyarrow as pa
 
-    from curate.dedup_stage import cluster_documents, matches_in_old_store
+    from curate.dedup_stage import cluster_documents, matches_in_old_store, split_chains
 
     d = recipe.dedup
     params = recipe.dedup_params
@@ -206,10 +206,20 @@ def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
     members = [
         Member(r[0], r[1] == Status.KEPT.value, r[2], r[3] == "page", r[4] or 0, r[5]) for r in rows if r[0] in roots
     ]
-    chosen = choose_representatives(members, roots)
+    chosen = split_chains(
+        con,
+        work,
+        choose_representatives(members, roots),
+        threshold=d.threshold,
+        num_perm=d.num_perm,
+        verify=d.verify,
+        ngram=d.ngram,
+    )
     old: dict[str, tuple[str, str]] = {}
     for store in d.against:  # an earlier, released corpus always represents
-        for new_id, match in matches_in_old_store(con, work, store, params, d.threshold, d.verify).items():
+        for new_id, match in matches_in_old_store(
+            con, work, store, params, threshold=d.threshold, verify=d.verify
+        ).items():
             old.setdefault(new_id, match)
     if old:
         for doc_id, (rep, size, kind) in list(chosen.items()):  # a cluster whose representative is old points at it
