@@ -97,7 +97,8 @@ class MinHasher:
             combined = h[:m] * self.mult[0]
             for k in range(1, n):
                 combined += h[k : m + k] * self.mult[k]
-            return combined ^ (combined >> np.uint64(31))
+            mixed: np.ndarray = combined ^ (combined >> np.uint64(31))
+        return mixed
 
     def signature(self, text: str) -> np.ndarray | None:
         """The ``num_perm`` MinHash values (uint64 holding 32-bit values), or None when the text has no words."""
