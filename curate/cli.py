@@ -61,6 +61,9 @@ def run_cmd(
         Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a previous run's outputs in --out")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="finish an interrupted run in --out: keep its completed tasks")
+    ] = False,
     base_url: Annotated[
         str, typer.Option("--base-url", help="prefix for the entries of a *.paths.gz listing (URL or local folder)")
     ] = "https://data.commoncrawl.org/",
@@ -76,7 +79,7 @@ def run_cmd(
     """
     from curate.pipeline import run_pipeline
 
-    r = run_pipeline(paths, out, recipe, force=force, quiet=not verbose, base_url=base_url)
+    r = run_pipeline(paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url)
     c = r.counts
     typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
     typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")

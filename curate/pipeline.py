@@ -72,24 +72,45 @@ def _run_id(recipe: Recipe, files: Sequence[str], versions: dict[str, str]) -> s
     return h.hexdigest()[:16]
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    outputs = [out / STORE_NAME, out / "mix", out / "report.html", out / "provenance", out / "work"]
-    existing = [p for p in outputs if p.exists()]
-    if existing and not force:
-        raise ConfigError(f"{out} already holds a run ({existing[0].name}); pass --force to replace it")
-    for p in existing:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+def _prepare_out(out: Path, force: bool, resume: bool, run_id: str) -> None:
+    """Clear a previous run's outputs (``force``), or keep its finished stage-1 tasks (``resume``)."""
+    final = [out / STORE_NAME, out / "mix", out / "report.html", out / "provenance"]
+    work = out / "work"
+    if resume:
+        marker = work / "RUN_ID"
+        if work.exists() and (not marker.exists() or marker.read_text().strip() != run_id):
+            raise ConfigError(
+                f"{out} holds work of another run (different inputs, recipe or versions); use --force to start over"
+            )
+        for p in [*final, work / "edges", work / "logs-buckets"]:
+            if p.exists():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    else:
+        existing = [p for p in [*final, work] if p.exists()]
+        if existing and not force:
+            raise ConfigError(
+                f"{out} already holds a run ({existing[0].name}); pass --force to replace it or --resume to finish it"
+            )
+        for p in existing:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "RUN_ID").write_text(run_id + "\n")
 
 
-def _executor(recipe: Recipe, pipeline: list[object], tasks: int, logs: Path) -> object:
-    """The datatrove executor the recipe names, for stage 1."""
+def _executor(
+    recipe: Recipe, pipeline: list[object], tasks: int, logs: Path, *, skip_completed: bool = False
+) -> object:
+    """The datatrove executor the recipe names. With ``skip_completed`` (resume), finished tasks are not rerun."""
     e = recipe.executor
     if e.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
         return LocalPipelineExecutor(
-            pipeline=pipeline, tasks=tasks, workers=min(e.workers, tasks), logging_dir=str(logs), skip_completed=False
+            pipeline=pipeline,
+            tasks=tasks,
+            workers=min(e.workers, tasks),
+            logging_dir=str(logs),
+            skip_completed=skip_completed,
         )
     raise ConfigError(
         f"executor.kind = {e.kind!r}: `curate run` drives stage 1 and the final stage in one process and supports only "
@@ -142,17 +163,21 @@ def run_pipeline(
     recipe_path: Path | None = None,
     *,
     force: bool = False,
+    resume: bool = False,
     quiet: bool = False,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RunResult:
     """Run the whole pipeline on ``paths`` (the bundled sample crawl when empty) into ``out``.
 
     Writes ``out/provenance.duckdb``, ``out/mix/`` and ``out/report.html``; per-task shards, logs and datatrove's
-    ``stats.json`` stay under ``out/work/``. With ``quiet``, datatrove's task logs (which it writes to the
+    ``stats.json`` stay under ``out/work/``. With ``resume``, stage-1 tasks that finished in an interrupted run
+    of the same inputs, recipe and versions are kept (datatrove's completion markers) and the rest rerun; the
+    store, mix and report are then rebuilt from all shards, so a resumed run ends as a fresh one would. With ``quiet``, datatrove's task logs (which it writes to the
     process's stderr) go to ``out/work/logs/stage1.log`` instead.
 
     Raises:
-        ConfigError: bad recipe, or ``out`` already holds a run and ``force`` is false.
+        ConfigError: bad recipe, ``out`` already holds a run and neither ``force`` nor ``resume`` is set, or
+            ``resume`` finds work of a different run.
         InputError: a path is missing, or no record at all could be read from any input.
         ModelError: the recipe's classifier is missing or corrupt.
     """
@@ -170,10 +195,12 @@ def run_pipeline(
     versions = component_versions(recipe)
     run_id = _run_id(recipe, files, versions)
     out = Path(out)
-    _prepare_out(out, force)
+    _prepare_out(out, force, resume, run_id)
     work = out / "work"
     tasks = recipe.executor.tasks or len(files)
-    executor = _executor(recipe, stage1_pipeline(recipe, files, run_id, work), tasks, work / "logs")
+    executor = _executor(
+        recipe, stage1_pipeline(recipe, files, run_id, work), tasks, work / "logs", skip_completed=resume
+    )
     with _stderr_to(work / "logs" / "stage1.log" if quiet else None):
         executor.run()  # type: ignore[attr-defined]
     failed = executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]

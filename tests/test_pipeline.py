@@ -202,3 +202,24 @@ def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a warc at all")
     with pytest.raises(InputError, match="no record could be read"):
         run_pipeline([str(junk)], tmp_path / "out", quiet=True)
+
+
+def test_resume_after_an_interrupted_run(sample_run, tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(sample_run.store.parent / "work", out / "work")
+    # simulate a crash: two tasks never finished (no completion marker, shard lost or half-written)
+    for rank in (1, 4):
+        (out / "work" / "logs" / "completions" / f"{rank:05d}").unlink()
+        (out / "work" / "documents" / f"{rank:05d}.parquet").write_bytes(b"half-written")
+    again = run_pipeline(None, out, resume=True, quiet=True)
+    a, b = open_store(sample_run.store), open_store(again.store)
+    try:
+        for table in ("documents", "texts", "license_evidence", "optout_evidence"):
+            assert _table(a, table) == _table(b, table), table
+    finally:
+        a.close()
+        b.close()
+    with pytest.raises(Exception, match="another run"):
+        run_pipeline([str(sample_run.inputs[0])], out, resume=True, quiet=True)
