@@ -65,13 +65,13 @@ def _rss_mb() -> float:
 def run_curate(docs: list[str], work: Path, verify: str) -> dict[str, float]:
     import datetime as dt
 
-    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from curate.dedup import Member, MinHasher, band_keys, choose_representatives, text_hash
     from curate.dedup_stage import DedupBucketStep, cluster_documents, split_chains
     from curate.schema import DOCUMENT_COLUMNS, SHARD_DEDUP_FIELDS, arrow_schema
+    from curate.store import duckdb_connect
 
     baseline = _rss_mb()
     t0 = time.process_time()
@@ -97,8 +97,8 @@ def run_curate(docs: list[str], work: Path, verify: str) -> dict[str, float]:
                 }
             )
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), work / "documents" / f"{start // 10_000:05d}.parquet")
-    list(DedupBucketStep(str(work), BANDS).run(None, 0, 1) or ())
-    con = duckdb.connect()
+    list(DedupBucketStep(str(work), BANDS, "1GB").run(None, 0, 1) or ())
+    con = duckdb_connect(":memory:", memory_limit="1GB", spill_dir=work / "tmp")
     roots = cluster_documents(
         con, work, threshold=0.8, num_perm=BANDS * ROWS, ngram=5, verify=verify, exact=True, near=True
     )

@@ -103,17 +103,19 @@ class DedupBucketStep(PipelineStep):
     name = "dedup buckets"
     type = "DEDUP"
 
-    def __init__(self, work_dir: str, bands: int) -> None:
+    def __init__(self, work_dir: str, bands: int, memory_limit: str = "2GB") -> None:
         super().__init__()
-        self.work_dir, self.bands = work_dir, bands
+        self.work_dir, self.bands, self.memory_limit = work_dir, bands, memory_limit
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Compute this task's bands."""
-        import duckdb
+        from curate.store import duckdb_connect
 
         work = Path(self.work_dir)
         (work / "edges").mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect()
+        con = duckdb_connect(
+            ":memory:", memory_limit=self.memory_limit, spill_dir=work / "duckdb-tmp" / f"bucket-{rank}"
+        )
         try:
             for band in range(rank + 1, self.bands + 1, world_size):
                 n = bucket_edges(con, shards_glob(work), band, work / "edges" / f"{band:03d}.parquet")

@@ -209,7 +209,7 @@ def run_pipeline(
     if recipe.dedup.near:
         buckets = _executor(
             recipe,
-            [DedupBucketStep(str(work), recipe.dedup_params.bands)],
+            [DedupBucketStep(str(work), recipe.dedup_params.bands, recipe.executor.duckdb_memory)],
             recipe.dedup_params.bands,
             work / "logs-buckets",
         )

@@ -26,6 +26,7 @@ class ExecutorConfig:
     workers: int = 2
     partition: str = ""
     time: str = "24:00:00"
+    duckdb_memory: str = "2GB"  # DuckDB's memory limit in the store and dedup stages; beyond it, it spills to work/
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,18 @@ class RunCounts:
     by_reason: tuple[tuple[str, str, int], ...] = ()  # (status, reason, count), most frequent first
 
 
+def duckdb_connect(path: str | Path, *, memory_limit: str, spill_dir: Path) -> Any:
+    """A DuckDB connection bounded to ``memory_limit``, spilling larger intermediates to ``spill_dir``."""
+    import duckdb
+
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
 def open_store(path: Path, read_only: bool = True) -> Any:
     """Open a store for queries (a DuckDB connection)."""
     import duckdb
@@ -286,13 +298,12 @@ def build_store(
     Raises:
         CurateError: the counts do not reconcile (a bug, never expected).
     """
-    import duckdb
 
     from curate.errors import CurateError
 
     tmp = store_path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb_connect(tmp, memory_limit=recipe.executor.duckdb_memory, spill_dir=work / "duckdb-tmp")
     try:
         _create_tables(con)
         _load_shards(con, work)
