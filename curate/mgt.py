@@ -45,6 +45,7 @@ FASTTEXT_PARAMS: dict[str, Any] = {
     "thread": 1,
 }
 SCOPE_LANGUAGES = ("en",)
+REFERENCE_BINS = 20  # calibrated-score histograms of the validation texts, for contamination estimates
 
 _PREAMBLE = re.compile(
     r"^\s*(?:\*\*|#+\s|title\s*:|sure\b|certainly\b|here\s+is\b|here's\b|here\s+are\b|absolutely\b|of course\b)"
@@ -184,6 +185,7 @@ class MgtModel:
     platt_a: float
     platt_b: float
     languages: tuple[str, ...]
+    reference: dict[str, Any] | None = None  # validation histograms of calibrated scores (human, machine)
 
     def raw_window_scores(self, words: Sequence[str]) -> list[float]:
         """Uncalibrated P(machine) of each window."""
@@ -240,7 +242,14 @@ def load_model(name: str) -> MgtModel:
     except (ValueError, RuntimeError, MemoryError) as e:
         raise ModelError(f"classifier model {model_path} is corrupt ({e}); {retrain}") from None
     cal = card["calibration"]
-    return MgtModel(name, model, float(cal["a"]), float(cal["b"]), tuple(card.get("languages", SCOPE_LANGUAGES)))
+    return MgtModel(
+        name,
+        model,
+        float(cal["a"]),
+        float(cal["b"]),
+        tuple(card.get("languages", SCOPE_LANGUAGES)),
+        card.get("reference_histograms"),
+    )
 
 
 def _write_training_file(rows: list[dict[str, Any]], path: Path, seed: int = 1) -> None:
@@ -326,6 +335,15 @@ def train(name: str, data: Path, out_dir: Path | None = None) -> dict[str, Any]:
     labels, raw, _ = _raw_doc_scores(model, cal_rows)
     model.platt_a, model.platt_b = fit_platt(raw, labels)
     metrics = evaluate(model, val_rows)
+    labels_v, raw_v, _ = _raw_doc_scores(model, val_rows)
+    calibrated = np.array([model.calibrate(s) for s in raw_v])
+    is_machine = np.array(labels_v, dtype=bool)
+    edges = np.linspace(0, 1, REFERENCE_BINS + 1)
+    card_hist = {
+        "bins": REFERENCE_BINS,
+        "human": np.histogram(calibrated[~is_machine], bins=edges)[0].tolist(),
+        "machine": np.histogram(calibrated[is_machine], bins=edges)[0].tolist(),
+    }
     card = {
         "name": name,
         "kind": "fasttext",
@@ -349,6 +367,7 @@ def train(name: str, data: Path, out_dir: Path | None = None) -> dict[str, Any]:
             "split": f"grouped: sha1(group) % 10 < {VAL_BUCKETS} is validation",
         },
         "validation": metrics,
+        "reference_histograms": card_hist,
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     load_model.cache_clear()

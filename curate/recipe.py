@@ -46,6 +46,9 @@ class ScoreConfig:
     """P(model-generated) scoring."""
 
     model: str = "mgt-fasttext-v1"
+    rule: str = "reference"  # reference: quantile of the run's pre-cutoff scores; probability: score >= threshold
+    reference_quantile: float = 0.95
+    min_reference: int = 50
     threshold: float = 0.5
     keep_unscored_post_cutoff: bool = False
     keep_unknown_date: bool = False
@@ -202,6 +205,10 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"extract.extractor must be trafilatura or resiliparse, got {r.extract.extractor!r}")
     if r.extract.max_payload_bytes < 1024 or r.extract.timeout_s <= 0:
         raise ConfigError("extract.max_payload_bytes must be >= 1024 and extract.timeout_s > 0")
+    if r.score.rule not in ("reference", "probability"):
+        raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
+    if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
+        raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
     if not 0.0 <= r.score.threshold <= 1.0:
         raise ConfigError(f"score.threshold must be within [0, 1], got {r.score.threshold}")
     if not 0.0 < r.dedup.threshold <= 1.0:

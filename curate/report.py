@@ -164,7 +164,17 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
         """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at, o.source FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
+    from curate.contamination import contamination_table
+    from curate.mgt import load_model
+
+    card_hist = load_model(recipe.score.model).reference
+    contamination = {}
+    source = ""
+    for by in ("crawl", "month", "domain"):
+        contamination[by], source = contamination_table(con, card_hist, by, min_docs=20 if by != "domain" else 10)
     return {
+        "contamination": contamination,
+        "contamination_source": source,
         "run": run,
         "cutoff": recipe.cutoff.isoformat(),
         "sections": sections,

@@ -198,6 +198,11 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     _c("mgt_model", "str", "versioned name of the MGT model"),
     _c("mgt_reason", "str", "why mgt_score is NULL"),
     _c("mgt_windows", "int", "number of text windows scored"),
+    _c(
+        "mgt_ref_pctl",
+        "float",
+        "percentile of mgt_score among this run's pre-cutoff captures (human reference); NULL if too few",
+    ),
     _c("license_spdx", "str", "page licence as SPDX id (LicenseRef-… for ports); NULL when none found"),
     _c("license_scope", "str", "page | media | partial | unknown"),
     _c("license_confidence", "float", "confidence in the page licence verdict"),
@@ -270,7 +275,8 @@ RUNS_DDL = """CREATE TABLE runs (
   n_read BIGINT,
   n_kept BIGINT,
   n_dropped BIGINT,
-  n_quarantined BIGINT
+  n_quarantined BIGINT,
+  mgt_rule VARCHAR
 )"""
 
 SHARD_DEDUP_FIELDS = [pa.field("minhash", pa.list_(pa.uint32())), pa.field("bands", pa.list_(pa.uint64()))]

@@ -27,7 +27,6 @@ from curate.schema import (
     Reason,
     ScoreReason,
     Status,
-    Tier,
     arrow_schema,
     status_for,
 )
@@ -266,7 +265,8 @@ class SignatureStep(CurateStep):
 
 
 class DecideStep(CurateStep):
-    """Apply the recipe's keep rules to documents still undecided (duplicates are decided later, globally)."""
+    """Apply the recipe's per-record keep rules to documents still undecided; the MGT rules, licence policy
+    and duplicates are decided later, globally, in the store stage."""
 
     name = "decide"
 
@@ -285,16 +285,9 @@ class DecideStep(CurateStep):
             return Reason.LANGUAGE_EXCLUDED
         if (r.optout.honour and meta.get("optout")) or (r.optout.honour_site and meta.get("optout_site")):
             return Reason.OPTED_OUT
-        tier = meta.get("tier")
-        if tier is None and not r.score.keep_unknown_date:
+        if meta.get("tier") is None and not r.score.keep_unknown_date:
             return Reason.DATE_UNKNOWN
-        if tier == Tier.POST_CUTOFF.value or (tier is None and r.score.keep_unknown_date):
-            score = meta.get("mgt_score")
-            if score is None:
-                return None if r.score.keep_unscored_post_cutoff else Reason.POST_CUTOFF_UNSCORED
-            if score >= r.score.threshold:
-                return Reason.MGT_ABOVE_THRESHOLD
-        return None
+        return None  # the MGT rules need the whole run's pre-cutoff reference: the store stage applies them
 
     def process(self, doc: Document) -> None:
         """Set ``status`` to kept, or dropped with the first rule's reason."""

@@ -117,14 +117,32 @@ def _attest(con: Any) -> None:
             WHERE tier = '{Tier.PRE_CUTOFF.value}' AND coalesce(payload_digest_ok, true))
         """
     )
-    # Attested text existed before the cutoff: the post-cutoff MGT rules no longer apply to it.
+
+
+def _apply_mgt_rule(con: Any, recipe: Recipe) -> str:
+    """Drop kept post-cutoff (and, when kept, undated) records by the recipe's MGT rule; returns the rule applied."""
+    from curate.contamination import reference_percentiles
+
+    r = recipe.score
+    subject = f"(tier = '{Tier.POST_CUTOFF.value}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
+    kept = f"status = '{Status.KEPT.value}' AND record_type IS NOT NULL AND {subject}"
+    n_ref = reference_percentiles(con, r.min_reference)
+    if r.rule == "reference" and n_ref >= r.min_reference:
+        rule = f"reference: score above the {r.reference_quantile:.2f} quantile of {n_ref} pre-cutoff captures"
+        cond = f"mgt_ref_pctl >= {r.reference_quantile}"
+    else:
+        why = f" (only {n_ref} pre-cutoff captures for a reference)" if r.rule == "reference" else ""
+        rule = f"probability: calibrated score >= {r.threshold}{why}"
+        cond = f"mgt_score >= {r.threshold}"
+    if not r.keep_unscored_post_cutoff:
+        con.execute(
+            f"UPDATE documents SET status = '{Status.DROPPED.value}', reason = '{Reason.POST_CUTOFF_UNSCORED.value}', reason_detail = mgt_reason WHERE {kept} AND mgt_score IS NULL"
+        )
     con.execute(
-        f"""
-        UPDATE documents SET status = '{Status.KEPT.value}', reason = NULL, reason_detail = NULL
-        WHERE tier = '{Tier.ATTESTED.value}'
-          AND reason IN ('{Reason.MGT_ABOVE_THRESHOLD.value}', '{Reason.POST_CUTOFF_UNSCORED.value}')
-        """
+        f"UPDATE documents SET status = '{Status.DROPPED.value}', reason = '{Reason.MGT_ABOVE_THRESHOLD.value}', reason_detail = ? WHERE {kept} AND mgt_score IS NOT NULL AND {cond}",
+        [rule],
     )
+    return rule
 
 
 def _apply_domain_reviews(con: Any, recipe: Recipe) -> None:
@@ -309,6 +327,7 @@ def build_store(
         _load_shards(con, work)
         _resolve_revisits(con)
         _attest(con)
+        mgt_rule = _apply_mgt_rule(con, recipe)
         _apply_domain_reviews(con, recipe)
         _apply_policy(con, recipe)
         _dedup(con, work, recipe)
@@ -317,7 +336,7 @@ def build_store(
         if c.read != c.kept + c.dropped + c.quarantined:
             raise CurateError(f"store does not reconcile: read={c.read} != kept+dropped+quarantined")
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 SCHEMA_VERSION,
@@ -332,6 +351,7 @@ def build_store(
                 c.kept,
                 c.dropped,
                 c.quarantined,
+                mgt_rule,
             ],
         )
         con.execute("CHECKPOINT")

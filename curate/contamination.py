@@ -1,0 +1,123 @@
+"""How much model-generated text is in a corpus slice, estimated at the corpus level.
+
+Page-level detectors transfer badly to web text (see the model card), so a slice's share is not the mean of
+its scores. Following the distributional approach of Liang et al. 2024 (arXiv 2403.07183), the scores of a
+slice are modelled as a mixture ``(1 - a) * H + a * M`` of a human score distribution ``H`` and a machine one
+``M``, and ``a`` is found by maximum likelihood, with a seeded bootstrap interval.
+
+``H`` is taken from the run's own **pre-cutoff** captures when there are enough of them: pages that existed
+before the cutoff are human-written with near certainty, and they come from the same crawl and extractor, so
+the web-text shift cancels out. Otherwise ``H`` is the classifier's validation human histogram (stated in the
+result). ``M`` is the classifier's validation machine histogram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BINS = 20
+MIN_REFERENCE = 50
+BOOTSTRAP = 200
+
+
+def histogram(scores: Sequence[float], bins: int = BINS) -> np.ndarray:
+    """Normalised histogram of scores in [0, 1] with add-one smoothing (no empty bin has zero density)."""
+    counts = np.histogram(np.clip(np.asarray(scores, dtype=float), 0, 1), bins=np.linspace(0, 1, bins + 1))[0] + 1.0
+    return counts / counts.sum()
+
+
+def mixture_mle(scores: np.ndarray, human: np.ndarray, machine: np.ndarray) -> float:
+    """The machine share ``a`` in [0, 1] maximising the likelihood of ``scores`` under (1 - a) H + a M."""
+    idx = np.minimum((np.clip(scores, 0, 1) * len(human)).astype(int), len(human) - 1)
+    h, m = human[idx], machine[idx]
+    grid = np.linspace(0, 1, 1001)
+    loglik = np.log(np.outer(1 - grid, h) + np.outer(grid, m)).sum(axis=1)
+    return float(grid[int(np.argmax(loglik))])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Estimated machine share of a slice with a 95% bootstrap interval."""
+
+    n: int
+    share: float
+    low: float
+    high: float
+
+
+def estimate(scores: Sequence[float], human: np.ndarray, machine: np.ndarray, seed: int = 0) -> Estimate:
+    """Mixture estimate with a seeded bootstrap 95% interval."""
+    s = np.asarray(scores, dtype=float)
+    share = mixture_mle(s, human, machine)
+    rng = np.random.default_rng(seed)
+    boots = [mixture_mle(rng.choice(s, size=len(s), replace=True), human, machine) for _ in range(BOOTSTRAP)]
+    low, high = np.quantile(boots, [0.025, 0.975])
+    return Estimate(len(s), round(share, 4), round(float(low), 4), round(float(high), 4))
+
+
+def references(con: Any, card_hist: dict[str, Any] | None, language: str = "en") -> tuple[np.ndarray, np.ndarray, str]:
+    """(human histogram, machine histogram, where the human one came from) for a store."""
+    pre = [
+        r[0]
+        for r in con.execute(
+            "SELECT mgt_score FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL AND language = ? ORDER BY doc_id",
+            [language],
+        ).fetchall()
+    ]
+    if card_hist is None:
+        raise ValueError("the classifier card has no reference_histograms; retrain it")
+    machine = np.asarray(card_hist["machine"], dtype=float) + 1.0
+    machine /= machine.sum()
+    if len(pre) >= MIN_REFERENCE:
+        return histogram(pre, len(machine)), machine, f"{len(pre)} pre-cutoff captures of this run"
+    human = np.asarray(card_hist["human"], dtype=float) + 1.0
+    return (
+        human / human.sum(),
+        machine,
+        f"the classifier's validation human texts (only {len(pre)} pre-cutoff captures here)",
+    )
+
+
+def contamination_table(
+    con: Any, card_hist: dict[str, Any] | None, by: str, *, limit: int = 30, min_docs: int = 20
+) -> tuple[list[dict[str, Any]], str]:
+    """Estimated machine share of post-cutoff scored documents per ``by`` (crawl, month or domain)."""
+    group = {"crawl": "coalesce(crawl_id, 'no crawl id')", "month": "strftime(warc_date, '%Y-%m')", "domain": "domain"}[
+        by
+    ]
+    human, machine, source = references(con, card_hist)
+    rows = con.execute(
+        f"""SELECT {group} AS g, list(mgt_score ORDER BY doc_id) FROM documents
+            WHERE tier IN ('post_cutoff', 'attested') AND mgt_score IS NOT NULL GROUP BY g HAVING count(*) >= {min_docs}
+            ORDER BY count(*) DESC, g LIMIT {limit}"""
+    ).fetchall()
+    out = []
+    for g, scores in rows:
+        e = estimate(scores, human, machine)
+        out.append({"group": g, "n": e.n, "share": e.share, "low": e.low, "high": e.high})
+    return out, source
+
+
+def reference_percentiles(con: Any, min_reference: int = MIN_REFERENCE, language: str = "en") -> int:
+    """Set ``documents.mgt_ref_pctl``: each scored document's percentile among the run's pre-cutoff scores.
+
+    Returns the reference size; with fewer than ``min_reference`` pre-cutoff scores nothing is set (NULL).
+    """
+    n = con.execute(
+        "SELECT count(*) FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL AND language = ?",
+        [language],
+    ).fetchone()[0]
+    if n < min_reference:
+        return int(n)
+    con.execute(
+        """UPDATE documents SET mgt_ref_pctl = (
+             SELECT count(*) FILTER (r.mgt_score < documents.mgt_score) / count(*)
+             FROM documents r WHERE r.tier = 'pre_cutoff' AND r.mgt_score IS NOT NULL AND r.language = ?)
+           WHERE mgt_score IS NOT NULL""",
+        [language],
+    )
+    return int(n)
