@@ -27,7 +27,8 @@ BOOTSTRAP = 200
 def histogram(scores: Sequence[float], bins: int = BINS) -> np.ndarray:
     """Normalised histogram of scores in [0, 1] with add-one smoothing (no empty bin has zero density)."""
     counts = np.histogram(np.clip(np.asarray(scores, dtype=float), 0, 1), bins=np.linspace(0, 1, bins + 1))[0] + 1.0
-    return counts / counts.sum()
+    normalised: np.ndarray = counts / counts.sum()
+    return normalised
 
 
 def mixture_mle(scores: np.ndarray, human: np.ndarray, machine: np.ndarray) -> float:
