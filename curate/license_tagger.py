@@ -245,6 +245,50 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     return verdict
 
 
+def wat_licence_evidence(wat: dict[str, Any]) -> list[Evidence]:
+    """Licence evidence from a Common Crawl WAT record's HTML metadata (links with ``rel=license``, licence URLs)."""
+    html_meta = (
+        wat.get("Envelope", {}).get("Payload-Metadata", {}).get("HTTP-Response-Metadata", {}).get("HTML-Metadata", {})
+    )
+    links = list(html_meta.get("Links", []) or []) + list((html_meta.get("Head", {}) or {}).get("Link", []) or [])
+    out: list[Evidence] = []
+    seen: set[tuple[str, str]] = set()
+    for link in links:
+        if not isinstance(link, dict):
+            continue
+        url, rel, where = (
+            str(link.get("url") or link.get("href") or ""),
+            str(link.get("rel") or "").lower(),
+            str(link.get("path") or ""),
+        )
+        if not url:
+            continue
+        tag = where.split("@", 1)[0].upper()
+        if "license" in rel.split():
+            kind = "rel-license-link" if tag == "LINK" else "rel-license-a"
+        elif LICENCE_URL_HINT.search(url):
+            kind = "cc-link"
+        else:
+            continue
+        if (kind, url) in seen:
+            continue
+        seen.add((kind, url))
+        lic = licence_for_url(url)
+        location = "head" if tag == "LINK" else "body"
+        scope = LicenseScope.PAGE.value if kind.startswith("rel-license") else LicenseScope.UNKNOWN.value
+        out.append(
+            Evidence(
+                f"wat-{kind}",
+                url[:1000],
+                lic.spdx_id if lic else None,
+                location,
+                scope,
+                f"WAT {where}: {url}"[:SNIPPET],
+            )
+        )
+    return out
+
+
 def _attrs(tag: str) -> dict[str, str]:
     import html as html_lib
 

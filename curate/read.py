@@ -25,6 +25,7 @@ from curate.schema import READER_NAME, Meta, Reason, status_for
 LOGGER = logging.getLogger(__name__)
 
 DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
+WAT_CONTENT_TYPE = "application/json"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 OPTOUT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
@@ -256,6 +257,14 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
     for record in it:
         if record.rec_type == "warcinfo":
             state.crawl_id = _warcinfo_crawl_id(record) or state.crawl_id
+        if record.rec_type == "metadata" and (record.content_type or "").startswith(WAT_CONTENT_TYPE):
+            body = record.content_stream().read(max_payload)
+            it.read_to_end(record)
+            doc = _wat_document(path, it, record, body, state.crawl_id, base)
+            state.next_offset = base + it.get_record_offset() + it.get_record_length()
+            state.emitted += 1
+            yield doc
+            continue
         if record.rec_type not in DOC_RECORD_TYPES:
             it.read_to_end(record)
             state.next_offset = base + it.get_record_offset() + it.get_record_length()
@@ -329,6 +338,40 @@ def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 
             carry = window[-len(magic) :]
             pos += len(chunk)
     return None
+
+
+def _wat_document(path: str, it: Any, record: Any, body: bytes, crawl_id: str | None, base: int) -> Document:
+    """A WAT metadata record: a dropped row whose licence evidence comes from the links WAT kept."""
+    import json
+
+    from curate.license_tagger import wat_licence_evidence
+
+    h = record.rec_headers
+    meta = _base_meta(path, base + it.get_record_offset(), crawl_id)
+    url = h.get_header("WARC-Target-URI")
+    meta.update(
+        record_length=it.get_record_length(),
+        record_type="metadata",
+        warc_version=h.protocol or None,
+        warc_record_id=h.get_header("WARC-Record-ID"),
+        warc_date_raw=h.get_header("WARC-Date"),
+        url=url,
+        domain=domain_of(url),
+        content_type=WAT_CONTENT_TYPE,
+        payload_bytes=len(body),
+        status=status_for(Reason.WAT_METADATA).value,
+        reason=Reason.WAT_METADATA.value,
+        reason_detail=h.get_header("WARC-Refers-To"),
+    )
+    try:
+        meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in wat_licence_evidence(json.loads(body))]
+    except (ValueError, TypeError, AttributeError) as e:
+        meta.update(
+            status=status_for(Reason.READ_ERROR).value, reason=Reason.READ_ERROR.value, reason_detail=f"WAT JSON: {e}"
+        )
+    if meta.get(Meta.LICENSE_EVIDENCE):
+        meta["license_signals"] = len(meta[Meta.LICENSE_EVIDENCE])
+    return Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
 
 
 def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOAD_BYTES) -> Iterator[Document]:

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     EXTRACT_ERROR = "extract_error"
     # dropped: readable, but not a document we keep
     REVISIT_RECORD = "revisit_record"
+    WAT_METADATA = "wat_metadata"
     TOO_LARGE = "too_large"
     EXTRACT_TIMEOUT = "extract_timeout"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
@@ -78,6 +79,7 @@ REASON_HELP: dict[Reason, str] = {
     Reason.UNDECODABLE: "the payload is binary or could not be decoded in its declared or detected charset",
     Reason.EXTRACT_ERROR: "the HTML extractor raised; detail has the error",
     Reason.REVISIT_RECORD: "a WARC revisit record: it carries no payload of its own; detail has the original's doc_id when it is in the input",
+    Reason.WAT_METADATA: "a WAT metadata record: no text, but its links' licence evidence is kept for the URL it describes",
     Reason.TOO_LARGE: "the payload exceeds the recipe's extract.max_payload_bytes (it is never held in memory whole)",
     Reason.EXTRACT_TIMEOUT: "the extractor ran past the recipe's extract.timeout_s on this page",
     Reason.UNSUPPORTED_CONTENT_TYPE: "the payload is not HTML (or plain text for WET conversion records)",

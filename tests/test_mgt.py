@@ -97,3 +97,33 @@ def test_bad_labelled_data(tmp_path: Path) -> None:
 def test_auroc_helper() -> None:
     assert mgt.auroc([True, False], [0.9, 0.1]) == 1.0
     assert mgt.auroc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "reason"),
+    [
+        ("", "en", "too_short_to_score"),
+        ("a" * 10_000_000, "en", "too_short_to_score"),
+        ("\x00\x01\x02 \xff\xfe" * 2000, None, None),
+        ("Der schnelle braune Fuchs springt über den faulen Hund. " * 30, "de", "language_out_of_scope"),
+    ],
+)
+def test_bad_inputs_get_null_with_a_reason_or_a_probability(
+    text: str, language: str | None, reason: str | None
+) -> None:
+    score, why, _ = mgt.load_model(NAME).score(text, language)
+    if reason is None:
+        assert (score is None) != (why is None)
+    else:
+        assert score is None and why == reason
+
+
+def test_mixed_language_text_is_scored_as_its_detected_language() -> None:
+    from curate.extract import detect_language
+
+    mixed = (
+        "The committee reviewed the budget in detail and approved it. " * 20 + "Le comité a approuvé le budget. " * 3
+    )
+    lang, _ = detect_language(mixed)
+    score, why, n = mgt.load_model(NAME).score(mixed, lang)
+    assert lang == "en" and score is not None and why is None and n >= 1

@@ -15,9 +15,14 @@ from conftest import WARC_DIR, all_fixture_warcs
 
 
 def warcio_counts(path: Path) -> int:
-    """Payload records (response/resource/conversion/revisit) as plain warcio counts them."""
+    """Payload records (response/resource/conversion/revisit) and WAT metadata records, as plain warcio counts them."""
     with path.open("rb") as fh:
-        return sum(1 for r in ArchiveIterator(fh, arc2warc=True) if r.rec_type in DOC_RECORD_TYPES)
+        return sum(
+            1
+            for r in ArchiveIterator(fh, arc2warc=True)
+            if r.rec_type in DOC_RECORD_TYPES
+            or (r.rec_type == "metadata" and (r.content_type or "").startswith("application/json"))
+        )
 
 
 @pytest.mark.parametrize("path", all_fixture_warcs(), ids=lambda p: p.name)
@@ -253,3 +258,52 @@ def test_paths_listing(tmp_path: Path) -> None:
     listing.write_bytes(gzip.compress(b"nope.warc.gz\n"))
     with pytest.raises(InputError, match="not under"):
         resolve_inputs([str(listing)], str(WARC_DIR))
+
+
+def test_wat_records_carry_licence_links(tmp_path: Path) -> None:
+    import json
+
+    from warcio.warcwriter import WARCWriter
+
+    wat = {
+        "Envelope": {
+            "Payload-Metadata": {
+                "HTTP-Response-Metadata": {
+                    "HTML-Metadata": {
+                        "Head": {
+                            "Link": [
+                                {
+                                    "path": "LINK@/href",
+                                    "url": "https://creativecommons.org/licenses/by-sa/4.0/deed.an",
+                                    "rel": "license",
+                                }
+                            ]
+                        },
+                        "Links": [
+                            {"path": "A@/href", "url": "https://example.org/about"},
+                            {"path": "A@/href", "url": "http://creativecommons.org/licenses/by/2.0/"},
+                        ],
+                    }
+                }
+            }
+        }
+    }
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True)
+    w.write_record(
+        w.create_warc_record(
+            "https://an.wikipedia.org/wiki/Escopete",
+            "metadata",
+            payload=io.BytesIO(json.dumps(wat).encode()),
+            warc_content_type="application/json",
+        )
+    )
+    path = tmp_path / "x.warc.wat.gz"
+    path.write_bytes(buf.getvalue())
+    (doc,) = iter_records(str(path))
+    m = doc.metadata
+    assert (m["record_type"], m["status"], m["reason"]) == ("metadata", "dropped", "wat_metadata")
+    kinds = {(e["kind"], e["spdx_id"], e["scope"]) for e in m["_license_evidence"]}
+    assert kinds == {("wat-rel-license-link", "CC-BY-SA-4.0", "page"), ("wat-cc-link", "CC-BY-2.0", "unknown")}
+    (real,) = iter_records(str(WARC_DIR / "warc-whirlwind" / "whirlwind.warc.wat.gz"))
+    assert real.metadata["reason"] == "wat_metadata" and real.metadata["_license_evidence"] == []
