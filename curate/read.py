@@ -260,7 +260,7 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
         if record.rec_type == "metadata" and (record.content_type or "").startswith(WAT_CONTENT_TYPE):
             body = record.content_stream().read(max_payload)
             it.read_to_end(record)
-            doc = _wat_document(path, it, record, body, state.crawl_id, base)
+            doc = _wat_document(path, it, record, body, crawl_id=state.crawl_id, base=base)
             state.next_offset = base + it.get_record_offset() + it.get_record_length()
             state.emitted += 1
             yield doc
@@ -340,7 +340,7 @@ def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 
     return None
 
 
-def _wat_document(path: str, it: Any, record: Any, body: bytes, crawl_id: str | None, base: int) -> Document:
+def _wat_document(path: str, it: Any, record: Any, body: bytes, *, crawl_id: str | None, base: int) -> Document:
     """A WAT metadata record: a dropped row whose licence evidence comes from the links WAT kept."""
     import json
 
