@@ -77,9 +77,13 @@ def run_cmd(
 
     A Common Crawl listing works too: curate run warc.paths.gz --base-url s3://commoncrawl/ --out out/
     """
-    from curate.pipeline import run_pipeline
+    from curate.pipeline import SubmittedRun, run_pipeline
 
     r = run_pipeline(paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url)
+    if isinstance(r, SubmittedRun):
+        typer.echo(f"run {r.run_id}: {len(r.inputs)} input files submitted to Slurm as jobs {', '.join(r.job_ids)}")
+        typer.echo(f"outputs will be in {r.out} (provenance.duckdb, mix/, report.html) when the last job ends")
+        return
     c = r.counts
     typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
     typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")
@@ -130,6 +134,10 @@ def train_cmd(
     name: Annotated[str, typer.Argument(help="versioned classifier name, e.g. mgt-fasttext-v1")],
     data: Annotated[Path, typer.Option("--data", help="labelled JSONL(.gz): text, label (human|machine), group")],
     out: Annotated[Path | None, typer.Option("--out", help="folder to write to (default classifiers/NAME)")] = None,
+    leave_one_out: Annotated[
+        bool,
+        typer.Option("--leave-one-out", help="also measure leave-one-generator/domain-out AUROC (15 extra trainings)"),
+    ] = False,
 ) -> None:
     """Train a classifier reproducibly (grouped split, fixed seed, single thread) and write its card.
 
@@ -137,7 +145,7 @@ def train_cmd(
     """
     from curate.mgt import train
 
-    card = train(name, data, out)
+    card = train(name, data, out, leave_one_out_tables=leave_one_out)
     v = card["validation"]
     typer.echo(f"{name}: validation AUROC {v['auroc']}, TPR@1%FPR {v['tpr_at_1pct_fpr']}, ECE {v['ece']} (n={v['n']})")
 

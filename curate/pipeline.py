@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from datatrove.pipeline.base import PipelineStep
+
 from curate.dedup_stage import DedupBucketStep
 from curate.errors import ConfigError, CurateError
 from curate.inputs import DEFAULT_BASE_URL, resolve_inputs
@@ -26,6 +28,16 @@ from curate.recipe import Recipe, load_recipe
 from curate.resources import SAMPLE_DIR
 from curate.schema import DEDUP_NAME, LANGID_NAME, LICENSE_TAGGER_NAME, READER_NAME, SCHEMA_VERSION
 from curate.store import STORE_NAME, RunCounts
+
+
+@dataclass(frozen=True)
+class SubmittedRun:
+    """A run handed to Slurm: its jobs run stage 1, the dedup buckets and the finalize step in turn."""
+
+    run_id: str
+    out: Path
+    job_ids: list[str]
+    inputs: list[str]
 
 
 @dataclass(frozen=True)
@@ -97,25 +109,130 @@ def _prepare_out(out: Path, force: bool, resume: bool, run_id: str) -> None:
     (work / "RUN_ID").write_text(run_id + "\n")
 
 
-def _executor(
-    recipe: Recipe, pipeline: list[object], tasks: int, logs: Path, *, skip_completed: bool = False
+def make_executor(
+    recipe: Recipe,
+    pipeline: list[object],
+    *,
+    tasks: int,
+    logs: Path,
+    name: str,
+    depends: object = None,
+    skip_completed: bool = False,
 ) -> object:
-    """The datatrove executor the recipe names. With ``skip_completed`` (resume), finished tasks are not rerun."""
+    """The datatrove executor the recipe names (local, slurm or ray) for one stage of the run."""
     e = recipe.executor
+    common: dict[str, object] = {
+        "pipeline": pipeline,
+        "tasks": tasks,
+        "logging_dir": str(logs),
+        "skip_completed": skip_completed,
+        "depends": depends,
+    }
     if e.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(
-            pipeline=pipeline,
-            tasks=tasks,
-            workers=min(e.workers, tasks),
-            logging_dir=str(logs),
-            skip_completed=skip_completed,
+        return LocalPipelineExecutor(workers=min(e.workers, tasks), **common)  # type: ignore[arg-type]
+    if e.kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        return SlurmPipelineExecutor(
+            time=e.time,
+            partition=e.partition,
+            cpus_per_task=1,
+            mem_per_cpu_gb=e.mem_per_cpu_gb,
+            job_name=f"curate-{name}",
+            env_command=e.env_command or None,
+            slurm_logs_folder=str(logs / "slurm"),
+            **common,  # type: ignore[arg-type]
         )
-    raise ConfigError(
-        f"executor.kind = {e.kind!r}: `curate run` drives stage 1 and the final stage in one process and supports only "
-        "'local' so far; use curate.pipeline.stage1_pipeline with datatrove's Slurm/Ray executors (see README)"
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    return RayPipelineExecutor(workers=e.workers, cpus_per_task=1, mem_per_cpu_gb=e.mem_per_cpu_gb, **common)  # type: ignore[arg-type]
+
+
+class FinalizeStep(PipelineStep):
+    """The run's last stage, one task: load the shards into the store, then write the mix, exports and report."""
+
+    name = "finalize: store, mix, report"
+    type = "WRITER"
+
+    def __init__(
+        self, out: str, recipe: Recipe, run_id: str, versions: dict[str, str], started_at: dt.datetime
+    ) -> None:
+        super().__init__()
+        self.out, self.recipe, self.run_id, self.versions, self.started_at = out, recipe, run_id, versions, started_at
+
+    def run(self, data: object = None, rank: int = 0, world_size: int = 1) -> Iterator[object]:
+        """Build everything downstream of the shards."""
+        from curate.mix import build_mix
+        from curate.report import export_provenance, render_report
+        from curate.store import build_store, open_store
+
+        out = Path(self.out)
+        build_store(
+            out / "work",
+            out / STORE_NAME,
+            self.recipe,
+            run_id=self.run_id,
+            versions=self.versions,
+            started_at=self.started_at,
+        )
+        con = open_store(out / STORE_NAME)
+        try:
+            build_mix(con, out / "mix", self.recipe)
+            export_provenance(con, out / "provenance", out / "mix")
+            render_report(con, self.recipe, out / "report.html", out / "mix")
+        finally:
+            con.close()
+        return
+        yield
+
+
+def plan_executors(
+    recipe: Recipe,
+    files: list[str],
+    out: Path,
+    run_id: str,
+    versions: dict[str, str],
+    started: dt.datetime,
+    *,
+    resume: bool = False,
+) -> list[object]:
+    """The run's executors, each depending on the one before: stage 1, dedup buckets (one task per band), finalize.
+    Running the last one runs (or, on Slurm, submits) the whole chain."""
+    work = out / "work"
+    stage1 = make_executor(
+        recipe,
+        stage1_pipeline(recipe, files, run_id, work),
+        tasks=recipe.executor.tasks or len(files),
+        logs=work / "logs",
+        name="stage1",
+        skip_completed=resume,
     )
+    chain = [stage1]
+    if recipe.dedup.near:
+        bands = recipe.dedup_params.bands
+        chain.append(
+            make_executor(
+                recipe,
+                [DedupBucketStep(str(work), bands, recipe.executor.duckdb_memory)],
+                tasks=bands,
+                logs=work / "logs-buckets",
+                name="buckets",
+                depends=stage1,
+            )
+        )
+    chain.append(
+        make_executor(
+            recipe,
+            [FinalizeStep(str(out), recipe, run_id, versions, started)],
+            tasks=1,
+            logs=work / "logs-finalize",
+            name="finalize",
+            depends=chain[-1],
+        )
+    )
+    return chain
 
 
 @contextlib.contextmanager
@@ -166,7 +283,7 @@ def run_pipeline(
     resume: bool = False,
     quiet: bool = False,
     base_url: str = DEFAULT_BASE_URL,
-) -> RunResult:
+) -> RunResult | SubmittedRun:
     """Run the whole pipeline on ``paths`` (the bundled sample crawl when empty) into ``out``.
 
     Writes ``out/provenance.duckdb``, ``out/mix/`` and ``out/report.html``; per-task shards, logs and datatrove's
@@ -183,9 +300,9 @@ def run_pipeline(
     """
     from curate.errors import InputError
     from curate.mgt import load_model
-    from curate.mix import build_mix, encoding
-    from curate.report import export_provenance, render_report
-    from curate.store import build_store, open_store
+    from curate.mix import encoding
+    from curate.store import counts as store_counts
+    from curate.store import open_store
 
     started = dt.datetime.now(dt.UTC)
     recipe = load_recipe(recipe_path)
@@ -197,43 +314,32 @@ def run_pipeline(
     out = Path(out)
     _prepare_out(out, force, resume, run_id)
     work = out / "work"
-    tasks = recipe.executor.tasks or len(files)
-    executor = _executor(
-        recipe, stage1_pipeline(recipe, files, run_id, work), tasks, work / "logs", skip_completed=resume
-    )
-    with _stderr_to(work / "logs" / "stage1.log" if quiet else None):
-        executor.run()  # type: ignore[attr-defined]
-    failed = executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
-    if failed:
-        raise CurateError(f"{len(failed)} of {tasks} stage-1 tasks failed (ranks {failed[:10]}); see {work / 'logs'}")
-    if recipe.dedup.near:
-        buckets = _executor(
-            recipe,
-            [DedupBucketStep(str(work), recipe.dedup_params.bands, recipe.executor.duckdb_memory)],
-            recipe.dedup_params.bands,
-            work / "logs-buckets",
-        )
-        with _stderr_to(work / "logs-buckets" / "buckets.log" if quiet else None):
-            buckets.run()  # type: ignore[attr-defined]
-        if buckets.get_incomplete_ranks(skip_completed=True):  # type: ignore[attr-defined]
-            raise CurateError(f"dedup bucket tasks failed; see {work / 'logs-buckets'}")
+    chain = plan_executors(recipe, files, out, run_id=run_id, versions=versions, started=started, resume=resume)
+    with _stderr_to(work / "logs" / "run.log" if quiet else None):
+        chain[-1].run()  # type: ignore[attr-defined]
+    if recipe.executor.kind == "slurm":
+        return SubmittedRun(run_id, out, [str(getattr(e, "job_id", "")) for e in chain], files)
+    for stage, executor in zip(("stage-1", "dedup bucket", "finalize"), chain, strict=False):
+        failed = executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
+        if failed:
+            raise CurateError(f"{len(failed)} {stage} task(s) failed (ranks {failed[:10]}); see the logs under {work}")
     store_path = out / STORE_NAME
-    counts = build_store(work, store_path, recipe, run_id=run_id, versions=versions, started_at=started)
-    if counts.read == counts.quarantined and counts.read > 0:
-        con = open_store(store_path)
-        reasons = con.execute(
-            "SELECT reason, any_value(warc_file), any_value(reason_detail) FROM documents GROUP BY 1"
-        ).fetchall()
-        con.close()
-        if [r[0] for r in reasons] == ["unreadable_file"]:
-            raise InputError(
-                f"no record could be read from any input; e.g. {reasons[0][1]}: {reasons[0][2]} (all rows in {store_path})"
-            )
     con = open_store(store_path)
     try:
-        mix_summary = build_mix(con, out / "mix", recipe)
-        export_provenance(con, out / "provenance", out / "mix")
-        render_report(con, recipe, out / "report.html", out / "mix")
+        counts = store_counts(con)
+        if counts.read == counts.quarantined and counts.read > 0:
+            reasons = con.execute(
+                "SELECT reason, any_value(warc_file), any_value(reason_detail) FROM documents GROUP BY 1"
+            ).fetchall()
+            if [r[0] for r in reasons] == ["unreadable_file"]:
+                raise InputError(
+                    f"no record could be read from any input; e.g. {reasons[0][1]}: {reasons[0][2]} (all rows in {store_path})"
+                )
     finally:
         con.close()
-    return RunResult(run_id, store_path, out / "mix", out / "report.html", counts, mix_summary, files)
+    manifest = json.loads((out / "mix" / "manifest.json").read_text(encoding="utf-8"))
+    by_bucket = {b["name"]: {k: b[k] for k in ("documents", "tokens", "shards")} for b in manifest["buckets"]}
+    summary = MixSummary(
+        manifest["documents"], manifest["tokens"], sum(b["shards"] for b in by_bucket.values()), by_bucket
+    )
+    return RunResult(run_id, store_path, out / "mix", out / "report.html", counts, summary, files)

@@ -24,8 +24,10 @@ class ExecutorConfig:
     kind: str = "local"
     tasks: int = 0  # 0: one task per input file
     workers: int = 2
-    partition: str = ""
-    time: str = "24:00:00"
+    partition: str = ""  # slurm
+    time: str = "24:00:00"  # slurm time limit per task
+    mem_per_cpu_gb: int = 2  # slurm / ray
+    env_command: str = ""  # slurm: command that activates the environment on the nodes
     duckdb_memory: str = "2GB"  # DuckDB's memory limit in the store and dedup stages; beyond it, it spills to work/
 
 
@@ -199,6 +201,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 def _validate(r: Recipe) -> None:
     if r.executor.kind not in ("local", "slurm", "ray"):
         raise ConfigError(f"executor.kind must be local, slurm or ray, got {r.executor.kind!r}")
+    if r.executor.kind == "slurm" and not r.executor.partition:
+        raise ConfigError("executor.partition is required with executor.kind = 'slurm'")
     if r.executor.tasks < 0 or r.executor.workers < 1:
         raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
     if r.extract.extractor not in ("trafilatura", "resiliparse"):

@@ -1,0 +1,63 @@
+"""The same three-stage run on datatrove's Slurm and Ray executors: built, chained and picklable (no cluster
+here, so nothing is submitted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from pathlib import Path
+
+import pytest
+
+from curate.errors import ConfigError
+from curate.pipeline import FinalizeStep, plan_executors
+from curate.recipe import load_recipe
+
+
+def chain_for(tmp_path: Path, kind: str) -> list:
+    recipe_file = tmp_path / "r.toml"
+    recipe_file.write_text(
+        f'[executor]\nkind = "{kind}"\npartition = "cpu"\nenv_command = "source .venv/bin/activate"\n'
+    )
+    recipe = load_recipe(recipe_file)
+    files = [f"/data/CC-MAIN-2020-34-{i:05d}.warc.gz" for i in range(40)]
+    return plan_executors(
+        recipe,
+        files,
+        tmp_path / "out",
+        run_id="r1",
+        versions={"curate": "x"},
+        started=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    )
+
+
+def test_slurm_chain(tmp_path: Path) -> None:
+    from datatrove.executor import SlurmPipelineExecutor
+
+    stage1, buckets, final = chain_for(tmp_path, "slurm")
+    assert all(isinstance(e, SlurmPipelineExecutor) for e in (stage1, buckets, final))
+    assert final.depends is buckets and buckets.depends is stage1
+    assert (stage1.world_size, buckets.world_size, final.world_size) == (40, 15, 1)
+    script = stage1.get_launch_file_contents(stage1.get_sbatch_args(40), "launch_pickled_pipeline x")
+    assert (
+        "#SBATCH --partition=cpu" in script
+        and "#SBATCH --array=0-39" in script
+        and "source .venv/bin/activate" in script
+    )
+    assert isinstance(pickle.loads(pickle.dumps(final.pipeline[0])), FinalizeStep)
+    pickle.dumps(stage1.pipeline)  # every stage-1 step travels to the nodes
+
+
+def test_ray_chain(tmp_path: Path) -> None:
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    stage1, buckets, final = chain_for(tmp_path, "ray")
+    assert all(isinstance(e, RayPipelineExecutor) for e in (stage1, buckets, final))
+    assert final.depends is buckets and buckets.depends is stage1
+
+
+def test_slurm_needs_a_partition(tmp_path: Path) -> None:
+    r = tmp_path / "r.toml"
+    r.write_text('[executor]\nkind = "slurm"\n')
+    with pytest.raises(ConfigError, match="partition"):
+        load_recipe(r)
