@@ -192,10 +192,10 @@ def plan_executors(
     recipe: Recipe,
     files: list[str],
     out: Path,
+    *,
     run_id: str,
     versions: dict[str, str],
     started: dt.datetime,
-    *,
     resume: bool = False,
 ) -> list[object]:
     """The run's executors, each depending on the one before: stage 1, dedup buckets (one task per band), finalize.
