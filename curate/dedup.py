@@ -65,6 +65,7 @@ def jaccard(a: str, b: str, n: int) -> float:
 
 
 _SHIFT = np.uint64(32)
+CHUNK = 8192  # shingles per block: at most CHUNK x num_perm x 8 bytes (8 MB at 128 hashes) in flight
 
 
 class MinHasher:
@@ -105,8 +106,11 @@ class MinHasher:
         sh = self.shingle_hashes(text)
         if sh.size == 0:
             return None
+        out: np.ndarray = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            out: np.ndarray = ((sh[:, None] * self.a[None, :] + self.b[None, :]) >> _SHIFT).min(axis=0)
+            for start in range(0, sh.size, CHUNK):  # bounded memory for documents of megabytes
+                block = sh[start : start + CHUNK, None]
+                np.minimum(out, ((block * self.a[None, :] + self.b[None, :]) >> _SHIFT).min(axis=0), out=out)
         return out
 
 

@@ -197,3 +197,21 @@ def test_dedup_against_an_earlier_store(tmp_path: Path) -> None:
     pointers = {r[0] for r in b.execute("SELECT reason_detail FROM documents WHERE reason = 'duplicate_of'").fetchall()}
     assert pointers and pointers <= old_ids
     assert a.execute("SELECT count(*) FROM minhash_signatures").fetchone()[0] == len(old_ids)
+
+
+def test_megabyte_documents_sign_in_bounded_memory() -> None:
+    import tracemalloc
+
+    big = " ".join(_RNG.choice(VOCAB) for _ in range(600_000))  # ~3.5 MB
+    mh = MinHasher(128, 5)
+    tracemalloc.start()
+    sig = mh.signature(big)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sig is not None and peak < 200 * 2**20
+    assert np.array_equal(sig, mh.signature(big))
+    # same answer as the unchunked definition on a small text
+    small = mh.shingle_hashes(BASE)
+    with np.errstate(over="ignore"):
+        direct = ((small[:, None] * mh.a[None, :] + mh.b[None, :]) >> np.uint64(32)).min(axis=0)
+    assert np.array_equal(mh.signature(BASE), direct)
