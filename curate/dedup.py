@@ -10,7 +10,6 @@ its post-cutoff re-captures.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import re
 import unicodedata
@@ -124,32 +123,6 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
 def candidate_probability(s: float, bands: int, rows: int) -> float:
     """P(two documents of Jaccard ``s`` share at least one band) = 1 - (1 - s^rows)^bands: the S-curve."""
     return float(1 - (1 - s**rows) ** bands)
-
-
-def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
-    """(bands, rows) with bands * rows <= num_perm minimising the weighted false-positive area below the
-    threshold plus the false-negative area above it (the criterion datasketch and text-dedup use)."""
-    xs_lo = np.linspace(0, threshold, 400)
-    xs_hi = np.linspace(threshold, 1, 400)
-    best: tuple[float, int, int] = (float("inf"), 1, num_perm)
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            fp = np.trapezoid(1 - (1 - xs_lo**r) ** b, xs_lo)
-            fn = np.trapezoid((1 - xs_hi**r) ** b, xs_hi)
-            err = fp_weight * fp + fn_weight * fn
-            if err < best[0]:
-                best = (float(err), b, r)
-    return best[1], best[2]
-
-
-def signature(text: str, num_perm: int, n: int, seed: int = 1) -> np.ndarray | None:
-    """MinHash signature of ``text`` (see :class:`MinHasher`); None when it has no words."""
-    return _hasher(num_perm, n, seed).signature(text)
-
-
-@functools.cache
-def _hasher(num_perm: int, n: int, seed: int) -> MinHasher:
-    return MinHasher(num_perm, n, seed)
 
 
 class UnionFind:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.recipe import Recipe
-from curate.schema import REASON_HELP, Reason
+from curate.schema import REASON_HELP
 
 TEMPLATE = Path(__file__).with_name("report_template.html")
 
@@ -37,8 +37,9 @@ def _reason_section(con: Any) -> dict[str, Any]:
         "SELECT reason, count(*), any_value(status) FROM documents WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
         ["reason", "records", "status", "meaning"],
     )
+    known = {r.value: help_text for r, help_text in REASON_HELP.items()}
     for row in section["rows"]:
-        row.append(REASON_HELP.get(Reason(row[0]), "")) if row[0] in Reason._value2member_map_ else row.append("")
+        row.append(known.get(row[0], ""))
     return section
 
 
