@@ -307,16 +307,32 @@ def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def train_supervised(path: Path, **params: Any) -> Any:
+    """fastText's ``train_supervised``, retried when it reports "Encountered NaN" before any loss exists.
+
+    fastText 0.9.2's progress loop divides the running loss by the tokens seen so far; on a loaded machine it can
+    read 0/0 before the worker thread has processed a token and abort. Training itself is deterministic (fixed
+    seed, one thread), so a retry yields the same model.
+    """
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    for attempt in range(5):
+        try:
+            return fasttext.train_supervised(str(path), verbose=0, **params)
+        except RuntimeError as e:
+            if "NaN" not in str(e) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _fit(rows: list[dict[str, Any]], threads: int = 1) -> MgtModel:
     import tempfile
-
-    import fasttext
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.txt"
         _write_training_file(rows, path)
-        fasttext.FastText.eprint = lambda *a, **k: None
-        ft = fasttext.train_supervised(str(path), verbose=0, **{**FASTTEXT_PARAMS, "thread": threads})
+        ft = train_supervised(path, **{**FASTTEXT_PARAMS, "thread": threads})
     return MgtModel("loo", ft, 1.0, 0.0, SCOPE_LANGUAGES)
 
 
@@ -349,8 +365,8 @@ def train(name: str, data: Path, out_dir: Path | None = None, *, leave_one_out_t
     """Train ``name`` on labelled JSONL ``data``; write model, card and README; return the card.
 
     The split is grouped (``group`` field), the training is single-threaded with a fixed seed, so the
-    same data gives the same model. The calibration is fitted on half of the validation groups and the
-    metrics are measured on the other half... and on all of validation, both recorded in the card.
+    same data gives the same model. The Platt calibration is fitted on the even-hash half of the validation
+    groups; the metrics in the card are measured on the whole validation split.
     """
     import tempfile
 
@@ -363,8 +379,7 @@ def train(name: str, data: Path, out_dir: Path | None = None, *, leave_one_out_t
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         _write_training_file(train_rows, train_file)
-        fasttext.FastText.eprint = lambda *a, **k: None
-        ft = fasttext.train_supervised(str(train_file), verbose=0, **FASTTEXT_PARAMS)
+        ft = train_supervised(train_file, **FASTTEXT_PARAMS)
         ft.quantize(input=str(train_file), qnorm=True, retrain=False, cutoff=0, dsub=2)
     model_path = folder / "model.ftz"
     ft.save_model(str(model_path))
