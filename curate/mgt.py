@@ -307,32 +307,47 @@ def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def train_supervised(path: Path, **params: Any) -> Any:
-    """fastText's ``train_supervised``, retried when it reports "Encountered NaN" before any loss exists.
-
-    fastText 0.9.2's progress loop divides the running loss by the tokens seen so far; on a loaded machine it can
-    read 0/0 before the worker thread has processed a token and abort. Training itself is deterministic (fixed
-    seed, one thread), so a retry yields the same model.
-    """
+def _fit_worker(train_file: str, model_file: str, params: dict[str, Any], quantize: bool) -> None:
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None
-    for attempt in range(5):
-        try:
-            return fasttext.train_supervised(str(path), verbose=0, **params)
-        except RuntimeError as e:
-            if "NaN" not in str(e) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    ft = fasttext.train_supervised(train_file, verbose=0, **params)
+    if quantize:
+        ft.quantize(input=train_file, qnorm=True, retrain=False, cutoff=0, dsub=2)
+    ft.save_model(model_file)
+
+
+def train_supervised(train_file: Path, model_file: Path, params: dict[str, Any], *, quantize: bool = False) -> None:
+    """Train (and optionally quantize) a fastText model into ``model_file``, in a freshly spawned process.
+
+    fastText 0.9.2 initialises the input matrix in ten blocks, one per training thread, so with ``thread = 1``
+    nine tenths of it keep whatever the memory held: zeros in a fresh process, leftovers of earlier work in a
+    long-lived one (different models, and sometimes "Encountered NaN"). A fresh process makes every training
+    from the same data byte-identical, also when called repeatedly from one notebook.
+
+    Raises:
+        ModelError: the training process failed.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_fit_worker, args=(str(train_file), str(model_file), params, quantize))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0 or not model_file.exists():
+        raise ModelError(f"fastText training on {train_file} failed (exit code {proc.exitcode})")
 
 
 def _fit(rows: list[dict[str, Any]], threads: int = 1) -> MgtModel:
     import tempfile
 
+    import fasttext
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
+        path, model_file = Path(tmp) / "train.txt", Path(tmp) / "model.bin"
         _write_training_file(rows, path)
-        ft = train_supervised(path, **{**FASTTEXT_PARAMS, "thread": threads})
+        train_supervised(path, model_file, {**FASTTEXT_PARAMS, "thread": threads})
+        ft = fasttext.load_model(str(model_file))
     return MgtModel("loo", ft, 1.0, 0.0, SCOPE_LANGUAGES)
 
 
@@ -376,13 +391,11 @@ def train(name: str, data: Path, out_dir: Path | None = None, *, leave_one_out_t
     train_rows, val_rows = split_rows(rows)
     folder = out_dir or model_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / "model.ftz"
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         _write_training_file(train_rows, train_file)
-        ft = train_supervised(train_file, **FASTTEXT_PARAMS)
-        ft.quantize(input=str(train_file), qnorm=True, retrain=False, cutoff=0, dsub=2)
-    model_path = folder / "model.ftz"
-    ft.save_model(str(model_path))
+        train_supervised(train_file, model_path, FASTTEXT_PARAMS, quantize=True)
     model = MgtModel(name, fasttext.load_model(str(model_path)), 1.0, 0.0, SCOPE_LANGUAGES)
     cal_rows = [r for r in val_rows if int(hashlib.sha1(str(r.get("group")).encode()).hexdigest(), 16) % 2 == 0]
     labels, raw, _ = _raw_doc_scores(model, cal_rows)
