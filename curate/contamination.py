@@ -104,21 +104,34 @@ def contamination_table(
 
 
 def reference_percentiles(con: Any, min_reference: int = MIN_REFERENCE, language: str = "en") -> int:
-    """Set ``documents.mgt_ref_pctl``: each scored document's percentile among the run's pre-cutoff scores.
+    """Set ``documents.mgt_ref_pctl``: each scored document's percentile among the run's pre-cutoff scores
+    (the share of reference scores strictly below it; a sorted-array search, O(n log m)).
 
     Returns the reference size; with fewer than ``min_reference`` pre-cutoff scores nothing is set (NULL).
     """
-    n = con.execute(
-        "SELECT count(*) FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL AND language = ?",
-        [language],
-    ).fetchone()[0]
-    if n < min_reference:
-        return int(n)
-    con.execute(
-        """UPDATE documents SET mgt_ref_pctl = (
-             SELECT count(*) FILTER (r.mgt_score < documents.mgt_score) / count(*)
-             FROM documents r WHERE r.tier = 'pre_cutoff' AND r.mgt_score IS NOT NULL AND r.language = ?)
-           WHERE mgt_score IS NOT NULL""",
-        [language],
+    import pyarrow as pa
+
+    ref = np.sort(
+        np.asarray(
+            [
+                r[0]
+                for r in con.execute(
+                    "SELECT mgt_score FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL AND language = ?",
+                    [language],
+                ).fetchall()
+            ],
+            dtype=float,
+        )
     )
-    return int(n)
+    if len(ref) < min_reference:
+        return len(ref)
+    ids, scores = zip(
+        *con.execute("SELECT doc_id, mgt_score FROM documents WHERE mgt_score IS NOT NULL").fetchall(), strict=True
+    )
+    pctl = np.searchsorted(ref, np.asarray(scores, dtype=float), side="left") / len(ref)
+    con.register("pctl", pa.table({"doc_id": list(ids), "p": pctl.tolist()}))
+    try:
+        con.execute("UPDATE documents SET mgt_ref_pctl = pctl.p FROM pctl WHERE documents.doc_id = pctl.doc_id")
+    finally:
+        con.unregister("pctl")
+    return len(ref)

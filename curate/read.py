@@ -180,6 +180,8 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
 
     if record._curate_truncated:
         return decide(Reason.TRUNCATED_RECORD, f"block has {record._curate_missing} bytes fewer than Content-Length")
+    if record._curate_too_large:  # decided before decoding: the payload is never turned into text
+        return decide(Reason.TOO_LARGE, f"payload over {len(payload)} bytes (extract.max_payload_bytes)")
     problems = [p for p in (checker.problems if checker is not None else []) if p.startswith("block digest failed")]
     if problems:
         return decide(Reason.DIGEST_MISMATCH, problems[0])
@@ -282,18 +284,11 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
         record._curate_payload = payload
         record._curate_truncated = missing > 0
         record._curate_missing = missing
+        record._curate_too_large = too_large and error is None
         doc = _record_document(path, it, record, state.crawl_id, base)
         if error is not None:
             doc.metadata.update(
                 status=status_for(Reason.READ_ERROR).value, reason=Reason.READ_ERROR.value, reason_detail=error
-            )
-        elif too_large and doc.metadata.get("status") is None:
-            doc.metadata.pop(Meta.HTML, None)
-            doc.text = ""
-            doc.metadata.update(
-                status=status_for(Reason.TOO_LARGE).value,
-                reason=Reason.TOO_LARGE.value,
-                reason_detail=f"payload over {max_payload} bytes",
             )
         if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
             doc.metadata["warc_record_id"] = None
