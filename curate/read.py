@@ -9,6 +9,7 @@ fetch the exact bytes again. ``ProvenanceWarcReader`` is the datatrove step that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curate.schema import READER_NAME, Meta, Reason, status_for
+from curate.schema import READER_NAME, Meta, Reason, mark
 
 LOGGER = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _base_meta(path: str, offset: int, crawl_id: str | None) -> dict[str, Any]:
 
 def _quarantine(path: str, offset: int, crawl_id: str | None, reason: Reason, detail: str) -> Document:
     meta = _base_meta(path, offset, crawl_id)
-    meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail[:2000])
+    mark(meta, reason, detail[:2000])
     return Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
 
 
@@ -139,16 +140,14 @@ def _warcinfo_crawl_id(record: Any) -> str | None:
     return None
 
 
-def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base: int = 0) -> Document:
-    """Build the document of one payload record; the iterator has already read it to the end."""
-    offset = base + it.get_record_offset()
-    meta = _base_meta(path, offset, crawl_id)
+def _record_meta(path: str, it: Any, record: Any, crawl_id: str | None, base: int) -> dict[str, Any]:
+    """Coordinates and WARC header fields of a record the iterator has read to the end."""
+    meta = _base_meta(path, base + it.get_record_offset(), crawl_id)
     h = record.rec_headers
-    rec_type = record.rec_type
     url = h.get_header("WARC-Target-URI")
     meta.update(
         record_length=it.get_record_length(),
-        record_type=rec_type,
+        record_type=record.rec_type,
         warc_version=(h.protocol or None),
         warc_record_id=h.get_header("WARC-Record-ID"),
         warc_payload_digest=h.get_header("WARC-Payload-Digest"),
@@ -156,6 +155,14 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
         url=url,
         domain=domain_of(url),
     )
+    return meta
+
+
+def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base: int = 0) -> Document:
+    """Build the document of one payload record; the iterator has already read it to the end."""
+    meta = _record_meta(path, it, record, crawl_id, base)
+    h = record.rec_headers
+    rec_type = record.rec_type
     checker = record.digest_checker
     if meta["warc_payload_digest"] and checker is not None and checker.passed is not None:
         meta["payload_digest_ok"] = bool(checker.passed)
@@ -175,7 +182,7 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
     doc = Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
 
     def decide(reason: Reason, detail: str | None = None) -> Document:
-        meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+        mark(meta, reason, detail)
         return doc
 
     if record._curate_truncated:
@@ -287,9 +294,7 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
         record._curate_too_large = too_large and error is None
         doc = _record_document(path, it, record, state.crawl_id, base)
         if error is not None:
-            doc.metadata.update(
-                status=status_for(Reason.READ_ERROR).value, reason=Reason.READ_ERROR.value, reason_detail=error
-            )
+            mark(doc.metadata, Reason.READ_ERROR, error)
         if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
             doc.metadata["warc_record_id"] = None
         state.next_offset = base + it.get_record_offset() + it.get_record_length()
@@ -341,29 +346,13 @@ def _wat_document(path: str, it: Any, record: Any, body: bytes, *, crawl_id: str
 
     from curate.license_tagger import wat_licence_evidence
 
-    h = record.rec_headers
-    meta = _base_meta(path, base + it.get_record_offset(), crawl_id)
-    url = h.get_header("WARC-Target-URI")
-    meta.update(
-        record_length=it.get_record_length(),
-        record_type="metadata",
-        warc_version=h.protocol or None,
-        warc_record_id=h.get_header("WARC-Record-ID"),
-        warc_date_raw=h.get_header("WARC-Date"),
-        url=url,
-        domain=domain_of(url),
-        content_type=WAT_CONTENT_TYPE,
-        payload_bytes=len(body),
-        status=status_for(Reason.WAT_METADATA).value,
-        reason=Reason.WAT_METADATA.value,
-        reason_detail=h.get_header("WARC-Refers-To"),
-    )
+    meta = _record_meta(path, it, record, crawl_id, base)
+    meta.update(content_type=WAT_CONTENT_TYPE, payload_bytes=len(body))
+    mark(meta, Reason.WAT_METADATA, record.rec_headers.get_header("WARC-Refers-To"))
     try:
         meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in wat_licence_evidence(json.loads(body))]
     except (ValueError, TypeError, AttributeError) as e:
-        meta.update(
-            status=status_for(Reason.READ_ERROR).value, reason=Reason.READ_ERROR.value, reason_detail=f"WAT JSON: {e}"
-        )
+        mark(meta, Reason.READ_ERROR, f"WAT JSON: {e}")
     if meta.get(Meta.LICENSE_EVIDENCE):
         meta["license_signals"] = len(meta[Meta.LICENSE_EVIDENCE])
     return Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
@@ -373,7 +362,7 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
     """Yield one document per payload record of ``path`` and one quarantine document per unreadable stretch.
 
     ``path`` is a local path or an fsspec URL; ``open_file``, when given, is an already opened binary
-    file-like object (``read`` and the context-manager protocol) to read instead. Where the file stops
+    file-like object to read instead (its caller closes it). Where the file stops
     parsing (corrupt gzip, a lying Content-Length, garbage), the stretch up to the next record that parses
     becomes one quarantined row (offset and length of the skipped bytes) and reading resumes there.
     """
@@ -385,7 +374,7 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
     except Exception as e:  # noqa: BLE001 - missing file, no credentials, bad URL: the file's row says which
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
-    with fh:
+    with fh if open_file is None else contextlib.nullcontext(fh):
         head = fh.read(4096)
         fmt = sniff_format(head)
         if fmt is None:
@@ -480,7 +469,7 @@ def read_with_digest(
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
         return
     hashing = HashingFile(raw)
-    for doc in iter_records(path, open_file=_KeepOpen(hashing), max_payload=max_payload):
+    for doc in iter_records(path, open_file=hashing, max_payload=max_payload):
         entry["records"] += 1
         yield doc
     try:
@@ -490,22 +479,6 @@ def read_with_digest(
         pass
     hashing.close()
     inventory.append(entry)
-
-
-class _KeepOpen:
-    """Context manager over a file that iter_records may close; the caller closes it after draining."""
-
-    def __init__(self, fh: HashingFile) -> None:
-        self._fh = fh
-
-    def read(self, n: int = -1) -> bytes:
-        return self._fh.read(n)
-
-    def __enter__(self) -> _KeepOpen:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class ProvenanceWarcReader(PipelineStep):

@@ -101,6 +101,11 @@ def status_for(reason: Reason) -> Status:
     return REASON_STATUS.get(reason, Status.DROPPED)
 
 
+def mark(meta: dict[str, object], reason: Reason, detail: str | None = None) -> None:
+    """Record in a document's metadata that it is dropped or quarantined for ``reason``."""
+    meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+
+
 class Tier(StrEnum):
     """Low-background tier of a record, from hard capture-time evidence."""
 

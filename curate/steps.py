@@ -28,7 +28,7 @@ from curate.schema import (
     ScoreReason,
     Status,
     arrow_schema,
-    status_for,
+    mark,
 )
 
 
@@ -65,7 +65,7 @@ def pending(doc: Document) -> bool:
 
 def decide(doc: Document, reason: Reason, detail: str | None = None) -> None:
     """Mark ``doc`` dropped or quarantined for ``reason``."""
-    doc.metadata.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+    mark(doc.metadata, reason, detail)
 
 
 class CurateStep(PipelineStep):
