@@ -222,7 +222,7 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
 def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
     """ATTRIBUTION.md: TASL (title, author, source, licence) and capture for each mixed document whose page
     licence requires attribution."""
-    from curate.policy import _licence
+    from curate.spdx import licence_by_spdx
 
     rows = con.execute(
         """SELECT doc_id, title, author, site_name, url, license_spdx, license_url, warc_date, warc_record_id, warc_file_name
@@ -237,7 +237,7 @@ def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
     ]
     n = 0
     for doc_id, title, author, site, url, spdx, licence_url, date, record_id, warc_name in rows:
-        lic = _licence(spdx)
+        lic = licence_by_spdx(spdx)
         if doc_id not in doc_ids or lic is None or not lic.attribution_required:
             continue
         n += 1

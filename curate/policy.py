@@ -20,7 +20,7 @@ from pathlib import Path
 
 from curate.errors import ConfigError
 from curate.resources import LICENSES_DIR
-from curate.spdx import Licence, licence_by_spdx
+from curate.spdx import licence_by_spdx
 
 POLICIES_FILE = LICENSES_DIR / "policies.toml"
 
@@ -40,7 +40,7 @@ class Policy:
 
     def admits(self, spdx: str | None, scope: str | None, conflict: bool | None) -> bool:
         """Whether a document with this page verdict may enter a mix."""
-        lic = _licence(spdx) if spdx else None
+        lic = licence_by_spdx(spdx) if spdx else None
         counted = lic is not None and scope in self.scopes and (self.allow_conflict or not conflict)
         if self.require_licence and not counted:
             return False
@@ -51,15 +51,6 @@ class Policy:
         if self.exclude_noncommercial and lic.noncommercial:
             return False
         return not (self.exclude_no_derivatives and lic.no_derivatives)
-
-
-def _licence(spdx: str) -> Licence | None:
-    from curate.spdx import licence_for_url
-
-    if spdx.startswith("LicenseRef-CC-"):
-        code, ver, jur = spdx.removeprefix("LicenseRef-CC-").rsplit("-", 2)
-        return licence_for_url(f"creativecommons.org/licenses/{code.lower()}/{ver}/{jur.lower()}/")
-    return licence_by_spdx(spdx)
 
 
 @functools.cache
@@ -123,7 +114,7 @@ def load_domain_reviews(path: Path) -> list[DomainReview]:
         except ValueError:
             raise ConfigError(f"{path}:{i}: date must be YYYY-MM-DD, got {row['date']!r}") from None
         spdx = row["license_spdx"].strip() or None
-        if verdict == "accept" and (spdx is None or _licence(spdx) is None):
+        if verdict == "accept" and (spdx is None or licence_by_spdx(spdx) is None):
             raise ConfigError(f"{path}:{i}: an accept needs a known license_spdx, got {row['license_spdx']!r}")
         if not row["reviewer"].strip():
             raise ConfigError(f"{path}:{i}: reviewer is required")

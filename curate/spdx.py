@@ -67,7 +67,13 @@ def _table() -> dict[str, Licence]:
 
 
 def licence_by_spdx(spdx_id: str) -> Licence | None:
-    """The licence with this SPDX id, or None."""
+    """The licence with this SPDX id (``LicenseRef-CC-<CODE>-<VER>-<JUR>`` ports included), or None."""
+    if spdx_id.startswith("LicenseRef-CC-"):
+        parts = spdx_id.removeprefix("LicenseRef-CC-").rsplit("-", 2)
+        if len(parts) != 3:
+            return None
+        code, ver, jur = parts
+        return licence_for_url(f"creativecommons.org/licenses/{code.lower()}/{ver}/{jur.lower()}/")
     for lic in _table().values():
         if lic.spdx_id == spdx_id:
             return lic

@@ -154,3 +154,13 @@ def test_huge_and_deep_pages_do_not_crash() -> None:
     )
     v = tag_html(deep)
     assert v.spdx_id in ("CC-BY-4.0", None)  # lxml may refuse the depth; never an exception
+
+
+def test_spdx_ids_of_ports_resolve_and_malformed_ones_do_not_crash() -> None:
+    from curate.spdx import licence_by_spdx
+
+    port = licence_by_spdx("LicenseRef-CC-BY-SA-3.0-ES")
+    assert port and port.share_alike and port.open_definition
+    assert (
+        licence_by_spdx("CC-BY-4.0") and licence_by_spdx("LicenseRef-CC-X") is None and licence_by_spdx("nope") is None
+    )
