@@ -218,6 +218,26 @@ def model_dir(name: str) -> Path:
     return CLASSIFIERS_DIR / name
 
 
+def _retrain_hint(name: str) -> str:
+    return f"retrain with: curate classifiers train {name} --data ../shared/data/mgt/train.jsonl.gz"
+
+
+def load_card(name: str) -> dict[str, Any]:
+    """The card (``card.json``) of ``classifiers/<name>/``: recipe, calibration, metrics, score histograms.
+
+    Raises:
+        ModelError: the card is missing or corrupt, with the command to retrain.
+    """
+    card_path = model_dir(name) / "card.json"
+    try:
+        card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"classifier {name!r} not found: {card_path} is missing; {_retrain_hint(name)}") from None
+    except (OSError, ValueError) as e:
+        raise ModelError(f"classifier card {card_path} is corrupt ({e}); {_retrain_hint(name)}") from None
+    return card
+
+
 @functools.cache
 def load_model(name: str) -> MgtModel:
     """Load ``classifiers/<name>/``.
@@ -225,15 +245,11 @@ def load_model(name: str) -> MgtModel:
     Raises:
         ModelError: the folder, model file or card is missing or unreadable, with the command to retrain.
     """
-    folder = model_dir(name)
-    retrain = f"retrain with: curate classifiers train {name} --data ../shared/data/mgt/train.jsonl.gz"
-    card_path, model_path = folder / "card.json", folder / "model.ftz"
-    if not card_path.exists() or not model_path.exists():
-        raise ModelError(f"classifier {name!r} not found: {model_path} or {card_path} is missing; {retrain}")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise ModelError(f"classifier card {card_path} is corrupt ({e}); {retrain}") from None
+    retrain = _retrain_hint(name)
+    model_path = model_dir(name) / "model.ftz"
+    if not model_path.exists():
+        raise ModelError(f"classifier {name!r} not found: {model_path} is missing; {retrain}")
+    card = load_card(name)
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None

@@ -166,9 +166,9 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
     from curate.contamination import contamination_table
-    from curate.mgt import load_model
+    from curate.mgt import load_card
 
-    card_hist = load_model(recipe.score.model).reference
+    card_hist = load_card(recipe.score.model).get("reference_histograms")
     contamination = {}
     source = ""
     for by in ("crawl", "month", "domain"):
