@@ -35,6 +35,9 @@ app.add_typer(classifiers_app, name="classifiers")
 app.add_typer(sample_app, name="sample")
 
 
+DEVICE_HELP = "where transformer classifiers run: auto (CUDA when torch sees a GPU, bfloat16) | cpu | cuda"
+
+
 def _fail_cleanly(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,6 +73,9 @@ def run_cmd(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")
     ] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help=DEVICE_HELP + " (default: the recipe's score.device)")
+    ] = None,
 ) -> None:
     """Run the pipeline: read → licence → extract → date → score → dedup → store → mix → report.
 
@@ -79,7 +85,9 @@ def run_cmd(
     """
     from curate.pipeline import SubmittedRun, run_pipeline
 
-    r = run_pipeline(paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url)
+    r = run_pipeline(
+        paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url, device=device
+    )
     if isinstance(r, SubmittedRun):
         typer.echo(f"run {r.run_id}: {len(r.inputs)} input files submitted to Slurm as jobs {', '.join(r.job_ids)}")
         typer.echo(f"outputs will be in {r.out} (provenance.duckdb, mix/, report.html) when the last job ends")
@@ -128,6 +136,24 @@ def dedup_cmd(
         typer.echo(f"{s:7.2f}  {prob:12.3f}  {'yes' if dup else 'no'}  {'#' * round(prob * 40)}")
 
 
+@classifiers_app.command("list")
+@_fail_cleanly
+def list_cmd() -> None:
+    """List the registered classifiers with their kind and validation metrics.
+
+    Example: curate classifiers list
+    """
+    from curate.mgt import registry
+
+    typer.echo(f"{'name':<20} {'kind':<9} {'AUROC':>6} {'TPR@1%':>7} {'ECE':>6}  languages  members")
+    for c in registry():
+        langs = ",".join(c["languages"] or [])
+        typer.echo(
+            f"{c['name']:<20} {c['kind']!s:<9} {c['auroc']!s:>6} {c['tpr_at_1pct_fpr']!s:>7} {c['ece']!s:>6}  "
+            f"{langs:<9}  {' + '.join(c['members'])}"
+        )
+
+
 @classifiers_app.command("train")
 @_fail_cleanly
 def train_cmd(
@@ -136,16 +162,22 @@ def train_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="folder to write to (default classifiers/NAME)")] = None,
     leave_one_out: Annotated[
         bool,
-        typer.Option("--leave-one-out", help="also measure leave-one-generator/domain-out AUROC (15 extra trainings)"),
+        typer.Option("--leave-one-out", help="also measure leave-one-generator/domain-out AUROC (15 extra fits)"),
     ] = False,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="fasttext | minilm | ensemble (default: the one the name says)")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
 ) -> None:
-    """Train a classifier reproducibly (grouped split, fixed seed, single thread) and write its card.
+    """Train a classifier reproducibly (grouped split, fixed seeds) and write its card.
 
-    Example: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
+    Examples: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
+              curate classifiers train mgt-minilm-v1 --data ../shared/data/mgt/train.jsonl.gz --device cuda
+              curate classifiers train mgt-ensemble-v1 --data ../shared/data/mgt/train.jsonl.gz (after both members)
     """
     from curate.mgt import train
 
-    card = train(name, data, out, leave_one_out_tables=leave_one_out)
+    card = train(name, data, out, kind=kind, leave_one_out_tables=leave_one_out, device=device)
     v = card["validation"]
     typer.echo(f"{name}: validation AUROC {v['auroc']}, TPR@1%FPR {v['tpr_at_1pct_fpr']}, ECE {v['ece']} (n={v['n']})")
 
@@ -158,6 +190,7 @@ def eval_cmd(
     split: Annotated[
         str, typer.Option(help="all | validation (the grouped validation split of --data)")
     ] = "validation",
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Evaluate a classifier: AUROC, TPR at 1%/5% FPR, calibration error, per generator and per domain.
 
@@ -172,7 +205,7 @@ def eval_cmd(
         rows = split_rows(rows)[1]
     elif split != "all":
         raise CurateError(f"--split must be all or validation, got {split!r}")
-    typer.echo(json.dumps(evaluate(load_model(name), rows), indent=2))
+    typer.echo(json.dumps(evaluate(load_model(name, device), rows), indent=2))
 
 
 @sample_app.command("build")

@@ -1,14 +1,16 @@
-"""Model-generated-text (MGT) detection with fastText: training, evaluation and scoring.
+"""Model-generated-text (MGT) detection: the classifier registry, scoring rules, training and evaluation.
 
-The model sees normalised word windows, never whole documents: chat preambles ("Sure", "Here is",
+Every kind (``fasttext`` on CPU, ``minilm`` a transformer on CPU or GPU, ``ensemble`` of both) sees normalised
+word windows, never whole documents: chat preambles ("Sure", "Here is",
 "Title:", markdown bold/headers) are stripped, digits folded, punctuation split off, and texts cut into
 windows of ``WINDOW`` words, so length and formatting artefacts of the training data are not learnable.
 A document's score is the mean window probability, mapped through a Platt calibration fitted on held-out
 groups, so a recipe threshold means a probability. Texts under ``MIN_WORDS`` words and languages outside
 the model card's scope get no score (NULL with a reason).
 
-Artefacts live in ``classifiers/<name>/``: ``model.ftz``, ``card.json`` (recipe, calibration, metrics,
-validation-data digest) and ``README.md`` (the model card).
+Artefacts live in ``classifiers/<name>/``: the model file(s) of its kind (``model.ftz``, ``head.safetensors``),
+``card.json`` (kind, recipe, calibration, metrics, validation-data digest) and ``README.md`` (the model card).
+The kinds live in ``mgt_fasttext``, ``mgt_minilm`` and ``mgt_ensemble``; this module holds what they share.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,6 @@ from curate.schema import ScoreReason
 WINDOW = 128
 MIN_WORDS = 30
 VAL_BUCKETS = 2  # of 10: a group is in validation when sha1(group) % 10 < VAL_BUCKETS
-FASTTEXT_PARAMS: dict[str, Any] = {
-    "wordNgrams": 3,
-    "dim": 32,
-    "epoch": 15,
-    "lr": 0.3,
-    "bucket": 300_000,
-    "minCount": 2,
-    "loss": "softmax",
-    "seed": 1,
-    "thread": 1,
-}
 SCOPE_LANGUAGES = ("en",)
 REFERENCE_BINS = 20  # calibrated-score histograms of the validation texts, for contamination estimates
 
@@ -176,41 +166,89 @@ def fit_platt(raw: Sequence[float], labels: Sequence[bool]) -> tuple[float, floa
     return float(res.x[0]), float(res.x[1])
 
 
-@dataclass
+def spread(items: Sequence[Any], limit: int | None) -> list[Any]:
+    """At most ``limit`` of ``items``, evenly spaced from first to last (all of them when ``limit`` is None)."""
+    n = len(items)
+    if limit is None or n <= limit:
+        return list(items)
+    if limit == 1:
+        return [items[0]]
+    return [items[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
+
+
+def calibration_rows(val_rows: list[dict[str, Any]]) -> list[bool]:
+    """Which validation rows fit the Platt calibration: the even-hash half of the validation groups."""
+    return [int(hashlib.sha1(str(r.get("group")).encode()).hexdigest(), 16) % 2 == 0 for r in val_rows]
+
+
+def platt(raw: float, a: float, b: float) -> float:
+    """sigmoid(a * logit(raw) + b), with ``raw`` clipped away from 0 and 1."""
+    x = min(max(raw, 1e-6), 1 - 1e-6)
+    z = a * math.log(x / (1 - x)) + b
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+Scored = tuple[float | None, ScoreReason | None, int]
+
+
 class MgtModel:
-    """A loaded fastText MGT model with its calibration."""
+    """A calibrated MGT classifier loaded from ``classifiers/<name>/``.
 
-    name: str
-    model: Any
-    platt_a: float
-    platt_b: float
-    languages: tuple[str, ...]
-    reference: dict[str, Any] | None = None  # validation histograms of calibrated scores (human, machine)
+    Subclasses say how a document's raw score is computed (:meth:`raw_doc_scores`); scoring rules (scope,
+    minimum length, calibration) are the same for every kind.
+    """
 
-    def raw_window_scores(self, words: Sequence[str]) -> list[float]:
-        """Uncalibrated P(machine) of each window."""
-        out = []
-        for win in windows(words):
-            labels, probs = self.model.predict(" ".join(win), k=2)
-            d = dict(zip(labels, probs, strict=False))
-            out.append(float(min(d.get("__label__machine", 0.0), 1.0)))
-        return out
+    kind = "base"
+    max_windows: int | None = None  # windows scored per document (evenly spread); None: all of them
+
+    def __init__(self, name: str, card: dict[str, Any]) -> None:
+        self.name = name
+        self.card = card
+        cal = card.get("calibration", {})
+        self.platt_a = float(cal.get("a", 1.0))
+        self.platt_b = float(cal.get("b", 0.0))
+        self.languages = tuple(card.get("languages", SCOPE_LANGUAGES))
+        self.reference: dict[str, Any] | None = card.get("reference_histograms")
+
+    def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
+        """Uncalibrated score of each document, given its normalised words (each has >= MIN_WORDS)."""
+        raise NotImplementedError
+
+    def doc_windows(self, words: Sequence[str]) -> list[list[str]]:
+        """The windows of a document that this model scores."""
+        return spread(list(windows(words)), self.max_windows)
 
     def calibrate(self, raw: float) -> float:
-        """Map a mean raw window probability to a calibrated probability."""
-        x = min(max(raw, 1e-6), 1 - 1e-6)
-        z = self.platt_a * math.log(x / (1 - x)) + self.platt_b
-        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+        """Map a raw document score to a calibrated probability."""
+        return platt(raw, self.platt_a, self.platt_b)
 
-    def score(self, text: str, language: str | None = None) -> tuple[float | None, ScoreReason | None, int]:
-        """(calibrated P(model-generated), reason when None, windows scored)."""
-        if language is not None and language not in self.languages:
-            return None, ScoreReason.LANGUAGE_OUT_OF_SCOPE, 0
-        words = normalise(text)
-        if len(words) < MIN_WORDS:
-            return None, ScoreReason.TOO_SHORT, 0
-        raw = self.raw_window_scores(words)
-        return round(self.calibrate(float(np.mean(raw))), 6), None, len(raw)
+    def score_many(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[Scored]:
+        """(calibrated P(model-generated) or None, reason when None, windows scored) for each text.
+
+        Batched: a transformer model embeds all windows of all ``texts`` in one sorted-by-length pass.
+        """
+        langs = list(languages) if languages is not None else [None] * len(texts)
+        out: list[Scored] = []
+        todo: list[int] = []
+        docs: list[list[str]] = []
+        for i, (text, language) in enumerate(zip(texts, langs, strict=True)):
+            if language is not None and language not in self.languages:
+                out.append((None, ScoreReason.LANGUAGE_OUT_OF_SCOPE, 0))
+                continue
+            words = normalise(text)
+            if len(words) < MIN_WORDS:
+                out.append((None, ScoreReason.TOO_SHORT, 0))
+                continue
+            out.append((None, None, 0))
+            todo.append(i)
+            docs.append(words)
+        for i, words, raw in zip(todo, docs, self.raw_doc_scores(docs), strict=True):
+            out[i] = (round(self.calibrate(raw), 6), None, len(self.doc_windows(words)))
+        return out
+
+    def score(self, text: str, language: str | None = None) -> Scored:
+        """(calibrated P(model-generated), reason when None, windows scored) of one text."""
+        return self.score_many([text], [language])[0]
 
 
 def model_dir(name: str) -> Path:
@@ -218,7 +256,8 @@ def model_dir(name: str) -> Path:
     return CLASSIFIERS_DIR / name
 
 
-def _retrain_hint(name: str) -> str:
+def retrain_hint(name: str) -> str:
+    """The command that rebuilds a registered classifier, for error messages."""
     return f"retrain with: curate classifiers train {name} --data ../shared/data/mgt/train.jsonl.gz"
 
 
@@ -232,73 +271,97 @@ def load_card(name: str) -> dict[str, Any]:
     try:
         card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"classifier {name!r} not found: {card_path} is missing; {_retrain_hint(name)}") from None
+        raise ModelError(f"classifier {name!r} not found: {card_path} is missing; {retrain_hint(name)}") from None
     except (OSError, ValueError) as e:
-        raise ModelError(f"classifier card {card_path} is corrupt ({e}); {_retrain_hint(name)}") from None
+        raise ModelError(f"classifier card {card_path} is corrupt ({e}); {retrain_hint(name)}") from None
     return card
 
 
+def registry() -> list[dict[str, Any]]:
+    """One summary per registered classifier (a folder of ``classifiers/`` with a readable card), by name:
+    name, kind, languages, validation AUROC / TPR at 1% FPR / ECE, and (ensembles) the members."""
+    out = []
+    for folder in sorted(p for p in CLASSIFIERS_DIR.iterdir() if (p / "card.json").is_file()):
+        try:
+            card = load_card(folder.name)
+        except ModelError:
+            continue
+        v = card.get("validation", {})
+        out.append(
+            {
+                "name": folder.name,
+                "kind": card.get("kind"),
+                "languages": card.get("languages"),
+                "auroc": v.get("auroc"),
+                "tpr_at_1pct_fpr": v.get("tpr_at_1pct_fpr"),
+                "ece": v.get("ece"),
+                "members": [m["name"] for m in card.get("members", [])],
+            }
+        )
+    return out
+
+
+KINDS = ("fasttext", "minilm", "ensemble")
+
+
+def kind_for(name: str, kind: str | None = None) -> str:
+    """The model kind of ``name``: ``kind`` when given, else the kind its name says (``mgt-minilm-v1`` → minilm).
+
+    Raises:
+        ModelError: no kind given and none in the name.
+    """
+    if kind is not None:
+        if kind not in KINDS:
+            raise ModelError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        return kind
+    for k in KINDS:
+        if k in name:
+            return k
+    raise ModelError(f"cannot tell the kind of {name!r} from its name: pass --kind ({', '.join(KINDS)})")
+
+
 @functools.cache
-def load_model(name: str) -> MgtModel:
-    """Load ``classifiers/<name>/``.
+def load_model(name: str, device: str = "auto") -> MgtModel:
+    """Load ``classifiers/<name>/`` (any kind); ``device`` matters to transformer kinds only.
 
     Raises:
         ModelError: the folder, model file or card is missing or unreadable, with the command to retrain.
+        ConfigError: ``device`` is unknown, or ``cuda`` where torch sees no GPU.
     """
-    retrain = _retrain_hint(name)
-    model_path = model_dir(name) / "model.ftz"
-    if not model_path.exists():
-        raise ModelError(f"classifier {name!r} not found: {model_path} is missing; {retrain}")
     card = load_card(name)
-    import fasttext
+    kind = card.get("kind")
+    if kind == "fasttext":
+        from curate.mgt_fasttext import load
 
-    fasttext.FastText.eprint = lambda *a, **k: None
-    try:
-        model = fasttext.load_model(str(model_path))
-    except (ValueError, RuntimeError, MemoryError) as e:
-        raise ModelError(f"classifier model {model_path} is corrupt ({e}); {retrain}") from None
-    cal = card["calibration"]
-    return MgtModel(
-        name,
-        model,
-        float(cal["a"]),
-        float(cal["b"]),
-        tuple(card.get("languages", SCOPE_LANGUAGES)),
-        card.get("reference_histograms"),
-    )
+        return load(name, card)
+    if kind == "minilm":
+        from curate.mgt_minilm import load as load_minilm
+
+        return load_minilm(name, card, device)
+    if kind == "ensemble":
+        from curate.mgt_ensemble import load as load_ensemble
+
+        return load_ensemble(name, card, device)
+    raise ModelError(f"classifier card {model_dir(name) / 'card.json'} has an unknown kind {kind!r}")
 
 
-def _write_training_file(rows: list[dict[str, Any]], path: Path, seed: int = 1) -> None:
-    """One line per window, shuffled with ``seed``: single-threaded SGD must not see the data in source order."""
-    import random
-
-    lines: list[str] = []
-    for r in rows:
-        words = normalise(r["text"])
-        if len(words) < MIN_WORDS:
-            continue
-        lines.extend(f"__label__{r['label']} {' '.join(win)}\n" for win in windows(words))
-    random.Random(seed).shuffle(lines)
-    path.write_text("".join(lines), encoding="utf-8")
-
-
-def _raw_doc_scores(model: MgtModel, rows: list[dict[str, Any]]) -> tuple[list[bool], list[float], list[int]]:
-    labels, scores, kept = [], [], []
+def prepare(rows: Sequence[dict[str, Any]]) -> tuple[list[bool], list[list[str]], list[int]]:
+    """(is machine, normalised words, row index) of the rows long enough to score."""
+    labels, docs, kept = [], [], []
     for i, r in enumerate(rows):
         words = normalise(r["text"])
-        if len(words) < MIN_WORDS:
-            continue
-        labels.append(r["label"] == "machine")
-        scores.append(float(np.mean(model.raw_window_scores(words))))
-        kept.append(i)
-    return labels, scores, kept
+        if len(words) >= MIN_WORDS:
+            labels.append(r["label"] == "machine")
+            docs.append(words)
+            kept.append(i)
+    return labels, docs, kept
 
 
-def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """AUROC, TPR at 1% and 5% FPR, calibration error, overall and per generator and per domain."""
-    labels, raw, kept = _raw_doc_scores(model, rows)
-    probs = [model.calibrate(s) for s in raw]
-    kept_rows = [rows[i] for i in kept]
+def metrics(labels: Sequence[bool], probs: Sequence[float], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """AUROC, TPR at 1% and 5% FPR, calibration error, overall and per generator and per domain.
+
+    ``rows`` are the scored rows, aligned with ``labels`` and ``probs``.
+    """
 
     def block(mask: list[bool]) -> dict[str, float | None]:
         y = [lab for lab, m in zip(labels, mask, strict=True) if m]
@@ -312,128 +375,67 @@ def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tpr_at_1pct_fpr": round(tpr_at_fpr(labels, probs, 0.01), 4),
         "tpr_at_5pct_fpr": round(tpr_at_fpr(labels, probs, 0.05), 4),
         "ece": round(calibration_error(labels, probs), 4),
-        "skipped_too_short": len(rows) - len(labels),
     }
-    gens = sorted({str(r.get("generator")) for r in kept_rows if r["label"] == "machine"})
+    gens = sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"})
     out["per_generator"] = {
-        g: block([r["label"] == "human" or str(r.get("generator")) == g for r in kept_rows]) for g in gens
+        g: block([r["label"] == "human" or str(r.get("generator")) == g for r in rows]) for g in gens
     }
-    domains = sorted({str(r.get("domain")) for r in kept_rows})
-    out["per_domain"] = {d: block([str(r.get("domain")) == d for r in kept_rows]) for d in domains}
+    domains = sorted({str(r.get("domain")) for r in rows})
+    out["per_domain"] = {d: block([str(r.get("domain")) == d for r in rows]) for d in domains}
     return out
 
 
-def _fit_worker(train_file: str, model_file: str, params: dict[str, Any], quantize: bool) -> None:
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *a, **k: None
-    ft = fasttext.train_supervised(train_file, verbose=0, **params)
-    if quantize:
-        ft.quantize(input=train_file, qnorm=True, retrain=False, cutoff=0, dsub=2)
-    ft.save_model(model_file)
-
-
-def train_supervised(train_file: Path, model_file: Path, params: dict[str, Any], *, quantize: bool = False) -> None:
-    """Train (and optionally quantize) a fastText model into ``model_file``, in a freshly spawned process.
-
-    fastText 0.9.2 initialises the input matrix in ten blocks, one per training thread, so with ``thread = 1``
-    nine tenths of it keep whatever the memory held: zeros in a fresh process, leftovers of earlier work in a
-    long-lived one (different models, and sometimes "Encountered NaN"). A fresh process makes every training
-    from the same data byte-identical, also when called repeatedly from one notebook.
-
-    Raises:
-        ModelError: the training process failed.
-    """
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=_fit_worker, args=(str(train_file), str(model_file), params, quantize))
-    proc.start()
-    proc.join()
-    if proc.exitcode != 0 or not model_file.exists():
-        raise ModelError(f"fastText training on {train_file} failed (exit code {proc.exitcode})")
-
-
-def _fit(rows: list[dict[str, Any]], threads: int = 1) -> MgtModel:
-    import tempfile
-
-    import fasttext
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path, model_file = Path(tmp) / "train.txt", Path(tmp) / "model.bin"
-        _write_training_file(rows, path)
-        train_supervised(path, model_file, {**FASTTEXT_PARAMS, "thread": threads})
-        ft = fasttext.load_model(str(model_file))
-    return MgtModel("loo", ft, 1.0, 0.0, SCOPE_LANGUAGES)
-
-
-def leave_one_out(rows: list[dict[str, Any]], threads: int = 2) -> dict[str, dict[str, Any]]:
-    """AUROC on each generator / domain when it is left out of training (grouped split on both sides).
-
-    Generator: trained without that generator's machine texts, tested on it against the validation humans.
-    Domain: trained without that domain, tested on its validation texts (NULL when it has one class only).
-    """
-    train_rows, val_rows = split_rows(rows)
-    out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
-    for g in sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"}):
-        model = _fit([r for r in train_rows if str(r.get("generator")) != g], threads)
-        test = [r for r in val_rows if r["label"] == "human" or str(r.get("generator")) == g]
-        labels, raw, _ = _raw_doc_scores(model, test)
-        out["generator"][g] = {
-            "n": len(labels),
-            "auroc": round(auroc(labels, raw), 4),
-            "tpr_at_1pct_fpr": round(tpr_at_fpr(labels, raw, 0.01), 4),
-        }
-    for d in sorted({str(r.get("domain")) for r in rows}):
-        model = _fit([r for r in train_rows if str(r.get("domain")) != d], threads)
-        labels, raw, _ = _raw_doc_scores(model, [r for r in val_rows if str(r.get("domain")) == d])
-        a = auroc(labels, raw)
-        out["domain"][d] = {"n": len(labels), "auroc": None if math.isnan(a) else round(a, 4)}
+def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validation metrics of ``model`` on labelled ``rows`` (see :func:`metrics`); too-short rows are counted."""
+    labels, docs, kept = prepare(rows)
+    probs = [model.calibrate(s) for s in model.raw_doc_scores(docs)]
+    out = metrics(labels, probs, [rows[i] for i in kept])
+    out["skipped_too_short"] = len(rows) - len(labels)
     return out
 
 
-def train(name: str, data: Path, out_dir: Path | None = None, *, leave_one_out_tables: bool = False) -> dict[str, Any]:
-    """Train ``name`` on labelled JSONL ``data``; write model, card and README; return the card.
+def loo_block(labels: Sequence[bool], scores: Sequence[float], *, tpr: bool = False) -> dict[str, Any]:
+    """One leave-one-out table cell: n, AUROC (None with one class only), optionally TPR at 1% FPR."""
+    a = auroc(labels, scores)
+    out: dict[str, Any] = {"n": len(labels), "auroc": None if math.isnan(a) else round(a, 4)}
+    if tpr:
+        out["tpr_at_1pct_fpr"] = round(tpr_at_fpr(labels, scores, 0.01), 4)
+    return out
 
-    The split is grouped (``group`` field), the training is single-threaded with a fixed seed, so the
-    same data gives the same model. The Platt calibration is fitted on the even-hash half of the validation
-    groups; the metrics in the card are measured on the whole validation split.
+
+def finish_card(
+    model: MgtModel,
+    rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]],
+    data: Path,
+    folder: Path,
+    *,
+    extra: dict[str, Any],
+    val_raw: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Fit the Platt calibration on half the validation groups, measure on all of them, write ``card.json``.
+
+    Shared by every kind. ``val_raw``: raw scores of the scorable validation rows, when the caller has them.
     """
-    import tempfile
-
-    import fasttext
-
-    rows = read_labelled(data)
-    train_rows, val_rows = split_rows(rows)
-    folder = out_dir or model_dir(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    model_path = folder / "model.ftz"
-    with tempfile.TemporaryDirectory() as tmp:
-        train_file = Path(tmp) / "train.txt"
-        _write_training_file(train_rows, train_file)
-        train_supervised(train_file, model_path, FASTTEXT_PARAMS, quantize=True)
-    model = MgtModel(name, fasttext.load_model(str(model_path)), 1.0, 0.0, SCOPE_LANGUAGES)
-    cal_rows = [r for r in val_rows if int(hashlib.sha1(str(r.get("group")).encode()).hexdigest(), 16) % 2 == 0]
-    labels, raw, _ = _raw_doc_scores(model, cal_rows)
-    model.platt_a, model.platt_b = fit_platt(raw, labels)
-    metrics = evaluate(model, val_rows)
-    labels_v, raw_v, _ = _raw_doc_scores(model, val_rows)
-    calibrated = np.array([model.calibrate(s) for s in raw_v])
-    is_machine = np.array(labels_v, dtype=bool)
+    labels, docs, kept = prepare(val_rows)
+    raw = list(val_raw) if val_raw is not None else model.raw_doc_scores(docs)
+    cal_mask = calibration_rows([val_rows[i] for i in kept])
+    model.platt_a, model.platt_b = fit_platt(
+        [s for s, m in zip(raw, cal_mask, strict=True) if m], [y for y, m in zip(labels, cal_mask, strict=True) if m]
+    )
+    probs = np.array([model.calibrate(s) for s in raw])
+    measured = metrics(labels, probs.tolist(), [val_rows[i] for i in kept])
+    measured["skipped_too_short"] = len(val_rows) - len(labels)
+    is_machine = np.array(labels, dtype=bool)
     edges = np.linspace(0, 1, REFERENCE_BINS + 1)
-    card_hist = {
-        "bins": REFERENCE_BINS,
-        "human": np.histogram(calibrated[~is_machine], bins=edges)[0].tolist(),
-        "machine": np.histogram(calibrated[is_machine], bins=edges)[0].tolist(),
-    }
+    train_rows = len(rows) - len(val_rows)
     card = {
-        "name": name,
-        "kind": "fasttext",
+        "name": model.name,
+        "kind": model.kind,
         "window_words": WINDOW,
         "min_words": MIN_WORDS,
-        "languages": list(SCOPE_LANGUAGES),
-        "fasttext_params": FASTTEXT_PARAMS,
-        "quantized": True,
+        "languages": list(model.languages),
+        **extra,
         "calibration": {
             "method": "platt",
             "a": model.platt_a,
@@ -443,16 +445,53 @@ def train(name: str, data: Path, out_dir: Path | None = None, *, leave_one_out_t
         "data": {
             "path": str(data.name),
             "rows": len(rows),
-            "train_rows": len(train_rows),
+            "train_rows": train_rows,
             "validation_rows": len(val_rows),
             "validation_digest": rows_digest(val_rows),
             "split": f"grouped: sha1(group) % 10 < {VAL_BUCKETS} is validation",
         },
-        "validation": metrics,
-        "reference_histograms": card_hist,
+        "validation": measured,
+        "reference_histograms": {
+            "bins": REFERENCE_BINS,
+            "human": np.histogram(probs[~is_machine], bins=edges)[0].tolist(),
+            "machine": np.histogram(probs[is_machine], bins=edges)[0].tolist(),
+        },
     }
-    if leave_one_out_tables:
-        card["leave_one_out"] = leave_one_out(rows)
+    model.card = card
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     load_model.cache_clear()
     return card
+
+
+def train(
+    name: str,
+    data: Path,
+    out_dir: Path | None = None,
+    *,
+    kind: str | None = None,
+    leave_one_out_tables: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train classifier ``name`` on labelled JSONL ``data``; write its artefacts and card; return the card.
+
+    The split is grouped (``group`` field); the kind comes from ``kind`` or the name. An ensemble is fitted
+    on top of its members as registered in ``classifiers/``.
+
+    Raises:
+        ModelError: unreadable data, unknown kind, or (ensemble) a missing member.
+    """
+    rows = read_labelled(data)
+    folder = out_dir or model_dir(name)
+    k = kind_for(name, kind)
+    if k == "fasttext":
+        from curate.mgt_fasttext import train as train_fasttext
+
+        return train_fasttext(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables)
+    if k == "minilm":
+        from curate.mgt_minilm import train as train_minilm
+
+        return train_minilm(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables, device=device)
+    from curate.mgt_ensemble import train as train_ensemble
+
+    return train_ensemble(name, rows, data, folder, device=device)

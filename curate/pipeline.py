@@ -24,7 +24,7 @@ from curate.dedup_stage import DedupBucketStep
 from curate.errors import ConfigError, CurateError
 from curate.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.mix import MixSummary
-from curate.recipe import Recipe, load_recipe
+from curate.recipe import Recipe, load_recipe, with_device
 from curate.resources import SAMPLE_DIR
 from curate.schema import DEDUP_NAME, LANGID_NAME, LICENSE_TAGGER_NAME, READER_NAME, SCHEMA_VERSION
 from curate.store import STORE_NAME, RunCounts
@@ -53,6 +53,14 @@ class RunResult:
     inputs: list[str]
 
 
+def mgt_model_version(recipe: Recipe) -> str:
+    """The classifier's name, plus the device setting for kinds that run in torch (their numbers depend on it)."""
+    from curate.mgt import load_card
+
+    name = recipe.score.model
+    return name if load_card(name).get("kind") == "fasttext" else f"{name} device={recipe.score.device}"
+
+
 def component_versions(recipe: Recipe) -> dict[str, str]:
     """Versioned names of everything that changes outputs."""
     from curate import __version__
@@ -65,7 +73,7 @@ def component_versions(recipe: Recipe) -> dict[str, str]:
         "extractor": extractor_name(recipe.extract.extractor),
         "langid": LANGID_NAME,
         "license_tagger": LICENSE_TAGGER_NAME,
-        "mgt_model": recipe.score.model,
+        "mgt_model": mgt_model_version(recipe),
         "dedup": DEDUP_NAME,
         "dedup_params": recipe.dedup_params.name,
         "tokenizer": f"tiktoken-{version('tiktoken')}:{recipe.mix.tokenizer}",
@@ -267,7 +275,7 @@ def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -
         LicenseStep(recipe),
         ExtractStep(recipe.extract.extractor, recipe.extract.page_dates, recipe.extract.timeout_s),
         DateStep(recipe),
-        ScoreStep(recipe.score.model),
+        ScoreStep(recipe.score.model, recipe.score.device, recipe.score.batch_docs),
         SignatureStep(recipe),
         DecideStep(recipe),
         ShardWriter(str(work)),
@@ -283,6 +291,7 @@ def run_pipeline(
     resume: bool = False,
     quiet: bool = False,
     base_url: str = DEFAULT_BASE_URL,
+    device: str | None = None,
 ) -> RunResult | SubmittedRun:
     """Run the whole pipeline on ``paths`` (the bundled sample crawl when empty) into ``out``.
 
@@ -290,10 +299,11 @@ def run_pipeline(
     ``stats.json`` stay under ``out/work/``. With ``resume``, stage-1 tasks that finished in an interrupted run
     of the same inputs, recipe and versions are kept (datatrove's completion markers) and the rest rerun; the
     store, mix and report are then rebuilt from all shards, so a resumed run ends as a fresh one would. With ``quiet``, datatrove's task logs (which it writes to the
-    process's stderr) go to ``out/work/logs/stage1.log`` instead.
+    process's stderr) go to ``out/work/logs/stage1.log`` instead. ``device`` (auto, cpu or cuda) overrides the
+    recipe's ``score.device``.
 
     Raises:
-        ConfigError: bad recipe, ``out`` already holds a run and neither ``force`` nor ``resume`` is set, or
+        ConfigError: bad recipe or device, ``out`` already holds a run and neither ``force`` nor ``resume`` is set, or
             ``resume`` finds work of a different run.
         InputError: a path is missing, or no record at all could be read from any input.
         ModelError: the recipe's classifier is missing or corrupt.
@@ -306,8 +316,10 @@ def run_pipeline(
 
     started = dt.datetime.now(dt.UTC)
     recipe = load_recipe(recipe_path)
+    if device is not None:
+        recipe = with_device(recipe, device)
     files = resolve_inputs(list(paths) if paths else [str(SAMPLE_DIR)], base_url)
-    load_model(recipe.score.model)
+    load_model(recipe.score.model, recipe.score.device)
     encoding(recipe.mix.tokenizer)
     versions = component_versions(recipe)
     run_id = _run_id(recipe, files, versions)

@@ -48,6 +48,8 @@ class ScoreConfig:
     """P(model-generated) scoring."""
 
     model: str = "mgt-fasttext-v1"
+    device: str = "auto"  # transformer kinds: auto (CUDA when torch sees a GPU) | cpu | cuda
+    batch_docs: int = 64  # documents scored per batch (all their windows in one sorted-by-length pass)
     rule: str = "reference"  # reference: quantile of the run's pre-cutoff scores; probability: score >= threshold
     reference_quantile: float = 0.95
     min_reference: int = 50
@@ -213,6 +215,10 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
     if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
         raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
+    if r.score.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"score.device must be auto, cpu or cuda, got {r.score.device!r}")
+    if r.score.batch_docs < 1:
+        raise ConfigError(f"score.batch_docs must be >= 1, got {r.score.batch_docs}")
     if not 0.0 <= r.score.threshold <= 1.0:
         raise ConfigError(f"score.threshold must be within [0, 1], got {r.score.threshold}")
     if not 0.0 < r.dedup.threshold <= 1.0:
@@ -271,6 +277,19 @@ def _check_bucket_sql(buckets: list[Bucket]) -> None:
                 raise ConfigError(f"mix bucket {b.name!r}: its where clause is not valid SQL: {e}") from None
     finally:
         con.close()
+
+
+def with_device(recipe: Recipe, device: str) -> Recipe:
+    """``recipe`` with ``score.device`` set to ``device`` (auto, cpu or cuda).
+
+    Raises:
+        ConfigError: an unknown device.
+    """
+    from dataclasses import replace
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    return replace(recipe, score=replace(recipe.score, device=device))
 
 
 def load_recipe(path: Path | None = None) -> Recipe:

@@ -214,28 +214,58 @@ class DateStep(CurateStep):
 
 
 class ScoreStep(CurateStep):
-    """P(model-generated) from the recipe's classifier, for every record with text."""
+    """P(model-generated) from the recipe's classifier, for every record with text.
+
+    Documents are scored ``batch_docs`` at a time (a transformer embeds all their windows in one
+    sorted-by-length pass) and passed on in their input order.
+    """
 
     name = "MGT score"
 
-    def __init__(self, model_name: str) -> None:
+    def __init__(self, model_name: str, device: str = "auto", batch_docs: int = 64) -> None:
         super().__init__()
         self.model_name = model_name
+        self.device = device
+        self.batch_docs = batch_docs
 
     def process(self, doc: Document) -> None:
-        """Score the text; records without text get ``not_scored``."""
+        """Score one document (see :meth:`score_batch`)."""
+        self.score_batch([doc])
+
+    def score_batch(self, docs: list[Document]) -> None:
+        """Score the texts of ``docs``; records without text (or already decided) get ``not_scored``."""
         from curate.mgt import load_model
 
-        meta = doc.metadata
-        if not doc.text or not pending(doc):
-            if meta.get("record_type") is not None:
-                meta["mgt_reason"] = ScoreReason.NOT_SCORED.value
+        todo = []
+        for doc in docs:
+            if doc.text and pending(doc):
+                todo.append(doc)
+            elif doc.metadata.get("record_type") is not None:
+                doc.metadata["mgt_reason"] = ScoreReason.NOT_SCORED.value
+        if not todo:
             return
-        score, reason, n = load_model(self.model_name).score(doc.text, meta.get("language"))
-        meta.update(
-            mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None
-        )
-        self.stat_update("scored" if score is not None else f"unscored_{reason}")
+        model = load_model(self.model_name, self.device)
+        results = model.score_many([d.text for d in todo], [d.metadata.get("language") for d in todo])
+        for doc, (score, reason, n) in zip(todo, results, strict=True):
+            doc.metadata.update(
+                mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None
+            )
+            self.stat_update("scored" if score is not None else f"unscored_{reason}")
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Score in batches of ``batch_docs`` and forward every document in order."""
+        batch: list[Document] = []
+        for doc in data or ():
+            batch.append(doc)
+            if len(batch) >= self.batch_docs:
+                with self.track_time(unit="batch"):
+                    self.score_batch(batch)
+                yield from batch
+                batch = []
+        if batch:
+            with self.track_time(unit="batch"):
+                self.score_batch(batch)
+            yield from batch
 
 
 class SignatureStep(CurateStep):

@@ -13,6 +13,14 @@ WARC_DIR = SHARED / "data" / "warc"
 HTML_DIR = SHARED / "data" / "html"
 MGT_DATA = SHARED / "data" / "mgt" / "train.jsonl.gz"
 
+# (text, detected language, expected NULL reason or None for "a probability or a reason") for every MGT kind
+BAD_MGT_INPUTS = [
+    ("", "en", "too_short_to_score"),
+    ("a" * 10_000_000, "en", "too_short_to_score"),
+    ("\x00\x01\x02 \xff\xfe" * 2000, None, None),
+    ("Der schnelle braune Fuchs springt über den faulen Hund. " * 30, "de", "language_out_of_scope"),
+]
+
 
 def all_fixture_warcs() -> list[Path]:
     """Every WARC/WET/WAT/ARC fixture in ../shared/data/warc."""

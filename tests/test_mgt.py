@@ -12,7 +12,7 @@ from curate import mgt
 from curate.errors import ModelError
 from curate.resources import CLASSIFIERS_DIR
 
-from conftest import MGT_DATA
+from conftest import BAD_MGT_INPUTS, MGT_DATA
 
 NAME = "mgt-fasttext-v1"
 GATE = json.loads((CLASSIFIERS_DIR / NAME / "gate.json").read_text())
@@ -80,6 +80,8 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
             "classifiers",
             "train",
             "tiny",
+            "--kind",
+            "fasttext",
             "--data",
             str(small),
             "--out",
@@ -120,12 +122,7 @@ def test_auroc_helper() -> None:
 
 @pytest.mark.parametrize(
     ("text", "language", "reason"),
-    [
-        ("", "en", "too_short_to_score"),
-        ("a" * 10_000_000, "en", "too_short_to_score"),
-        ("\x00\x01\x02 \xff\xfe" * 2000, None, None),
-        ("Der schnelle braune Fuchs springt über den faulen Hund. " * 30, "de", "language_out_of_scope"),
-    ],
+    BAD_MGT_INPUTS,
 )
 def test_bad_inputs_get_null_with_a_reason_or_a_probability(
     text: str, language: str | None, reason: str | None

