@@ -171,9 +171,10 @@ def train_cmd(
 ) -> None:
     """Train a classifier reproducibly (grouped split, fixed seeds) and write its card.
 
-    Examples: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
-              curate classifiers train mgt-minilm-v1 --data ../shared/data/mgt/train.jsonl.gz --device cuda
-              curate classifiers train mgt-ensemble-v1 --data ../shared/data/mgt/train.jsonl.gz (after both members)
+    Example: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
+
+    The transformer: curate classifiers train mgt-minilm-v1 --data FILE --device cuda; the ensemble, after both
+    members: curate classifiers train mgt-ensemble-v1 --data FILE
     """
     from curate.mgt import train
 

@@ -51,10 +51,22 @@ def normalise(text: str) -> list[str]:
         if stripped == text:
             break
         text = stripped
-    text = text.replace("**", "").replace("##", "")
-    text = re.sub(r"\d", "0", text.lower())
-    text = re.sub(r"([^\w\s'])", r" \1 ", text)
+    text = text.replace("**", "").replace("##", "").lower()
+    # Digits (str.isdecimal, what regex \d matches) become 0; every character that is not a word character
+    # (str.isalnum or _, regex \w), whitespace or an apostrophe becomes a token of its own. One str.replace
+    # per distinct character: twice as fast as the equivalent regex on web text.
+    for c in set(text):
+        if c.isdecimal():
+            if c != "0":
+                text = text.replace(c, "0")
+        elif not (c.isalnum() or c in "_'" or c.isspace()):
+            text = text.replace(c, f" {c} ")
     return text.split()
+
+
+def window_count(n_words: int, size: int = WINDOW) -> int:
+    """How many windows :func:`windows` cuts ``n_words`` words into."""
+    return max(1, -(-max(1, n_words - size // 2) // size))
 
 
 def windows(words: Sequence[str], size: int = WINDOW) -> Iterator[list[str]]:
@@ -243,7 +255,8 @@ class MgtModel:
             todo.append(i)
             docs.append(words)
         for i, words, raw in zip(todo, docs, self.raw_doc_scores(docs), strict=True):
-            out[i] = (round(self.calibrate(raw), 6), None, len(self.doc_windows(words)))
+            n = window_count(len(words))
+            out[i] = (round(self.calibrate(raw), 6), None, n if self.max_windows is None else min(n, self.max_windows))
         return out
 
     def score(self, text: str, language: str | None = None) -> Scored:
