@@ -67,6 +67,8 @@ class MiniLMEncoder:
         layers: hidden-state indices to mean-pool and concatenate (0 = embeddings … 6 = last layer).
         max_tokens: truncation length in WordPiece tokens, [CLS] and [SEP] included (at most 512).
         batch_size: texts per forward pass (default 64 on CPU, 256 on CUDA).
+        precision: ``bf16`` or ``fp32``; default bf16 on CUDA, fp32 on CPU (bf16 on CPU is for testing the
+            CUDA numerics where there is no GPU). Pooling is always done in float32.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class MiniLMEncoder:
         layers: Sequence[int] = (2, 4, 6),
         max_tokens: int = 256,
         batch_size: int | None = None,
+        precision: str | None = None,
     ) -> None:
         import torch
         from tokenizers import Tokenizer
@@ -94,7 +97,11 @@ class MiniLMEncoder:
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         model: Any = AutoModel.from_pretrained(str(path), local_files_only=True)
-        self.dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        precision = precision or ("bf16" if self.device == "cuda" else "fp32")
+        if precision not in ("bf16", "fp32"):
+            raise ConfigError(f"precision must be bf16 or fp32, not {precision!r}")
+        self.precision = precision
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         n_layers = int(self.model.config.num_hidden_layers)
         if not self.layers or any(not 0 <= i <= n_layers for i in self.layers):
@@ -104,7 +111,7 @@ class MiniLMEncoder:
     @property
     def name(self) -> str:
         """What produced the features (pins them in a model card)."""
-        return f"all-MiniLM-L6-v2 layers={list(self.layers)} max_tokens={self.max_tokens}"
+        return f"all-MiniLM-L6-v2 layers={list(self.layers)} max_tokens={self.max_tokens} {self.precision}"
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text gets after truncation ([CLS] and [SEP] included)."""

@@ -395,6 +395,12 @@ def metrics(labels: Sequence[bool], probs: Sequence[float], rows: Sequence[dict[
     }
     domains = sorted({str(r.get("domain")) for r in rows})
     out["per_domain"] = {d: block([str(r.get("domain")) == d for r in rows]) for d in domains}
+    one = [window_count(len(normalise(r["text"]))) == 1 for r in rows]
+    long_words = WINDOW + WINDOW // 2  # the most words a single window holds
+    out["per_length"] = {
+        f"1 window ({MIN_WORDS}-{long_words} words)": block(one),
+        f"2+ windows (over {long_words} words)": block([not m for m in one]),
+    }
     return out
 
 

