@@ -126,8 +126,10 @@ def make_executor(
     name: str,
     depends: object = None,
     skip_completed: bool = False,
+    gpus: int = 0,
 ) -> object:
-    """The datatrove executor the recipe names (local, slurm or ray) for one stage of the run."""
+    """The datatrove executor the recipe names (local, slurm or ray) for one stage of the run; ``gpus`` is
+    reserved per task on Slurm and Ray (a local run uses the machine's GPU, if any, as it is)."""
     e = recipe.executor
     common: dict[str, object] = {
         "pipeline": pipeline,
@@ -147,6 +149,7 @@ def make_executor(
             time=e.time,
             partition=e.partition,
             cpus_per_task=1,
+            gpus_per_task=gpus,
             mem_per_cpu_gb=e.mem_per_cpu_gb,
             job_name=f"curate-{name}",
             env_command=e.env_command or None,
@@ -155,7 +158,13 @@ def make_executor(
         )
     from datatrove.executor.ray import RayPipelineExecutor
 
-    return RayPipelineExecutor(workers=e.workers, cpus_per_task=1, mem_per_cpu_gb=e.mem_per_cpu_gb, **common)  # type: ignore[arg-type]
+    return RayPipelineExecutor(
+        workers=e.workers,
+        cpus_per_task=1,
+        gpus_per_task=gpus,
+        mem_per_cpu_gb=e.mem_per_cpu_gb,
+        **common,  # type: ignore[arg-type]
+    )
 
 
 class FinalizeStep(PipelineStep):
@@ -216,6 +225,7 @@ def plan_executors(
         logs=work / "logs",
         name="stage1",
         skip_completed=resume,
+        gpus=recipe.executor.gpus_per_task,
     )
     chain = [stage1]
     if recipe.dedup.near:
@@ -319,7 +329,8 @@ def run_pipeline(
     if device is not None:
         recipe = with_device(recipe, device)
     files = resolve_inputs(list(paths) if paths else [str(SAMPLE_DIR)], base_url)
-    load_model(recipe.score.model, recipe.score.device)
+    # fail before any work on a missing or corrupt classifier; on Slurm/Ray the device is the nodes' business
+    load_model(recipe.score.model, recipe.score.device if recipe.executor.kind == "local" else "cpu")
     encoding(recipe.mix.tokenizer)
     versions = component_versions(recipe)
     run_id = _run_id(recipe, files, versions)

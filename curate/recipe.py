@@ -27,6 +27,7 @@ class ExecutorConfig:
     partition: str = ""  # slurm
     time: str = "24:00:00"  # slurm time limit per task
     mem_per_cpu_gb: int = 2  # slurm / ray
+    gpus_per_task: int = 0  # slurm / ray: GPUs for each stage-1 task (the transformer classifiers' pass)
     env_command: str = ""  # slurm: command that activates the environment on the nodes
     duckdb_memory: str = "2GB"  # DuckDB's memory limit in the store and dedup stages; beyond it, it spills to work/
 
@@ -205,6 +206,8 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"executor.kind must be local, slurm or ray, got {r.executor.kind!r}")
     if r.executor.kind == "slurm" and not r.executor.partition:
         raise ConfigError("executor.partition is required with executor.kind = 'slurm'")
+    if r.executor.gpus_per_task < 0:
+        raise ConfigError(f"executor.gpus_per_task must be >= 0, got {r.executor.gpus_per_task}")
     if r.executor.tasks < 0 or r.executor.workers < 1:
         raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
     if r.extract.extractor not in ("trafilatura", "resiliparse"):

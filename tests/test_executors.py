@@ -18,6 +18,7 @@ def chain_for(tmp_path: Path, kind: str) -> list:
     recipe_file = tmp_path / "r.toml"
     recipe_file.write_text(
         f'[executor]\nkind = "{kind}"\npartition = "cpu"\nenv_command = "source .venv/bin/activate"\n'
+        'gpus_per_task = 1\n[score]\nmodel = "mgt-ensemble-v1"\ndevice = "cuda"\n'
     )
     recipe = load_recipe(recipe_file)
     files = [f"/data/CC-MAIN-2020-34-{i:05d}.warc.gz" for i in range(40)]
@@ -43,7 +44,9 @@ def test_slurm_chain(tmp_path: Path) -> None:
         "#SBATCH --partition=cpu" in script
         and "#SBATCH --array=0-39" in script
         and "source .venv/bin/activate" in script
+        and "#SBATCH --gpus=1" in script  # the stage with the transformer pass gets its GPU
     )
+    assert "--gpus" not in final.get_launch_file_contents(final.get_sbatch_args(1), "x")
     assert isinstance(pickle.loads(pickle.dumps(final.pipeline[0])), FinalizeStep)
     pickle.dumps(stage1.pipeline)  # every stage-1 step travels to the nodes
 
@@ -53,6 +56,7 @@ def test_ray_chain(tmp_path: Path) -> None:
 
     stage1, buckets, final = chain_for(tmp_path, "ray")
     assert all(isinstance(e, RayPipelineExecutor) for e in (stage1, buckets, final))
+    assert (stage1.gpus_per_task, buckets.gpus_per_task, final.gpus_per_task) == (1, 0, 0)
     assert final.depends is buckets and buckets.depends is stage1
 
 
