@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -275,6 +276,16 @@ def _stderr_to(path: Path | None) -> Iterator[None]:
             os.close(saved)
 
 
+def torch_threads(recipe: Recipe, n_files: int) -> int:
+    """CPU threads for each stage-1 task's torch work: the usable cores shared by the local workers running at
+    once, or the one CPU a Slurm/Ray task is given. torch's default (every core in every process) oversubscribes
+    the machine as soon as two workers run."""
+    if recipe.executor.kind != "local":
+        return 1
+    concurrent = max(1, min(recipe.executor.workers, recipe.executor.tasks or n_files))
+    return max(1, len(os.sched_getaffinity(0)) // concurrent)
+
+
 def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -> list[object]:
     """The stage-1 datatrove pipeline: usable with any datatrove executor (each task writes its own shards)."""
     from curate.read import ProvenanceWarcReader
@@ -285,7 +296,7 @@ def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -
         LicenseStep(recipe),
         ExtractStep(recipe.extract.extractor, recipe.extract.page_dates, recipe.extract.timeout_s),
         DateStep(recipe),
-        ScoreStep(recipe.score.model, recipe.score.device, recipe.score.batch_docs),
+        ScoreStep(recipe.score.model, recipe.score.device, recipe.score.batch_docs, torch_threads(recipe, len(files))),
         SignatureStep(recipe),
         DecideStep(recipe),
         ShardWriter(str(work)),

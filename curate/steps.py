@@ -222,11 +222,13 @@ class ScoreStep(CurateStep):
 
     name = "MGT score"
 
-    def __init__(self, model_name: str, device: str = "auto", batch_docs: int = 64) -> None:
+    def __init__(self, model_name: str, device: str = "auto", batch_docs: int = 64, threads: int = 0) -> None:
         super().__init__()
         self.model_name = model_name
         self.device = device
         self.batch_docs = batch_docs
+        self.threads = threads  # torch CPU threads in this task; 0 leaves torch's default
+        self._threads_set = False
 
     def process(self, doc: Document) -> None:
         """Score one document (see :meth:`score_batch`)."""
@@ -245,6 +247,11 @@ class ScoreStep(CurateStep):
         if not todo:
             return
         model = load_model(self.model_name, self.device)
+        if self.threads and not self._threads_set and model.kind != "fasttext":
+            import torch
+
+            torch.set_num_threads(self.threads)
+            self._threads_set = True
         results = model.score_many([d.text for d in todo], [d.metadata.get("language") for d in todo])
         for doc, (score, reason, n) in zip(todo, results, strict=True):
             doc.metadata.update(

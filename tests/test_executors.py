@@ -65,3 +65,17 @@ def test_slurm_needs_a_partition(tmp_path: Path) -> None:
     r.write_text('[executor]\nkind = "slurm"\n')
     with pytest.raises(ConfigError, match="partition"):
         load_recipe(r)
+
+
+def test_torch_threads_share_the_cores(tmp_path: Path) -> None:
+    import os
+
+    from curate.pipeline import torch_threads
+
+    cores = len(os.sched_getaffinity(0))
+    local = tmp_path / "local.toml"
+    local.write_text("[executor]\nworkers = 4\n")
+    assert torch_threads(load_recipe(local), 1) == cores  # one file: one worker runs
+    assert torch_threads(load_recipe(local), 10) == max(1, cores // 4)
+    stage1 = chain_for(tmp_path, "slurm")[0]
+    assert stage1.pipeline[4].threads == 1  # a Slurm task has one CPU
