@@ -122,10 +122,12 @@ def bench_transformer(docs: list[str], device: str, batch: int) -> dict[str, obj
 
 def main() -> None:
     """Run both benchmarks and print a table and a JSON line."""
+    from curate.encoder import DEVICES
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=5000, help="3 KB documents for the fastText comparison")
     ap.add_argument("--tx-docs", type=int, default=256, help="documents for the transformer comparison")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--device", default="auto", choices=DEVICES)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--skip-transformer", action="store_true")

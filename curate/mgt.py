@@ -4,8 +4,8 @@ Every kind (``fasttext`` on CPU, ``minilm`` a transformer on CPU or GPU, ``ensem
 word windows, never whole documents: chat preambles ("Sure", "Here is",
 "Title:", markdown bold/headers) are stripped, digits folded, punctuation split off, and texts cut into
 windows of ``WINDOW`` words, so length and formatting artefacts of the training data are not learnable.
-A document's score is the mean window probability, mapped through a Platt calibration fitted on held-out
-groups, so a recipe threshold means a probability. Texts under ``MIN_WORDS`` words and languages outside
+A document's raw score combines its window scores (how is the kind's business), mapped through a Platt
+calibration fitted on held-out groups, so a recipe threshold means a probability. Texts under ``MIN_WORDS`` words and languages outside
 the model card's scope get no score (NULL with a reason).
 
 Artefacts live in ``classifiers/<name>/``: the model file(s) of its kind (``model.ftz``, ``head.safetensors``),
@@ -156,13 +156,18 @@ def calibration_error(labels: Sequence[bool], probs: Sequence[float], bins: int 
     return float(err)
 
 
+def clipped_logit(p: Sequence[float] | np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)) with ``p`` clipped to [1e-6, 1 - 1e-6], as float64."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
+
+
 def fit_platt(raw: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
     """Fit P(machine) = sigmoid(a * logit(raw) + b) by minimising the log-loss (L-BFGS, tiny L2)."""
     from scipy.optimize import minimize
     from scipy.special import expit, log_expit
 
-    x = np.clip(np.asarray(raw, dtype=float), 1e-6, 1 - 1e-6)
-    x = np.log(x / (1 - x))
+    x = clipped_logit(raw)
     y = np.asarray(labels, dtype=float)
 
     def loss(w: np.ndarray) -> float:
@@ -315,6 +320,7 @@ def registry() -> list[dict[str, Any]]:
 
 
 KINDS = ("fasttext", "minilm", "ensemble")
+TORCH_KINDS = ("minilm", "ensemble")  # kinds that run torch: their numbers depend on the device and its threads
 
 
 def kind_for(name: str, kind: str | None = None) -> str:
@@ -370,17 +376,26 @@ def prepare(rows: Sequence[dict[str, Any]]) -> tuple[list[bool], list[list[str]]
     return labels, docs, kept
 
 
-def metrics(labels: Sequence[bool], probs: Sequence[float], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """AUROC, TPR at 1% and 5% FPR, calibration error, overall and per generator and per domain.
+def auroc_block(labels: Sequence[bool], scores: Sequence[float], *, tpr: bool = False) -> dict[str, Any]:
+    """One table cell (per group, leave-one-out): n, AUROC (None with one class only), optionally TPR at 1% FPR."""
+    a = auroc(labels, scores)
+    out: dict[str, Any] = {"n": len(labels), "auroc": None if math.isnan(a) else round(a, 4)}
+    if tpr:
+        out["tpr_at_1pct_fpr"] = round(tpr_at_fpr(labels, scores, 0.01), 4)
+    return out
 
-    ``rows`` are the scored rows, aligned with ``labels`` and ``probs``.
+
+def metrics(
+    labels: Sequence[bool], probs: Sequence[float], rows: Sequence[dict[str, Any]], docs: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """AUROC, TPR at 1% and 5% FPR, calibration error, overall and per generator, domain and length.
+
+    ``rows`` are the scored rows and ``docs`` their normalised words, aligned with ``labels`` and ``probs``.
     """
 
-    def block(mask: list[bool]) -> dict[str, float | None]:
+    def block(mask: list[bool]) -> dict[str, Any]:
         y = [lab for lab, m in zip(labels, mask, strict=True) if m]
-        s = [p for p, m in zip(probs, mask, strict=True) if m]
-        a = auroc(y, s)
-        return {"n": len(y), "auroc": None if math.isnan(a) else round(a, 4)}  # None: one class only
+        return auroc_block(y, [p for p, m in zip(probs, mask, strict=True) if m])
 
     out: dict[str, Any] = {
         "n": len(labels),
@@ -395,7 +410,7 @@ def metrics(labels: Sequence[bool], probs: Sequence[float], rows: Sequence[dict[
     }
     domains = sorted({str(r.get("domain")) for r in rows})
     out["per_domain"] = {d: block([str(r.get("domain")) == d for r in rows]) for d in domains}
-    one = [window_count(len(normalise(r["text"]))) == 1 for r in rows]
+    one = [window_count(len(words)) == 1 for words in docs]
     long_words = WINDOW + WINDOW // 2  # the most words a single window holds
     out["per_length"] = {
         f"1 window ({MIN_WORDS}-{long_words} words)": block(one),
@@ -408,17 +423,8 @@ def evaluate(model: MgtModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Validation metrics of ``model`` on labelled ``rows`` (see :func:`metrics`); too-short rows are counted."""
     labels, docs, kept = prepare(rows)
     probs = [model.calibrate(s) for s in model.raw_doc_scores(docs)]
-    out = metrics(labels, probs, [rows[i] for i in kept])
+    out = metrics(labels, probs, [rows[i] for i in kept], docs)
     out["skipped_too_short"] = len(rows) - len(labels)
-    return out
-
-
-def loo_block(labels: Sequence[bool], scores: Sequence[float], *, tpr: bool = False) -> dict[str, Any]:
-    """One leave-one-out table cell: n, AUROC (None with one class only), optionally TPR at 1% FPR."""
-    a = auroc(labels, scores)
-    out: dict[str, Any] = {"n": len(labels), "auroc": None if math.isnan(a) else round(a, 4)}
-    if tpr:
-        out["tpr_at_1pct_fpr"] = round(tpr_at_fpr(labels, scores, 0.01), 4)
     return out
 
 
@@ -443,7 +449,7 @@ def finish_card(
         [s for s, m in zip(raw, cal_mask, strict=True) if m], [y for y, m in zip(labels, cal_mask, strict=True) if m]
     )
     probs = np.array([model.calibrate(s) for s in raw])
-    measured = metrics(labels, probs.tolist(), [val_rows[i] for i in kept])
+    measured = metrics(labels, probs.tolist(), [val_rows[i] for i in kept], docs)
     measured["skipped_too_short"] = len(val_rows) - len(labels)
     is_machine = np.array(labels, dtype=bool)
     edges = np.linspace(0, 1, REFERENCE_BINS + 1)

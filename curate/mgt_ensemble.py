@@ -20,6 +20,7 @@ from curate.mgt import (
     MgtModel,
     auroc,
     calibration_rows,
+    clipped_logit,
     finish_card,
     load_model,
     prepare,
@@ -29,11 +30,6 @@ from curate.mgt import (
 
 ENSEMBLE_MEMBERS = ("mgt-fasttext-v1", "mgt-minilm-v1")
 STACK_L2 = 1e-3
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
 
 
 class EnsembleModel(MgtModel):
@@ -53,16 +49,22 @@ class EnsembleModel(MgtModel):
     def member_logits(self, docs: Sequence[Sequence[str]]) -> np.ndarray:
         """``(len(docs), members)`` logits of each member's calibrated probability."""
         cols = [[m.calibrate(s) for s in m.raw_doc_scores(docs)] for m in self.members]
-        return _logit(np.asarray(cols, dtype=np.float64).T.reshape(len(docs), len(self.members)))
+        return clipped_logit(np.asarray(cols, dtype=np.float64).T.reshape(len(docs), len(self.members)))
+
+    def stack(self, logits: np.ndarray) -> list[float]:
+        """Stacked probability of each row of member logits (see :meth:`member_logits`)."""
+        from scipy.special import expit
+
+        return [float(v) for v in expit(logits @ self.weights[:-1] + self.weights[-1])]
 
     def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
         """Stacked probability of each document."""
-        from scipy.special import expit
+        return self.stack(self.member_logits(docs)) if docs else []
 
-        if not docs:
-            return []
-        z = self.member_logits(docs) @ self.weights[:-1] + self.weights[-1]
-        return [float(v) for v in expit(z)]
+
+def _pinned_calibration(member: MgtModel) -> list[float]:
+    """A member's Platt parameters as the ensemble card pins them."""
+    return [round(member.platt_a, 9), round(member.platt_b, 9)]
 
 
 def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel:
@@ -74,7 +76,7 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel
     members = []
     for spec in card["members"]:
         member = load_model(spec["name"], device)
-        if [round(member.platt_a, 9), round(member.platt_b, 9)] != [round(v, 9) for v in spec["calibration"]]:
+        if _pinned_calibration(member) != [round(v, 9) for v in spec["calibration"]]:
             raise ModelError(
                 f"ensemble {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
             )
@@ -101,14 +103,12 @@ def train(name: str, rows: list[dict[str, Any]], data: Path, folder: Path, *, de
     w = head["weight"].astype(np.float64) / head["scale"]
     b = float(head["bias"][0]) - float(w @ head["mean"])
     model.weights = np.round(np.concatenate([w, [b]]), 9)  # as the card stores them
-    raw = model.raw_doc_scores(docs)
+    raw = model.stack(x)  # the members' logits of these documents are already in x
     held = ~cal
     heldout = {m.name: round(auroc(y[held], x[held, i]), 4) for i, m in enumerate(members)}
     heldout[name] = round(auroc(y[held], np.asarray(raw)[held]), 4)
     extra: dict[str, Any] = {
-        "members": [
-            {"name": m.name, "kind": m.kind, "calibration": [round(m.platt_a, 9), round(m.platt_b, 9)]} for m in members
-        ],
+        "members": [{"name": m.name, "kind": m.kind, "calibration": _pinned_calibration(m)} for m in members],
         "stack_weights": [float(v) for v in model.weights],
         "stacking": f"logistic regression on member logits, L2 {STACK_L2}, fit on the calibration half",
         "heldout_half_auroc": heldout,

@@ -17,8 +17,8 @@ from curate.errors import ModelError
 from curate.mgt import (
     MIN_WORDS,
     MgtModel,
+    auroc_block,
     finish_card,
-    loo_block,
     model_dir,
     normalise,
     prepare,
@@ -149,11 +149,11 @@ def leave_one_out(rows: list[dict[str, Any]], threads: int = 2) -> dict[str, dic
     for g in sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"}):
         model = fit([r for r in train_rows if str(r.get("generator")) != g], threads)
         labels, docs, _ = prepare([r for r in val_rows if r["label"] == "human" or str(r.get("generator")) == g])
-        out["generator"][g] = loo_block(labels, model.raw_doc_scores(docs), tpr=True)
+        out["generator"][g] = auroc_block(labels, model.raw_doc_scores(docs), tpr=True)
     for d in sorted({str(r.get("domain")) for r in rows}):
         model = fit([r for r in train_rows if str(r.get("domain")) != d], threads)
         labels, docs, _ = prepare([r for r in val_rows if str(r.get("domain")) == d])
-        out["domain"][d] = loo_block(labels, model.raw_doc_scores(docs))
+        out["domain"][d] = auroc_block(labels, model.raw_doc_scores(docs))
     return out
 
 

@@ -56,10 +56,10 @@ class RunResult:
 
 def mgt_model_version(recipe: Recipe) -> str:
     """The classifier's name, plus the device setting for kinds that run in torch (their numbers depend on it)."""
-    from curate.mgt import load_card
+    from curate.mgt import TORCH_KINDS, load_card
 
     name = recipe.score.model
-    return name if load_card(name).get("kind") == "fasttext" else f"{name} device={recipe.score.device}"
+    return f"{name} device={recipe.score.device}" if load_card(name).get("kind") in TORCH_KINDS else name
 
 
 def component_versions(recipe: Recipe) -> dict[str, str]:

@@ -218,8 +218,10 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
     if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
         raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
-    if r.score.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"score.device must be auto, cpu or cuda, got {r.score.device!r}")
+    from curate.encoder import DEVICES
+
+    if r.score.device not in DEVICES:
+        raise ConfigError(f"score.device must be one of {', '.join(DEVICES)}, got {r.score.device!r}")
     if r.score.batch_docs < 1:
         raise ConfigError(f"score.batch_docs must be >= 1, got {r.score.batch_docs}")
     if not 0.0 <= r.score.threshold <= 1.0:
@@ -290,8 +292,10 @@ def with_device(recipe: Recipe, device: str) -> Recipe:
     """
     from dataclasses import replace
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    from curate.encoder import DEVICES
+
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     return replace(recipe, score=replace(recipe.score, device=device))
 
 

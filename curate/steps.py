@@ -228,7 +228,6 @@ class ScoreStep(CurateStep):
         self.device = device
         self.batch_docs = batch_docs
         self.threads = threads  # torch CPU threads in this task; 0 leaves torch's default
-        self._threads_set = False
 
     def process(self, doc: Document) -> None:
         """Score one document (see :meth:`score_batch`)."""
@@ -236,7 +235,7 @@ class ScoreStep(CurateStep):
 
     def score_batch(self, docs: list[Document]) -> None:
         """Score the texts of ``docs``; records without text (or already decided) get ``not_scored``."""
-        from curate.mgt import load_model
+        from curate.mgt import TORCH_KINDS, load_model
 
         todo = []
         for doc in docs:
@@ -247,11 +246,10 @@ class ScoreStep(CurateStep):
         if not todo:
             return
         model = load_model(self.model_name, self.device)
-        if self.threads and not self._threads_set and model.kind != "fasttext":
+        if self.threads and model.kind in TORCH_KINDS:
             import torch
 
             torch.set_num_threads(self.threads)
-            self._threads_set = True
         results = model.score_many([d.text for d in todo], [d.metadata.get("language") for d in todo])
         for doc, (score, reason, n) in zip(todo, results, strict=True):
             doc.metadata.update(
@@ -265,14 +263,15 @@ class ScoreStep(CurateStep):
         for doc in data or ():
             batch.append(doc)
             if len(batch) >= self.batch_docs:
-                with self.track_time(unit="batch"):
-                    self.score_batch(batch)
-                yield from batch
+                yield from self._scored(batch)
                 batch = []
+        yield from self._scored(batch)
+
+    def _scored(self, batch: list[Document]) -> list[Document]:
         if batch:
             with self.track_time(unit="batch"):
                 self.score_batch(batch)
-            yield from batch
+        return batch
 
 
 class SignatureStep(CurateStep):
