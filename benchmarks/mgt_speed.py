@@ -5,7 +5,7 @@ cut at a word boundary to ~3 KB each (the issue's size for the fastText target).
 
 - fastText, docs/s per core (CPU seconds of this process, single-threaded predict; median of 3 runs): curate's
   ``mgt-fasttext-v1`` scoring (normalise, 128-word windows, calibrate) against datatrove's
-  ``FastTextClassifierFilter`` running the same ``model.ftz`` over the raw document (annotate only).
+  ``FastTextClassifierFilter`` running the same ``model.bin`` over the raw document (annotate only).
 - Transformer, docs/s (wall clock) on ``--device``: curate's MiniLM encoder pass at 512 tokens (truncated,
   sorted-by-length batches, bfloat16 on CUDA) against sentence-transformers' ``encode`` of the same model at
   ``max_seq_length`` 512 and the same batch size; then curate's end-to-end ``mgt-minilm-v1`` scoring of the
@@ -71,6 +71,7 @@ def bench_fasttext(docs: list[str]) -> dict[str, float]:
     from datatrove.pipeline.filters import FastTextClassifierFilter
 
     from curate.mgt import load_model, model_dir
+    from curate.mgt_fasttext import MODEL_FILE
 
     model = load_model("mgt-fasttext-v1")
     model.score_many(docs[:10])
@@ -78,7 +79,7 @@ def bench_fasttext(docs: list[str]) -> dict[str, float]:
     # keep_labels with a 0 floor keeps everything (annotate only); with neither keep nor remove labels,
     # datatrove 0.10.1 fails on `None + list` when it loads the model
     peer = FastTextClassifierFilter(
-        str(model_dir("mgt-fasttext-v1") / "model.ftz"), keep_labels=("machine", 0.0), filter_mode="DOCUMENT"
+        str(model_dir("mgt-fasttext-v1") / MODEL_FILE), keep_labels=("machine", 0.0), filter_mode="DOCUMENT"
     )
     dt_docs = [Document(text=d, id=str(i)) for i, d in enumerate(docs)]
     peer.filter(dt_docs[0])
