@@ -4,7 +4,8 @@ Texts: real human and model-generated texts of the grouped validation split of `
 cut at a word boundary to ~3 KB each (the issue's size for the fastText target).
 
 - fastText, docs/s per core (CPU seconds of this process, single-threaded predict; median of 3 runs): curate's
-  ``mgt-fasttext-v1`` scoring (normalise, 128-word windows, calibrate) against datatrove's
+  ``mgt-fasttext-v1`` scoring (normalise, 128-word windows, calibrate) in the pipeline's batches of
+  ``score.batch_docs`` documents, against datatrove's
   ``FastTextClassifierFilter`` running the same ``model.bin`` over the raw document (annotate only).
 - Transformer, docs/s (wall clock) on ``--device``: curate's MiniLM encoder pass at 512 tokens (truncated,
   sorted-by-length batches, bfloat16 on CUDA) against sentence-transformers' ``encode`` of the same model at
@@ -72,10 +73,12 @@ def bench_fasttext(docs: list[str]) -> dict[str, float]:
 
     from curate.mgt import load_model, model_dir
     from curate.mgt_fasttext import MODEL_FILE
+    from curate.recipe import ScoreConfig
 
     model = load_model("mgt-fasttext-v1")
     model.score_many(docs[:10])
-    curate = cpu_rate(lambda: model.score_many(docs), len(docs))
+    batch = ScoreConfig().batch_docs  # as the pipeline's ScoreStep calls it
+    curate = cpu_rate(lambda: [model.score_many(docs[i : i + batch]) for i in range(0, len(docs), batch)], len(docs))
     # keep_labels with a 0 floor keeps everything (annotate only); with neither keep nor remove labels,
     # datatrove 0.10.1 fails on `None + list` when it loads the model
     peer = FastTextClassifierFilter(

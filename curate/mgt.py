@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -391,7 +391,47 @@ def auroc_block(labels: Sequence[bool], scores: Sequence[float], *, tpr: bool = 
     a = auroc(labels, scores)
     out: dict[str, Any] = {"n": len(labels), "auroc": None if math.isnan(a) else round(a, 4)}
     if tpr:
-        out["tpr_at_1pct_fpr"] = round(tpr_at_fpr(labels, scores, 0.01), 4)
+        out["tpr_at_1pct_fpr"] = None if math.isnan(a) else round(tpr_at_fpr(labels, scores, 0.01), 4)
+    return out
+
+
+Keep = Callable[[dict[str, Any]], bool]  # whether a labelled row stays in a leave-one-out fold's fitting data
+
+
+def _without_generator(g: str) -> Keep:
+    return lambda r: not (r["label"] == "machine" and str(r.get("generator")) == g)
+
+
+def _without_domain(d: str) -> Keep:
+    return lambda r: str(r.get("domain")) != d
+
+
+def leave_one_out_table(
+    rows: list[dict[str, Any]], score_fold: Callable[[Keep], Sequence[float]]
+) -> dict[str, dict[str, Any]]:
+    """The leave-one-generator-out and leave-one-domain-out table every kind's card carries.
+
+    Folds: for each generator, fit without its machine texts and test on them against the validation humans
+    (AUROC and TPR at 1% FPR); for each domain, fit without it and test on its validation texts (AUROC; NULL
+    with one class only). ``score_fold(keep)`` fits on the rows ``keep`` accepts (training rows; an ensemble
+    also fits its stacking on accepted validation rows) and returns raw scores of every scorable validation row
+    in :func:`prepare` order. The grouped split holds on both sides.
+    """
+    _, val_rows = split_rows(rows)
+    labels, _, kept = prepare(val_rows)
+    scored = [val_rows[i] for i in kept]
+    out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
+
+    def cell(keep: Keep, test: list[int], *, tpr: bool) -> dict[str, Any]:
+        raw = score_fold(keep)
+        return auroc_block([labels[i] for i in test], [raw[i] for i in test], tpr=tpr)
+
+    for g in sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"}):
+        test = [i for i, r in enumerate(scored) if r["label"] == "human" or str(r.get("generator")) == g]
+        out["generator"][g] = cell(_without_generator(g), test, tpr=True)
+    for d in sorted({str(r.get("domain")) for r in rows}):
+        test = [i for i, r in enumerate(scored) if str(r.get("domain")) == d]
+        out["domain"][d] = cell(_without_domain(d), test, tpr=False)
     return out
 
 
@@ -529,4 +569,4 @@ def train(
         return train_minilm(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables, device=device)
     from curate.mgt_ensemble import train as train_ensemble
 
-    return train_ensemble(name, rows, data, folder, device=device)
+    return train_ensemble(name, rows, data, folder, device=device, leave_one_out_tables=leave_one_out_tables)

@@ -17,8 +17,8 @@ from curate.errors import ModelError
 from curate.mgt import (
     MIN_WORDS,
     MgtModel,
-    auroc_block,
     finish_card,
+    leave_one_out_table,
     model_dir,
     normalise,
     prepare,
@@ -144,22 +144,13 @@ def fit(rows: list[dict[str, Any]], threads: int = 1) -> FastTextModel:
 
 
 def leave_one_out(rows: list[dict[str, Any]], threads: int = 2) -> dict[str, dict[str, Any]]:
-    """AUROC on each generator / domain when it is left out of training (grouped split on both sides).
-
-    Generator: trained without that generator's machine texts, tested on it against the validation humans.
-    Domain: trained without that domain, tested on its validation texts (NULL when it has one class only).
-    """
+    """Leave-one-generator-out and leave-one-domain-out AUROC (:func:`curate.mgt.leave_one_out_table`): a fresh
+    fastText fit per fold."""
     train_rows, val_rows = split_rows(rows)
-    out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
-    for g in sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"}):
-        model = fit([r for r in train_rows if str(r.get("generator")) != g], threads)
-        labels, docs, _ = prepare([r for r in val_rows if r["label"] == "human" or str(r.get("generator")) == g])
-        out["generator"][g] = auroc_block(labels, model.raw_doc_scores(docs), tpr=True)
-    for d in sorted({str(r.get("domain")) for r in rows}):
-        model = fit([r for r in train_rows if str(r.get("domain")) != d], threads)
-        labels, docs, _ = prepare([r for r in val_rows if str(r.get("domain")) == d])
-        out["domain"][d] = auroc_block(labels, model.raw_doc_scores(docs))
-    return out
+    _, val_docs, _ = prepare(val_rows)
+    return leave_one_out_table(
+        rows, lambda keep: fit([r for r in train_rows if keep(r)], threads).raw_doc_scores(val_docs)
+    )
 
 
 def train(

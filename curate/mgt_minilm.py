@@ -9,7 +9,7 @@ Only the head is trained, so the artefact is small (``head.safetensors``) and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,11 @@ import numpy as np
 
 from curate.errors import ModelError
 from curate.mgt import (
+    Keep,
     MgtModel,
-    auroc_block,
     clipped_logit,
     finish_card,
+    leave_one_out_table,
     model_dir,
     prepare,
     retrain_hint,
@@ -159,38 +160,35 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> MiniLMModel:
     return MiniLMModel(name, card, encoder, head)
 
 
-def leave_one_out(
+def window_table(model: MiniLMModel, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features of the scored windows of the scorable ``rows``, index in ``rows`` of each window's row, window
+    label is-machine)."""
+    labels, docs, kept = prepare(rows)
+    x, own = model.window_features(docs)
+    return x, np.asarray(kept, dtype=np.int64)[own], np.asarray(labels, dtype=bool)[own]
+
+
+def fold_scorer(
     train_rows: list[dict[str, Any]],
-    val_rows: list[dict[str, Any]],
     train_feats: tuple[np.ndarray, np.ndarray, np.ndarray],
     val_feats: tuple[np.ndarray, np.ndarray],
+    n_val_docs: int,
     params: dict[str, Any],
-) -> dict[str, dict[str, Any]]:
-    """Leave-one-generator-out and leave-one-domain-out AUROC; the frozen encoder makes each fold a head refit.
+) -> Callable[[Keep], list[float]]:
+    """A leave-one-out fold scorer (see :func:`curate.mgt.leave_one_out_table`): the frozen encoder makes each
+    fold a head refit on the cached ``train_feats`` (from :func:`window_table`) of the rows the fold keeps.
 
-    ``train_feats``: (window features, owning train-row index, window label); ``val_feats``: (window features,
-    owning scorable-validation-row position).
+    ``val_feats``: (window features, owning scorable-validation-row position) of the validation windows.
     """
     x_tr, own_tr, y_tr = train_feats
     x_va, own_va = val_feats
-    labels, _, kept = prepare(val_rows)
-    scored_rows = [val_rows[i] for i in kept]
-    gen_tr = np.array([str(train_rows[i].get("generator")) for i in own_tr])
-    dom_tr = np.array([str(train_rows[i].get("domain")) for i in own_tr])
-    out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}}
 
-    def fold(train_mask: np.ndarray, test: list[int], *, tpr: bool) -> dict[str, Any]:
-        head = fit_head(x_tr[train_mask], y_tr[train_mask], float(params["l2"]))
-        raw = aggregate(head_probs(head, x_va), own_va, len(scored_rows), str(params["aggregate"]))
-        return auroc_block([labels[i] for i in test], [raw[i] for i in test], tpr=tpr)
+    def score(keep: Keep) -> list[float]:
+        mask = np.array([keep(r) for r in train_rows], dtype=bool)[own_tr]
+        head = fit_head(x_tr[mask], y_tr[mask], float(params["l2"]))
+        return aggregate(head_probs(head, x_va), own_va, n_val_docs, str(params["aggregate"]))
 
-    for g in sorted({str(r.get("generator")) for r in train_rows + val_rows if r["label"] == "machine"}):
-        test = [i for i, r in enumerate(scored_rows) if r["label"] == "human" or str(r.get("generator")) == g]
-        out["generator"][g] = fold(~(y_tr & (gen_tr == g)), test, tpr=True)
-    for d in sorted({str(r.get("domain")) for r in train_rows + val_rows}):
-        test = [i for i, r in enumerate(scored_rows) if str(r.get("domain")) == d]
-        out["domain"][d] = fold(dom_tr != d, test, tpr=False)
-    return out
+    return score
 
 
 def train(
@@ -213,10 +211,7 @@ def train(
     train_rows, val_rows = split_rows(rows)
     encoder = _encoder(params, device)
     model = MiniLMModel(name, {"minilm_params": params}, encoder, {})
-    y_doc, docs, kept = prepare(train_rows)
-    x_tr, own = model.window_features(docs)
-    own_tr = np.asarray(kept, dtype=np.int64)[own]
-    y_tr = np.asarray(y_doc, dtype=bool)[own]
+    x_tr, own_tr, y_tr = window_table(model, train_rows)
     model.head = fit_head(x_tr, y_tr, float(params["l2"]))
     folder.mkdir(parents=True, exist_ok=True)
     save_file(model.head, str(folder / HEAD_FILE))
@@ -225,5 +220,6 @@ def train(
     val_raw = model.doc_scores(x_va, own_va, len(val_docs))
     extra: dict[str, Any] = {"minilm_params": params, "encoder": encoder.name, "train_windows": len(y_tr)}
     if leave_one_out_tables:
-        extra["leave_one_out"] = leave_one_out(train_rows, val_rows, (x_tr, own_tr, y_tr), (x_va, own_va), params)
+        scorer = fold_scorer(train_rows, (x_tr, own_tr, y_tr), (x_va, own_va), len(val_docs), params)
+        extra["leave_one_out"] = leave_one_out_table(rows, scorer)
     return finish_card(model, rows, val_rows, data, folder, extra=extra, val_raw=val_raw)

@@ -136,6 +136,35 @@ def test_bad_labelled_data(tmp_path: Path) -> None:
         mgt.read_labelled(bad)
 
 
+def test_leave_one_out_folds_leave_out_what_they_name() -> None:
+    """Each fold's fitting data lacks exactly the generator's machine texts (or the domain), and its test set is
+    the validation humans plus that generator (or the domain's validation texts)."""
+    rows = mgt.read_labelled(MGT_DATA)[::40]
+    train, val = mgt.split_rows(rows)
+    labels, _, kept = mgt.prepare(val)
+    seen: list[tuple[int, set[str], set[str]]] = []
+
+    def score_fold(keep: mgt.Keep) -> list[float]:
+        fitted = [r for r in train if keep(r)]
+        seen.append((len(fitted), {str(r["generator"]) for r in fitted}, {str(r["domain"]) for r in fitted}))
+        return [float(y) for y in labels]  # a perfect scorer: every two-class cell is 1.0
+
+    table = mgt.leave_one_out_table(rows, score_fold)
+    gens = sorted({str(r["generator"]) for r in rows if r["label"] == "machine"})
+    domains = sorted({str(r["domain"]) for r in rows})
+    assert list(table["generator"]) == gens and list(table["domain"]) == domains
+    for (n, fitted_gens, _), g in zip(seen[: len(gens)], gens, strict=True):
+        assert g not in fitted_gens and "human" in fitted_gens
+        assert n == sum(1 for r in train if not (r["label"] == "machine" and r["generator"] == g))
+        cell = table["generator"][g]
+        scored = [val[i] for i in kept]
+        assert cell["n"] == sum(1 for r in scored if r["label"] == "human" or r["generator"] == g)
+        assert cell["auroc"] == 1.0 and cell["tpr_at_1pct_fpr"] == 1.0
+    for (_, _, fitted_domains), d in zip(seen[len(gens) :], domains, strict=True):
+        assert d not in fitted_domains
+    assert table["domain"]["essay"] == {"n": table["domain"]["essay"]["n"], "auroc": None}  # no human essays
+
+
 def test_auroc_helper() -> None:
     assert mgt.auroc([True, False], [0.9, 0.1]) == 1.0
     assert mgt.auroc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5

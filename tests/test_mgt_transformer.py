@@ -197,6 +197,31 @@ def test_head_training_is_reproducible(tmp_path: Path) -> None:
     assert cards[0]["kind"] == "minilm" and cards[0]["data"]["rows"] == len(rows)
 
 
+@pytest.mark.slow
+def test_ensemble_leave_one_out_table(tmp_path: Path) -> None:
+    """`--leave-one-out` gives the ensemble a table like its members': every generator and domain, AUROC in
+    [0, 1] (None and no TPR where a test set has one class), and a card that is strict JSON."""
+    import subprocess
+    import sys
+
+    rows = mgt.read_labelled(MGT_DATA)[::90]
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(json.dumps(r) for r in rows))
+    cmd = [sys.executable, "-m", "curate.cli", "classifiers", "train", "tiny-ensemble", "--kind", "ensemble"]
+    cmd += ["--data", str(small), "--out", str(tmp_path / "e"), "--device", "cpu", "--leave-one-out"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+    card = json.loads((tmp_path / "e" / "card.json").read_text(), parse_constant=pytest.fail)
+    table = card["leave_one_out"]
+    assert set(table["generator"]) == {str(r["generator"]) for r in rows if r["label"] == "machine"}
+    assert set(table["domain"]) == {str(r["domain"]) for r in rows}
+    cells = list(table["generator"].values()) + list(table["domain"].values())
+    assert any(c["auroc"] is not None for c in cells)
+    for c in cells:
+        assert c["auroc"] is None or 0.0 <= c["auroc"] <= 1.0
+    for c in table["generator"].values():
+        assert (c["tpr_at_1pct_fpr"] is None) == (c["auroc"] is None)
+
+
 def test_score_step_batches_in_order(validation: list[dict]) -> None:
     from datatrove.data import Document
 
