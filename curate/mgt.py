@@ -193,6 +193,13 @@ def fit_platt(raw: Sequence[float], labels: Sequence[bool]) -> tuple[float, floa
     return float(res.x[0]), float(res.x[1])
 
 
+def doc_means(values: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
+    """Mean of ``values`` per owning document (every document owns at least one value)."""
+    sums = np.bincount(owner, weights=values, minlength=n_docs)
+    counts = np.bincount(owner, minlength=n_docs)
+    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
+
+
 def spread(items: Sequence[Any], limit: int | None) -> list[Any]:
     """At most ``limit`` of ``items``, evenly spaced from first to last (all of them when ``limit`` is None)."""
     n = len(items)
@@ -244,6 +251,16 @@ class MgtModel:
     def doc_windows(self, words: Sequence[str]) -> list[list[str]]:
         """The windows of a document that this model scores."""
         return spread(list(windows(words)), self.max_windows)
+
+    def window_texts(self, docs: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+        """(text of every scored window of ``docs``, index of the document each belongs to)."""
+        texts: list[str] = []
+        owner: list[int] = []
+        for d, words in enumerate(docs):
+            for win in self.doc_windows(words):
+                texts.append(" ".join(win))
+                owner.append(d)
+        return texts, np.asarray(owner, dtype=np.int64)
 
     def calibrate(self, raw: float) -> float:
         """Map a raw document score to a calibrated probability."""
@@ -398,12 +415,22 @@ def auroc_block(labels: Sequence[bool], scores: Sequence[float], *, tpr: bool = 
 Keep = Callable[[dict[str, Any]], bool]  # whether a labelled row stays in a leave-one-out fold's fitting data
 
 
+def in_generator_test(r: dict[str, Any], g: str) -> bool:
+    """Whether row ``r`` is tested for generator ``g``: the humans, and that generator's texts."""
+    return r["label"] == "human" or str(r.get("generator")) == g
+
+
+def in_domain_test(r: dict[str, Any], d: str) -> bool:
+    """Whether row ``r`` is tested for domain ``d``."""
+    return str(r.get("domain")) == d
+
+
 def _without_generator(g: str) -> Keep:
     return lambda r: not (r["label"] == "machine" and str(r.get("generator")) == g)
 
 
 def _without_domain(d: str) -> Keep:
-    return lambda r: str(r.get("domain")) != d
+    return lambda r: not in_domain_test(r, d)
 
 
 def leave_one_out_table(
@@ -427,10 +454,10 @@ def leave_one_out_table(
         return auroc_block([labels[i] for i in test], [raw[i] for i in test], tpr=tpr)
 
     for g in sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"}):
-        test = [i for i, r in enumerate(scored) if r["label"] == "human" or str(r.get("generator")) == g]
+        test = [i for i, r in enumerate(scored) if in_generator_test(r, g)]
         out["generator"][g] = cell(_without_generator(g), test, tpr=True)
     for d in sorted({str(r.get("domain")) for r in rows}):
-        test = [i for i, r in enumerate(scored) if str(r.get("domain")) == d]
+        test = [i for i, r in enumerate(scored) if in_domain_test(r, d)]
         out["domain"][d] = cell(_without_domain(d), test, tpr=False)
     return out
 
@@ -455,11 +482,9 @@ def metrics(
         "ece": round(calibration_error(labels, probs), 4),
     }
     gens = sorted({str(r.get("generator")) for r in rows if r["label"] == "machine"})
-    out["per_generator"] = {
-        g: block([r["label"] == "human" or str(r.get("generator")) == g for r in rows]) for g in gens
-    }
+    out["per_generator"] = {g: block([in_generator_test(r, g) for r in rows]) for g in gens}
     domains = sorted({str(r.get("domain")) for r in rows})
-    out["per_domain"] = {d: block([str(r.get("domain")) == d for r in rows]) for d in domains}
+    out["per_domain"] = {d: block([in_domain_test(r, d) for r in rows]) for d in domains}
     one = [window_count(len(words)) == 1 for words in docs]
     long_words = WINDOW + WINDOW // 2  # the most words a single window holds
     out["per_length"] = {

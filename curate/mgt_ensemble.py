@@ -26,6 +26,7 @@ from curate.mgt import (
     fit_platt,
     leave_one_out_table,
     load_model,
+    platt,
     prepare,
     retrain_hint,
     split_rows,
@@ -51,18 +52,38 @@ class EnsembleModel(MgtModel):
 
     def member_logits(self, docs: Sequence[Sequence[str]]) -> np.ndarray:
         """``(len(docs), members)`` logits of each member's calibrated probability."""
-        cols = [[m.calibrate(s) for s in m.raw_doc_scores(docs)] for m in self.members]
-        return clipped_logit(np.asarray(cols, dtype=np.float64).T.reshape(len(docs), len(self.members)))
+        return logit_columns([[m.calibrate(s) for s in m.raw_doc_scores(docs)] for m in self.members], len(docs))
 
     def stack(self, logits: np.ndarray) -> list[float]:
         """Stacked probability of each row of member logits (see :meth:`member_logits`)."""
-        from scipy.special import expit
-
-        return [float(v) for v in expit(logits @ self.weights[:-1] + self.weights[-1])]
+        return stack(logits, self.weights)
 
     def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
         """Stacked probability of each document."""
         return self.stack(self.member_logits(docs)) if docs else []
+
+
+def logit_columns(probs: Sequence[Sequence[float]], n_docs: int) -> np.ndarray:
+    """``(n_docs, members)`` clipped logits of each member's calibrated probabilities (one sequence a member)."""
+    return clipped_logit(np.asarray(probs, dtype=np.float64).T.reshape(n_docs, len(probs)))
+
+
+def fit_stack(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Stacking weights (one per member column of ``logits``, then the bias) of an L2-regularised logistic
+    regression, rounded as the card stores them."""
+    from curate.mgt_minilm import fit_head
+
+    head = fit_head(logits, labels, STACK_L2)
+    w = head["weight"].astype(np.float64) / head["scale"]
+    b = float(head["bias"][0]) - float(w @ head["mean"])
+    return np.asarray(np.round(np.concatenate([w, [b]]), 9), dtype=np.float64)
+
+
+def stack(logits: np.ndarray, weights: np.ndarray) -> list[float]:
+    """sigmoid(logits · weights[:-1] + weights[-1]) for each row of member logits."""
+    from scipy.special import expit
+
+    return [float(v) for v in expit(logits @ weights[:-1] + weights[-1])]
 
 
 def _pinned_calibration(member: MgtModel) -> list[float]:
@@ -96,8 +117,6 @@ def leave_one_out(rows: list[dict[str, Any]], device: str = "auto") -> dict[str,
     of the validation rows the fold keeps, and scores the validation rows. Costs one MiniLM pass over the
     training windows (about 15 minutes on 2 CPU cores) plus two fits per fold.
     """
-    from scipy.special import expit
-
     from curate import mgt_fasttext, mgt_minilm
 
     train_rows, val_rows = split_rows(rows)
@@ -117,14 +136,12 @@ def leave_one_out(rows: list[dict[str, Any]], device: str = "auto") -> dict[str,
     def score(keep: Keep) -> list[float]:
         fit_mask = cal & np.array([keep(r) for r in scored], dtype=bool)
         fasttext = mgt_fasttext.fit([r for r in train_rows if keep(r)], threads=2)
-        cols = []
+        calibrated = []
         for raw in (fasttext.raw_doc_scores(val_docs), minilm_fold(keep)):
-            x = clipped_logit(raw)
             a, b = fit_platt(list(np.asarray(raw)[fit_mask]), list(y[fit_mask]))
-            cols.append(clipped_logit(expit(a * x + b)))
-        stacked = np.column_stack(cols)
-        head = mgt_minilm.fit_head(stacked[fit_mask], y[fit_mask], STACK_L2)
-        return [float(v) for v in mgt_minilm.head_probs(head, stacked)]
+            calibrated.append([platt(s, a, b) for s in raw])
+        logits = logit_columns(calibrated, len(val_docs))
+        return stack(logits, fit_stack(logits[fit_mask], y[fit_mask]))
 
     return leave_one_out_table(rows, score)
 
@@ -143,8 +160,6 @@ def train(
     The card also reports AUROC of each member and of the ensemble on the other half of the validation groups,
     which no part of the ensemble was fitted on.
     """
-    from curate.mgt_minilm import fit_head
-
     _, val_rows = split_rows(rows)
     members = [load_model(m, device) for m in ENSEMBLE_MEMBERS]
     labels, docs, kept = prepare(val_rows)
@@ -152,10 +167,7 @@ def train(
     x = model.member_logits(docs)
     y = np.asarray(labels, dtype=bool)
     cal = np.asarray(calibration_rows([val_rows[i] for i in kept]), dtype=bool)
-    head = fit_head(x[cal], y[cal], STACK_L2)
-    w = head["weight"].astype(np.float64) / head["scale"]
-    b = float(head["bias"][0]) - float(w @ head["mean"])
-    model.weights = np.round(np.concatenate([w, [b]]), 9)  # as the card stores them
+    model.weights = fit_stack(x[cal], y[cal])
     raw = model.stack(x)  # the members' logits of these documents are already in x
     held = ~cal
     heldout = {m.name: round(auroc(y[held], x[held, i]), 4) for i, m in enumerate(members)}

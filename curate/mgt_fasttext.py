@@ -2,8 +2,8 @@
 
 A document's raw score is the mean window P(machine). Every fit runs in a freshly spawned process (see
 :func:`train_supervised`), so the same data gives a byte-identical ``model.bin``. The model is kept
-unquantized: a quantized one is a third the size but predicts at half the speed (product-quantized rows cost
-more to add up than plain ones), and speed is what this kind is for.
+unquantized: a quantized one is several times smaller but predicts at under half the speed (product-quantized
+rows cost more to add up than plain ones), and speed is what this kind is for.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from curate.errors import ModelError
 from curate.mgt import (
     MIN_WORDS,
     MgtModel,
+    doc_means,
     finish_card,
     leave_one_out_table,
     model_dir,
@@ -53,22 +56,15 @@ class FastTextModel(MgtModel):
 
     def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
         """Mean window P(machine) of each document; the windows of all ``docs`` go to fastText in one call."""
-        lines: list[str] = []
-        owner: list[int] = []
-        for d, words in enumerate(docs):
-            for win in windows(words):
-                lines.append(" ".join(win))
-                owner.append(d)
-        if not lines:
+        texts, owner = self.window_texts(docs)
+        if not texts:
             return []
-        labels, probs = self.model.predict(lines, k=2)
-        sums = [0.0] * len(docs)
-        counts = [0] * len(docs)
-        for d, labs, ps in zip(owner, labels, probs, strict=True):
-            p = next((float(q) for lab, q in zip(labs, ps, strict=True) if lab == MACHINE_LABEL), 0.0)
-            sums[d] += min(p, 1.0)
-            counts[d] += 1
-        return [s / c for s, c in zip(sums, counts, strict=True)]
+        labels, probs = self.model.predict(texts, k=2)
+        machine = [
+            min(next((float(q) for lab, q in zip(labs, ps, strict=True) if lab == MACHINE_LABEL), 0.0), 1.0)
+            for labs, ps in zip(labels, probs, strict=True)
+        ]
+        return [float(v) for v in doc_means(np.asarray(machine), owner, len(docs))]
 
 
 def _quiet_fasttext() -> Any:

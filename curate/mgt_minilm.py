@@ -20,6 +20,7 @@ from curate.mgt import (
     Keep,
     MgtModel,
     clipped_logit,
+    doc_means,
     finish_card,
     leave_one_out_table,
     model_dir,
@@ -76,13 +77,6 @@ def head_probs(head: dict[str, np.ndarray], feats: np.ndarray) -> np.ndarray:
     return np.asarray(expit(z @ head["weight"].astype(np.float64) + float(head["bias"][0])))
 
 
-def doc_means(values: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
-    """Mean of ``values`` per owning document (every document owns at least one value)."""
-    sums = np.bincount(owner, weights=values, minlength=n_docs)
-    counts = np.bincount(owner, minlength=n_docs)
-    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
-
-
 def aggregate(probs: np.ndarray, owner: np.ndarray, n_docs: int, how: str) -> list[float]:
     """A document's raw score from its windows' probabilities.
 
@@ -111,13 +105,8 @@ class MiniLMModel(MgtModel):
 
     def window_features(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(features of every scored window, index of the document it belongs to)."""
-        texts: list[str] = []
-        owner: list[int] = []
-        for d, words in enumerate(docs):
-            for win in self.doc_windows(words):
-                texts.append(" ".join(win))
-                owner.append(d)
-        return self.encoder.features(texts), np.asarray(owner, dtype=np.int64)
+        texts, owner = self.window_texts(docs)
+        return self.encoder.features(texts), owner
 
     def doc_scores(self, feats: np.ndarray, owner: np.ndarray, n_docs: int) -> list[float]:
         """Raw scores of ``n_docs`` documents from their windows' features (see :func:`aggregate`)."""
