@@ -34,7 +34,7 @@ MODEL_FILE = "model.bin"
 MACHINE_LABEL = "__label__machine"
 FASTTEXT_PARAMS: dict[str, Any] = {
     "wordNgrams": 3,
-    "dim": 16,
+    "dim": 8,
     "epoch": 15,
     "lr": 0.3,
     "bucket": 300_000,
