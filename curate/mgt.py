@@ -33,6 +33,9 @@ from curate.schema import ScoreReason
 
 WINDOW = 128
 MIN_WORDS = 30
+TEXT_CHECK_TOKENS = 128  # the head of a text that :func:`unscorable` reads (as lid reads its first 2,000 chars)
+MIN_LETTER_SHARE = 0.2  # of those tokens, words of letters
+MAX_JUNK_SHARE = 0.05  # of those tokens, C0/C1 control characters (whitespace aside) and U+FFFD
 VAL_BUCKETS = 2  # of 10: a group is in validation when sha1(group) % 10 < VAL_BUCKETS
 SCOPE_LANGUAGES = ("en",)
 REFERENCE_BINS = 20  # calibrated-score histograms of the validation texts, for contamination estimates
@@ -43,6 +46,9 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 
+_JUNK_CHARS = frozenset(
+    chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0xFFFD)
+)
 _ASCII_DIGITS_TO_ZERO = str.maketrans("123456789", "0" * 9)
 _ASCII_SYMBOLS = tuple(c for c in map(chr, range(128)) if not (c.isalnum() or c in "_'" or c.isspace()))
 
@@ -225,6 +231,34 @@ def platt(raw: float, a: float, b: float) -> float:
 Scored = tuple[float | None, ScoreReason | None, int]
 
 
+def unscorable(words: Sequence[str]) -> ScoreReason | None:
+    """Why a text with these normalised words gets no score, or None when it can be scored.
+
+    - ``too_short_to_score``: fewer than ``MIN_WORDS`` tokens.
+    - ``not_text``: among the first ``TEXT_CHECK_TOKENS`` tokens, fewer than ``MIN_LETTER_SHARE`` are words of
+      letters (symbol or digit soup, long tables, binary read as UTF-8) or more than ``MAX_JUNK_SHARE`` are
+      control or U+FFFD replacement characters (binary read as Latin-1). No detector here was trained on such
+      text, and the language identifier calls much of it English.
+
+    The same rule picks the labelled texts that training and evaluation use (:func:`prepare`); it rejects none
+    of the MGT training texts (their lowest letter share is 0.375, their highest junk share 0).
+    """
+    if len(words) < MIN_WORDS:
+        return ScoreReason.TOO_SHORT
+    head = words[:TEXT_CHECK_TOKENS]
+    if sum(map(str.isalpha, head)) < MIN_LETTER_SHARE * len(head):
+        return ScoreReason.NOT_TEXT
+    if sum(map(_JUNK_CHARS.__contains__, head)) > MAX_JUNK_SHARE * len(head):
+        return ScoreReason.NOT_TEXT
+    return None
+
+
+def _detected_language(text: str) -> str | None:
+    from curate.extract import detect_language
+
+    return detect_language(text)[0]
+
+
 class MgtModel:
     """A calibrated MGT classifier loaded from ``classifiers/<name>/``.
 
@@ -269,7 +303,10 @@ class MgtModel:
     def score_many(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[Scored]:
         """(calibrated P(model-generated) or None, reason when None, windows scored) for each text.
 
-        Batched: a transformer model embeds all windows of all ``texts`` in one sorted-by-length pass.
+        ``languages``: each text's ISO 639 code as the caller detected it; where it is None (or not given), the
+        language is detected here (lid.176 on the first 2,000 characters), so out-of-scope text gets NULL with
+        ``language_out_of_scope`` rather than a guess. Texts that :func:`unscorable` refuses get NULL with its
+        reason. Batched: a transformer model embeds all windows of all ``texts`` in one sorted-by-length pass.
         """
         langs = list(languages) if languages is not None else [None] * len(texts)
         out: list[Scored] = []
@@ -280,12 +317,13 @@ class MgtModel:
                 out.append((None, ScoreReason.LANGUAGE_OUT_OF_SCOPE, 0))
                 continue
             words = normalise(text)
-            if len(words) < MIN_WORDS:
-                out.append((None, ScoreReason.TOO_SHORT, 0))
-                continue
-            out.append((None, None, 0))
-            todo.append(i)
-            docs.append(words)
+            reason = unscorable(words)
+            if reason is None and language is None and _detected_language(text) not in self.languages:
+                reason = ScoreReason.LANGUAGE_OUT_OF_SCOPE
+            out.append((None, reason, 0))
+            if reason is None:
+                todo.append(i)
+                docs.append(words)
         for i, words, raw in zip(todo, docs, self.raw_doc_scores(docs), strict=True):
             n = window_count(len(words))
             out[i] = (round(self.calibrate(raw), 6), None, n if self.max_windows is None else min(n, self.max_windows))
@@ -392,11 +430,11 @@ def load_model(name: str, device: str = "auto") -> MgtModel:
 
 
 def prepare(rows: Sequence[dict[str, Any]]) -> tuple[list[bool], list[list[str]], list[int]]:
-    """(is machine, normalised words, row index) of the rows long enough to score."""
+    """(is machine, normalised words, row index) of the rows that can be scored (:func:`unscorable`)."""
     labels, docs, kept = [], [], []
     for i, r in enumerate(rows):
         words = normalise(r["text"])
-        if len(words) >= MIN_WORDS:
+        if unscorable(words) is None:
             labels.append(r["label"] == "machine")
             docs.append(words)
             kept.append(i)

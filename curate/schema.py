@@ -126,6 +126,7 @@ class ScoreReason(StrEnum):
 
     NOT_SCORED = "not_scored"
     TOO_SHORT = "too_short_to_score"
+    NOT_TEXT = "not_text"
     LANGUAGE_OUT_OF_SCOPE = "language_out_of_scope"
 
 

@@ -13,12 +13,33 @@ WARC_DIR = SHARED / "data" / "warc"
 HTML_DIR = SHARED / "data" / "html"
 MGT_DATA = SHARED / "data" / "mgt" / "train.jsonl.gz"
 
-# (text, detected language, expected NULL reason or None for "a probability or a reason") for every MGT kind
+
+def _binary_junk(encoding: str, n: int = 12_000) -> str:
+    """Reproducible random bytes decoded as ``encoding`` (what a mis-decoded binary body looks like)."""
+    import random
+
+    rng = random.Random(7)
+    return bytes(rng.randrange(256) for _ in range(n)).decode(encoding, errors="replace")
+
+
+ENGLISH = "The council met on Tuesday to discuss the new budget for the library and the parks. " * 8
+# (text, language the caller passes (None: let the scorer detect it), expected NULL reason, or "scored")
 BAD_MGT_INPUTS = [
     ("", "en", "too_short_to_score"),
     ("a" * 10_000_000, "en", "too_short_to_score"),
-    ("\x00\x01\x02 \xff\xfe" * 2000, None, None),
+    ("\x00\x01\x02\x03 " * 2000, "en", "not_text"),
+    ("0 1 2 3 4 5 6 7 8 9 % $ | - + = " * 300, None, "not_text"),
+    (_binary_junk("latin-1"), "en", "not_text"),
+    (_binary_junk("utf-8"), None, "not_text"),
     ("Der schnelle braune Fuchs springt über den faulen Hund. " * 30, "de", "language_out_of_scope"),
+    ("Der schnelle braune Fuchs springt über den faulen Hund. " * 30, None, "language_out_of_scope"),
+    (
+        "Le comité a examiné le budget de la bibliothèque et l'a approuvé mardi soir. " * 10,
+        None,
+        "language_out_of_scope",
+    ),
+    (ENGLISH, None, "scored"),
+    ("sentence " * 1_000_000, "en", "scored"),
 ]
 
 
