@@ -130,7 +130,8 @@ def train_supervised(train_file: Path, model_file: Path, params: dict[str, Any])
 
 
 def fit(rows: list[dict[str, Any]], threads: int = 1) -> FastTextModel:
-    """An uncalibrated model trained on ``rows`` (for leave-one-out tables)."""
+    """An uncalibrated model trained on ``rows`` (for leave-one-out tables); with one thread (the default) the
+    same rows give the same model, so a leave-one-out table is reproducible from the command and the data."""
     with tempfile.TemporaryDirectory() as tmp:
         path, model_file = Path(tmp) / "train.txt", Path(tmp) / "model.bin"
         write_training_file(rows, path)
@@ -139,9 +140,10 @@ def fit(rows: list[dict[str, Any]], threads: int = 1) -> FastTextModel:
     return FastTextModel("loo", {}, ft)
 
 
-def leave_one_out(rows: list[dict[str, Any]], threads: int = 2) -> dict[str, dict[str, Any]]:
+def leave_one_out(rows: list[dict[str, Any]], threads: int = 1) -> dict[str, dict[str, Any]]:
     """Leave-one-generator-out and leave-one-domain-out AUROC (:func:`curate.mgt.leave_one_out_table`): a fresh
-    fastText fit per fold."""
+    fastText fit per fold, single-threaded by default so that the table is reproducible (fastText's
+    multi-threaded training is not)."""
     train_rows, val_rows = split_rows(rows)
     _, val_docs, _ = prepare(val_rows)
     return leave_one_out_table(
