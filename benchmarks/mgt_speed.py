@@ -79,15 +79,10 @@ def bench_fasttext(docs: list[str]) -> dict[str, float]:
     model = load_model("mgt-fasttext-v1")
     model.score_many(docs[:10])
     batch = ScoreConfig().batch_docs  # as the pipeline's ScoreStep calls it
+    chunks = [docs[i : i + batch] for i in range(0, len(docs), batch)]
     # the pipeline passes the language its extract step detected; a caller that knows none has it detected here
-    known = ["en"] * batch
-    curate = cpu_rate(
-        lambda: [
-            model.score_many(docs[i : i + batch], known[: len(docs[i : i + batch])]) for i in range(0, len(docs), batch)
-        ],
-        len(docs),
-    )
-    detected = cpu_rate(lambda: [model.score_many(docs[i : i + batch]) for i in range(0, len(docs), batch)], len(docs))
+    curate = cpu_rate(lambda: [model.score_many(c, ["en"] * len(c)) for c in chunks], len(docs))
+    detected = cpu_rate(lambda: [model.score_many(c) for c in chunks], len(docs))
     # keep_labels with a 0 floor keeps everything (annotate only); with neither keep nor remove labels,
     # datatrove 0.10.1 fails on `None + list` when it loads the model
     peer = FastTextClassifierFilter(

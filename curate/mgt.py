@@ -5,8 +5,9 @@ word windows, never whole documents: chat preambles ("Sure", "Here is",
 "Title:", markdown bold/headers) are stripped, digits folded, punctuation split off, and texts cut into
 windows of ``WINDOW`` words, so length and formatting artefacts of the training data are not learnable.
 A document's raw score combines its window scores (how is the kind's business), mapped through a Platt
-calibration fitted on held-out groups, so a recipe threshold means a probability. Texts under ``MIN_WORDS`` words and languages outside
-the model card's scope get no score (NULL with a reason).
+calibration fitted on held-out groups, so a recipe threshold means a probability. Texts under ``MIN_WORDS``
+words, texts that are mostly not words (:func:`unscorable`) and languages outside the model card's scope get no
+score (NULL with a reason).
 
 Artefacts live in ``classifiers/<name>/``: the model file(s) of its kind (``model.bin``, ``head.safetensors``),
 ``card.json`` (kind, recipe, calibration, metrics, validation-data digest) and ``README.md`` (the model card).
@@ -279,7 +280,7 @@ class MgtModel:
         self.reference: dict[str, Any] | None = card.get("reference_histograms")
 
     def raw_doc_scores(self, docs: Sequence[Sequence[str]]) -> list[float]:
-        """Uncalibrated score of each document, given its normalised words (each has >= MIN_WORDS)."""
+        """Uncalibrated score of each document, given its normalised words (each passes :func:`unscorable`)."""
         raise NotImplementedError
 
     def doc_windows(self, words: Sequence[str]) -> list[list[str]]:

@@ -17,7 +17,6 @@ import numpy as np
 
 from curate.errors import ModelError
 from curate.mgt import (
-    MIN_WORDS,
     MgtModel,
     doc_means,
     finish_card,
@@ -27,6 +26,7 @@ from curate.mgt import (
     prepare,
     retrain_hint,
     split_rows,
+    unscorable,
     windows,
 )
 
@@ -97,7 +97,7 @@ def write_training_file(rows: list[dict[str, Any]], path: Path, seed: int = 1) -
     lines: list[str] = []
     for r in rows:
         words = normalise(r["text"])
-        if len(words) < MIN_WORDS:
+        if unscorable(words) is not None:
             continue
         lines.extend(f"__label__{r['label']} {' '.join(win)}\n" for win in windows(words))
     random.Random(seed).shuffle(lines)
