@@ -68,8 +68,9 @@ def run_curate(docs: list[str], work: Path, verify: str) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curate.dedup import Member, MinHasher, band_keys, choose_representatives, text_hash
-    from curate.dedup_stage import DedupBucketStep, cluster_documents, split_chains
+    from curate.dedup.buckets import DedupBucketStep
+    from curate.dedup.cluster import cluster_documents, split_chains
+    from curate.dedup.minhash import Member, MinHasher, band_keys, choose_representatives, text_hash
     from curate.schema import DOCUMENT_COLUMNS, SHARD_DEDUP_FIELDS, arrow_schema
     from curate.store import duckdb_connect
 
@@ -177,7 +178,7 @@ def child(system: str, corpus: Path, n: int, verify: str) -> None:
 
 
 def quality(docs: list[str], planted: list[tuple[int, int]], clusters: list[list[int]]) -> dict[str, float]:
-    from curate.dedup import jaccard
+    from curate.dedup.minhash import jaccard
 
     cache: dict[tuple[int, int], float] = {}
 

@@ -43,8 +43,8 @@ def run_datatrove(files: list[str]) -> dict[str, float]:
 
 def run_curate(files: list[str], extractor: str) -> dict[str, float]:
     from curate.extract import extract_text
-    from curate.license_tagger import tag_html
-    from curate.read import iter_records
+    from curate.licenses.tagger import tag_html
+    from curate.read.warc import iter_records
 
     docs = chars = 0
     licence_s = 0.0

@@ -31,7 +31,7 @@ DOC_BYTES = 3000
 
 def make_docs(n: int, data: Path) -> list[str]:
     """``n`` documents of about ``DOC_BYTES`` bytes from the validation texts (cycled when there are too few)."""
-    from curate.mgt import read_labelled, split_rows
+    from curate.score.labelled import read_labelled, split_rows
 
     texts = [r["text"].strip() for r in split_rows(read_labelled(data))[1] if len(r["text"].split()) >= 30]
     docs: list[str] = []
@@ -72,9 +72,10 @@ def bench_fasttext(docs: list[str]) -> dict[str, float]:
     from datatrove.data import Document
     from datatrove.pipeline.filters import FastTextClassifierFilter
 
-    from curate.mgt import load_model, model_dir
-    from curate.mgt_fasttext import MODEL_FILE
     from curate.recipe import ScoreConfig
+    from curate.score.fasttext_model import MODEL_FILE
+    from curate.score.model import model_dir
+    from curate.score.registry import load_model
 
     model = load_model("mgt-fasttext-v1")
     model.score_many(docs[:10])
@@ -98,8 +99,8 @@ def bench_transformer(docs: list[str], device: str, batch: int) -> dict[str, obj
     """curate's encoder vs sentence-transformers at 512 tokens, and curate's end-to-end scoring, docs/s."""
     import torch
 
-    from curate.encoder import MiniLMEncoder, encoder_path
-    from curate.mgt import load_model
+    from curate.score.encoder import MiniLMEncoder, encoder_path
+    from curate.score.registry import load_model
 
     enc = MiniLMEncoder(device, layers=(2, 4, 6), max_tokens=512, batch_size=batch)
     sync = torch.cuda.synchronize if enc.device == "cuda" else None
@@ -130,7 +131,7 @@ def bench_transformer(docs: list[str], device: str, batch: int) -> dict[str, obj
 
 def main() -> None:
     """Run both benchmarks and print a table and a JSON line."""
-    from curate.encoder import DEVICES
+    from curate.score.encoder import DEVICES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=5000, help="3 KB documents for the fastText comparison")

@@ -83,7 +83,7 @@ def run_cmd(
 
     A Common Crawl listing works too: curate run warc.paths.gz --base-url s3://commoncrawl/ --out out/
     """
-    from curate.pipeline import SubmittedRun, run_pipeline
+    from curate.run.plan import SubmittedRun, run_pipeline
 
     r = run_pipeline(
         paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url, device=device
@@ -119,7 +119,7 @@ def dedup_cmd(
 
     Example: curate dedup --explain --recipe pipelines/default.toml
     """
-    from curate.dedup_stage import s_curve, signature_margin
+    from curate.dedup.params import s_curve, signature_margin
     from curate.recipe import load_recipe
 
     r = load_recipe(recipe)
@@ -143,7 +143,7 @@ def list_cmd() -> None:
 
     Example: curate classifiers list
     """
-    from curate.mgt import registry
+    from curate.score.registry import registry
 
     typer.echo(f"{'name':<20} {'kind':<9} {'AUROC':>6} {'TPR@1%':>7} {'ECE':>6}  languages  members")
     for c in registry():
@@ -176,7 +176,7 @@ def train_cmd(
     The transformer: curate classifiers train mgt-minilm-v1 --data FILE --device cuda; the ensemble, after both
     members: curate classifiers train mgt-ensemble-v1 --data FILE
     """
-    from curate.mgt import train
+    from curate.score.registry import train
 
     card = train(name, data, out, kind=kind, leave_one_out_tables=leave_one_out, device=device)
     v = card["validation"]
@@ -199,7 +199,9 @@ def eval_cmd(
     """
     import json
 
-    from curate.mgt import evaluate, load_model, read_labelled, split_rows
+    from curate.score.labelled import read_labelled, split_rows
+    from curate.score.model import evaluate
+    from curate.score.registry import load_model
 
     rows = read_labelled(data)
     if split == "validation":

@@ -9,7 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from datatrove.data import Document
+
+from curate.recipe import Recipe
 from curate.schema import DateReason, Tier
+from curate.steps import CurateStep
 
 _WARC_DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:\d{2})?$"
@@ -41,3 +45,25 @@ def tier_for(captured: dt.datetime | None, cutoff: dt.datetime) -> Tier | None:
     if captured is None:
         return None
     return Tier.PRE_CUTOFF if captured < cutoff else Tier.POST_CUTOFF
+
+
+class DateStep(CurateStep):
+    """Tier from WARC-Date against the recipe's cutoff."""
+
+    name = "date tier"
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.cutoff = recipe.cutoff_datetime
+
+    def process(self, doc: Document) -> None:
+        """Parse WARC-Date strictly; unknown dates get no tier and a reason."""
+        from curate.dating import parse_warc_date, tier_for
+
+        meta = doc.metadata
+        if meta.get("record_type") is None:
+            return
+        captured, reason = parse_warc_date(meta.get("warc_date_raw"))
+        tier = tier_for(captured, self.cutoff)
+        meta.update(warc_date=captured, tier=tier.value if tier else None, date_reason=reason.value if reason else None)
+        self.stat_update(f"tier_{tier.value if tier else 'unknown'}")

@@ -7,12 +7,18 @@ htmldate for the date the page claims, which is recorded as soft evidence only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from datatrove.data import Document
+
 from curate.errors import ModelError
+from curate.schema import Meta, Reason
+from curate.steps import CurateStep, decide, pending
 
 
 def extractor_name(extractor: str) -> str:
@@ -72,3 +78,68 @@ def page_date(html: str, url: str | None = None) -> str | None:
     except (ValueError, TypeError):
         return None
     return str(found) if found else None
+
+
+class ExtractTimeout(Exception):
+    """A page took longer than the extraction time limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`ExtractTimeout` in the block after ``seconds`` (SIGALRM; main thread only, else no limit)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise ExtractTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class ExtractStep(CurateStep):
+    """Main text (trafilatura or resiliparse), language id and page date."""
+
+    name = "extract"
+
+    def __init__(self, extractor: str, page_dates: bool, timeout_s: float = 10.0) -> None:
+        super().__init__()
+        self.extractor = extractor
+        self.page_dates = page_dates
+        self.timeout_s = timeout_s
+
+    def process(self, doc: Document) -> None:
+        """Replace the raw HTML by the main text; an extractor crash quarantines the record."""
+        from curate.extract import detect_language, extract_text, extractor_name, page_date
+
+        meta = doc.metadata
+        html = meta.pop(Meta.HTML, None)
+        if html is not None and pending(doc):
+            meta["extractor"] = extractor_name(self.extractor)
+            try:
+                with time_limit(self.timeout_s):
+                    doc.text = extract_text(html, self.extractor, meta.get("url"))
+            except ExtractTimeout:
+                decide(doc, Reason.EXTRACT_TIMEOUT, f"over {self.timeout_s}s")
+                self.stat_update("dropped_extract_timeout")
+                return
+            except Exception as e:  # noqa: BLE001 - one page's failure is that page's quarantine row
+                decide(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
+                self.stat_update("quarantined_extract_error")
+                return
+            if self.page_dates:
+                meta["page_date"] = page_date(html, meta.get("url"))
+        elif meta.get("record_type") == "conversion" and pending(doc):
+            meta["extractor"] = "wet-conversion"
+        if doc.text:
+            meta["text_chars"] = len(doc.text)
+            meta["language"], meta["language_score"] = detect_language(doc.text)

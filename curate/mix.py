@@ -222,7 +222,7 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
 def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
     """ATTRIBUTION.md: TASL (title, author, source, licence) and capture for each mixed document whose page
     licence requires attribution."""
-    from curate.spdx import licence_by_spdx
+    from curate.licenses.spdx import licence_by_spdx
 
     rows = con.execute(
         """SELECT doc_id, title, author, site_name, url, license_spdx, license_url, warc_date, warc_record_id, warc_file_name

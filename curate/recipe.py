@@ -131,7 +131,7 @@ class Recipe:
     @property
     def dedup_params(self) -> Any:
         """The dedup parameters (band split chosen for ``dedup.min_recall`` at ``dedup.threshold``)."""
-        from curate.dedup_stage import DedupParams, recall_bands
+        from curate.dedup.params import DedupParams, recall_bands
 
         d = self.dedup
         bands, rows = recall_bands(d.threshold, d.num_perm, d.min_recall)
@@ -218,7 +218,7 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
     if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
         raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
-    from curate.encoder import DEVICES
+    from curate.score.encoder import DEVICES
 
     if r.score.device not in DEVICES:
         raise ConfigError(f"score.device must be one of {', '.join(DEVICES)}, got {r.score.device!r}")
@@ -248,7 +248,7 @@ def _validate(r: Recipe) -> None:
         if b.weight < 0:
             raise ConfigError(f"mix bucket {b.name!r}: weight must be >= 0")
     _check_bucket_sql(r.mix.buckets)
-    from curate.policy import get_policy, load_domain_reviews
+    from curate.licenses.policy import get_policy, load_domain_reviews
 
     get_policy(r.license.policy)
     if r.license.domain_review:
@@ -292,7 +292,7 @@ def with_device(recipe: Recipe, device: str) -> Recipe:
     """
     from dataclasses import replace
 
-    from curate.encoder import DEVICES
+    from curate.score.encoder import DEVICES
 
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")

@@ -57,7 +57,7 @@ def _token_view(con: Any, mix: Path | None) -> None:
 
 def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts."""
-    from curate.policy import get_policy
+    from curate.licenses.policy import get_policy
 
     _token_view(con, mix)
     policy = get_policy(recipe.license.policy)
@@ -165,8 +165,8 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
         """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at, o.source FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
-    from curate.contamination import contamination_table
-    from curate.mgt import load_card
+    from curate.score.contamination import contamination_table
+    from curate.score.model import load_card
 
     card_hist = load_card(recipe.score.model).get("reference_histograms")
     contamination = {}

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.dedup import Member, choose_representatives
-from curate.dedup_stage import save_signatures
+from curate.dedup.cluster import save_signatures
+from curate.dedup.minhash import Member, choose_representatives
 from curate.recipe import Recipe
 from curate.schema import (
     DOCUMENT_COLUMNS,
@@ -121,7 +121,7 @@ def _attest(con: Any) -> None:
 
 def _apply_mgt_rule(con: Any, recipe: Recipe) -> str:
     """Drop kept post-cutoff (and, when kept, undated) records by the recipe's MGT rule; returns the rule applied."""
-    from curate.contamination import reference_percentiles
+    from curate.score.contamination import reference_percentiles
 
     r = recipe.score
     subject = f"(tier = '{Tier.POST_CUTOFF.value}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
@@ -147,7 +147,7 @@ def _apply_mgt_rule(con: Any, recipe: Recipe) -> str:
 
 def _apply_domain_reviews(con: Any, recipe: Recipe) -> None:
     """Reviewer verdicts per domain override page verdicts; each becomes a ``domain-review`` evidence row."""
-    from curate.policy import load_domain_reviews
+    from curate.licenses.policy import load_domain_reviews
     from curate.schema import LICENSE_TAGGER_NAME
 
     if not recipe.license.domain_review:
@@ -192,7 +192,7 @@ def _apply_domain_reviews(con: Any, recipe: Recipe) -> None:
 
 def _apply_policy(con: Any, recipe: Recipe) -> None:
     """Drop kept documents the recipe's licence policy excludes (reason ``license_policy``)."""
-    from curate.policy import get_policy
+    from curate.licenses.policy import get_policy
 
     policy = get_policy(recipe.license.policy)
     rows = con.execute(
@@ -212,7 +212,7 @@ def _dedup(con: Any, work: Path, recipe: Recipe) -> None:
     documents that duplicate a kept document of a ``dedup.against`` store."""
     import pyarrow as pa
 
-    from curate.dedup_stage import cluster_documents, matches_in_old_store, split_chains
+    from curate.dedup.cluster import cluster_documents, matches_in_old_store, split_chains
 
     d = recipe.dedup
     params = recipe.dedup_params

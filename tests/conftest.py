@@ -55,7 +55,7 @@ def all_fixture_warcs() -> list[Path]:
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory):
     """The pipeline run on the bundled sample crawl (shared by many tests: it takes a few seconds)."""
-    from curate.pipeline import run_pipeline
+    from curate.run.plan import run_pipeline
 
     return run_pipeline(None, tmp_path_factory.mktemp("run1"), quiet=True)
 
@@ -71,6 +71,6 @@ def sample_con(sample_run):
 
 @pytest.fixture(scope="session")
 def sample_files() -> list[Path]:
-    from curate.inputs import resolve_inputs
+    from curate.read.inputs import resolve_inputs
 
     return [Path(p) for p in resolve_inputs([str(SAMPLE_DIR)])]

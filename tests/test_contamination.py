@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.contamination import estimate, histogram, mixture_mle
+from curate.score.contamination import estimate, histogram, mixture_mle
 
 from conftest import MGT_DATA
 
@@ -36,9 +36,10 @@ def test_mixture_mle_recovers_the_share(share: float) -> None:
 @pytest.mark.slow
 def test_sample_crawl_estimate_covers_the_truth(sample_run, sample_con) -> None:
     from curate import sample
-    from curate.mgt import load_model, read_labelled
     from curate.recipe import load_recipe
     from curate.report import report_context
+    from curate.score.labelled import read_labelled
+    from curate.score.registry import load_model
 
     picked = sample._pick_rows(read_labelled(MGT_DATA), random.Random(sample.SEED))
     machine = {hashlib.sha1(r["id"].encode()).hexdigest()[:10] for r in picked if r["label"] == "machine"}
@@ -66,7 +67,7 @@ def test_reference_rule_caps_false_positives_on_real_web_pages(sample_con) -> No
 
 
 def test_probability_rule_when_reference_is_too_small(tmp_path: Path) -> None:
-    from curate.pipeline import run_pipeline
+    from curate.run.plan import run_pipeline
     from curate.store import open_store
 
     from conftest import WARC_DIR

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.dedup import (
+from curate.dedup.minhash import (
     Member,
     MinHasher,
     band_keys,
@@ -20,7 +20,7 @@ from curate.dedup import (
     normalise_text,
     text_hash,
 )
-from curate.dedup_stage import recall_bands, signature_margin
+from curate.dedup.params import recall_bands, signature_margin
 
 _RNG = random.Random(1)
 VOCAB = [f"w{i}" for i in range(3000)]
@@ -126,7 +126,8 @@ def _shards(work: Path, docs: dict[str, str], recipe) -> None:
 def test_cluster_documents_over_shards(tmp_path: Path, verify: str) -> None:
     import duckdb
 
-    from curate.dedup_stage import DedupBucketStep, cluster_documents
+    from curate.dedup.buckets import DedupBucketStep
+    from curate.dedup.cluster import cluster_documents
     from curate.recipe import load_recipe
 
     recipe = load_recipe()
@@ -155,7 +156,8 @@ def test_cluster_documents_over_shards(tmp_path: Path, verify: str) -> None:
 def test_all_identical_corpus_is_one_cluster(tmp_path: Path) -> None:
     import duckdb
 
-    from curate.dedup_stage import DedupBucketStep, cluster_documents
+    from curate.dedup.buckets import DedupBucketStep
+    from curate.dedup.cluster import cluster_documents
     from curate.recipe import load_recipe
 
     recipe = load_recipe()
@@ -171,7 +173,7 @@ def test_all_identical_corpus_is_one_cluster(tmp_path: Path) -> None:
 def test_dedup_against_an_earlier_store(tmp_path: Path) -> None:
     import shutil
 
-    from curate.pipeline import run_pipeline
+    from curate.run.plan import run_pipeline
     from curate.store import open_store
 
     from conftest import WARC_DIR

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from curate.errors import ConfigError
-from curate.pipeline import FinalizeStep, plan_executors
 from curate.recipe import load_recipe
+from curate.run.plan import FinalizeStep, plan_executors
 
 
 def chain_for(tmp_path: Path, kind: str) -> list:
@@ -70,7 +70,7 @@ def test_slurm_needs_a_partition(tmp_path: Path) -> None:
 def test_torch_threads_share_the_cores(tmp_path: Path) -> None:
     import os
 
-    from curate.pipeline import torch_threads
+    from curate.run.plan import torch_threads
 
     cores = len(os.sched_getaffinity(0))
     local = tmp_path / "local.toml"

@@ -6,9 +6,9 @@ import csv
 
 import pytest
 
-from curate.license_tagger import optouts_from_headers, tag_html
-from curate.read import decode_payload
-from curate.spdx import licence_for_url
+from curate.licenses.spdx import licence_for_url
+from curate.licenses.tagger import optouts_from_headers, tag_html
+from curate.read.warc import decode_payload
 
 from conftest import HTML_DIR
 
@@ -157,7 +157,7 @@ def test_huge_and_deep_pages_do_not_crash() -> None:
 
 
 def test_spdx_ids_of_ports_resolve_and_malformed_ones_do_not_crash() -> None:
-    from curate.spdx import licence_by_spdx
+    from curate.licenses.spdx import licence_by_spdx
 
     port = licence_by_spdx("LicenseRef-CC-BY-SA-3.0-ES")
     assert port and port.share_alike and port.open_definition

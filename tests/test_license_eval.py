@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from curate.license_tagger import tag_html
-from curate.read import decode_payload
+from curate.licenses.tagger import tag_html
+from curate.read.warc import decode_payload
 from curate.resources import LICENSES_DIR, REPO_ROOT
 
 from conftest import HTML_DIR

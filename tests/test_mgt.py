@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from curate import mgt
 from curate.errors import ModelError
 from curate.resources import CLASSIFIERS_DIR
+from curate.score import model as score_model
+from curate.score.labelled import Keep, prepare, read_labelled, rows_digest, split_rows
+from curate.score.metrics import auroc, leave_one_out_table
+from curate.score.model import evaluate
+from curate.score.registry import forget_loaded, load_model
+from curate.score.text import _PREAMBLE, normalise
 
 from conftest import BAD_MGT_INPUTS, MGT_DATA
 
@@ -20,14 +25,14 @@ GATE = json.loads((CLASSIFIERS_DIR / NAME / "gate.json").read_text())
 
 @pytest.fixture(scope="module")
 def validation() -> list[dict]:
-    return mgt.split_rows(mgt.read_labelled(MGT_DATA))[1]
+    return split_rows(read_labelled(MGT_DATA))[1]
 
 
 def test_eval_gate(validation: list[dict]) -> None:
-    assert mgt.rows_digest(validation) == GATE["validation_digest"], (
+    assert rows_digest(validation) == GATE["validation_digest"], (
         "validation data changed: re-measure and re-pin gate.json"
     )
-    metrics = mgt.evaluate(mgt.load_model(NAME), validation)
+    metrics = evaluate(load_model(NAME), validation)
     for key, floor in GATE["floors"].items():
         assert metrics[key] >= floor, f"{key} {metrics[key]} fell below its floor {floor}"
     for key, ceiling in GATE["ceilings"].items():
@@ -41,12 +46,12 @@ def test_card_matches_gate() -> None:
 
 
 def test_split_is_grouped(validation: list[dict]) -> None:
-    train, val = mgt.split_rows(mgt.read_labelled(MGT_DATA))
+    train, val = split_rows(read_labelled(MGT_DATA))
     assert not {r["group"] for r in train} & {r["group"] for r in val}
 
 
 def test_scoring_rules() -> None:
-    model = mgt.load_model(NAME)
+    model = load_model(NAME)
     assert model.score("too short to say", "en")[1] == "too_short_to_score"
     assert model.score("un texte en français " * 30, "fr")[1] == "language_out_of_scope"
     p, reason, n = model.score("The council met on Tuesday to discuss the new budget for the library. " * 40, "en")
@@ -54,7 +59,7 @@ def test_scoring_rules() -> None:
 
 
 def test_preambles_and_formatting_are_stripped() -> None:
-    assert mgt.normalise("Sure! Here is the essay you asked for:\n**Title: Rivers**\nRivers flow 42 km.") == [
+    assert normalise("Sure! Here is the essay you asked for:\n**Title: Rivers**\nRivers flow 42 km.") == [
         "rivers",
         "flow",
         "00",
@@ -77,11 +82,11 @@ def test_normalise_matches_its_regex_definition() -> None:
     alphabet = [chr(i) for i in range(128)] + list("éßİﬁ٣৪²½–—“”’…€™😀\u00a0\u2028\u3000中文")
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400))) for _ in range(2000)]
     texts += ["".join(chr(rng.randrange(128)) for _ in range(rng.randrange(1, 400))) for _ in range(2000)]
-    texts += [r["text"] for r in mgt.read_labelled(MGT_DATA)[::20]]
+    texts += [r["text"] for r in read_labelled(MGT_DATA)[::20]]
     for text in texts:
-        stripped = mgt._PREAMBLE.sub("", text, count=1)
+        stripped = _PREAMBLE.sub("", text, count=1)
         if stripped == text:  # the preamble rule is the same on both sides; compare the tokenising alone
-            assert mgt.normalise(text) == by_regex(text), repr(text)
+            assert normalise(text) == by_regex(text), repr(text)
 
 
 def test_training_is_reproducible(tmp_path: Path) -> None:
@@ -89,7 +94,7 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    rows = mgt.read_labelled(MGT_DATA)[::6]
+    rows = read_labelled(MGT_DATA)[::6]
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     digests, cards = [], []
@@ -118,51 +123,51 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
 def test_leave_one_out_fits_are_reproducible() -> None:
     """Each leave-one-out fold is a fastText fit with default threads: two fits of the same rows must score alike
     (multi-threaded fastText training would not), so a card's table can be re-derived from the data."""
-    from curate import mgt_fasttext
+    from curate.score import fasttext_model as mgt_fasttext
 
-    rows = mgt.read_labelled(MGT_DATA)
-    train, val = mgt.split_rows(rows)
-    _, docs, _ = mgt.prepare(val[:60])
+    rows = read_labelled(MGT_DATA)
+    train, val = split_rows(rows)
+    _, docs, _ = prepare(val[:60])
     fits = [mgt_fasttext.fit(train[::12]).raw_doc_scores(docs) for _ in range(2)]
     assert fits[0] == fits[1]
     assert len(set(fits[0])) > 10  # a real model, not a constant
 
 
 def test_missing_and_corrupt_models_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mgt, "CLASSIFIERS_DIR", tmp_path)
-    mgt.load_model.cache_clear()
+    monkeypatch.setattr(score_model, "CLASSIFIERS_DIR", tmp_path)
+    forget_loaded()
     try:
         with pytest.raises(ModelError, match="curate classifiers train nope"):
-            mgt.load_model("nope")
+            load_model("nope")
         shutil.copytree(CLASSIFIERS_DIR / NAME, tmp_path / "broken")
         (tmp_path / "broken" / "model.bin").write_bytes(b"not a model")
         with pytest.raises(ModelError, match=r"model\.bin"):
-            mgt.load_model("broken")
+            load_model("broken")
     finally:
-        mgt.load_model.cache_clear()
+        forget_loaded()
 
 
 def test_bad_labelled_data(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "x", "label": "robot"}\n')
     with pytest.raises(ModelError, match="row 1"):
-        mgt.read_labelled(bad)
+        read_labelled(bad)
 
 
 def test_leave_one_out_folds_leave_out_what_they_name() -> None:
     """Each fold's fitting data lacks exactly the generator's machine texts (or the domain), and its test set is
     the validation humans plus that generator (or the domain's validation texts)."""
-    rows = mgt.read_labelled(MGT_DATA)[::40]
-    train, val = mgt.split_rows(rows)
-    labels, _, kept = mgt.prepare(val)
+    rows = read_labelled(MGT_DATA)[::40]
+    train, val = split_rows(rows)
+    labels, _, kept = prepare(val)
     seen: list[tuple[int, set[str], set[str]]] = []
 
-    def score_fold(keep: mgt.Keep) -> list[float]:
+    def score_fold(keep: Keep) -> list[float]:
         fitted = [r for r in train if keep(r)]
         seen.append((len(fitted), {str(r["generator"]) for r in fitted}, {str(r["domain"]) for r in fitted}))
         return [float(y) for y in labels]  # a perfect scorer: every two-class cell is 1.0
 
-    table = mgt.leave_one_out_table(rows, score_fold)
+    table = leave_one_out_table(rows, score_fold)
     gens = sorted({str(r["generator"]) for r in rows if r["label"] == "machine"})
     domains = sorted({str(r["domain"]) for r in rows})
     assert list(table["generator"]) == gens and list(table["domain"]) == domains
@@ -179,8 +184,8 @@ def test_leave_one_out_folds_leave_out_what_they_name() -> None:
 
 
 def test_auroc_helper() -> None:
-    assert mgt.auroc([True, False], [0.9, 0.1]) == 1.0
-    assert mgt.auroc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert auroc([True, False], [0.9, 0.1]) == 1.0
+    assert auroc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
 
 
 @pytest.mark.parametrize(
@@ -188,7 +193,7 @@ def test_auroc_helper() -> None:
     BAD_MGT_INPUTS,
 )
 def test_bad_inputs_get_null_with_their_reason(text: str, language: str | None, reason: str | None) -> None:
-    score, why, _ = mgt.load_model(NAME).score(text, language)
+    score, why, _ = load_model(NAME).score(text, language)
     if reason == "scored":
         assert why is None and score is not None and 0.0 <= score <= 1.0
     else:
@@ -202,5 +207,5 @@ def test_mixed_language_text_is_scored_as_its_detected_language() -> None:
         "The committee reviewed the budget in detail and approved it. " * 20 + "Le comité a approuvé le budget. " * 3
     )
     lang, _ = detect_language(mixed)
-    score, why, n = mgt.load_model(NAME).score(mixed, lang)
+    score, why, n = load_model(NAME).score(mixed, lang)
     assert lang == "en" and score is not None and why is None and n >= 1

@@ -11,9 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate import mgt
 from curate.errors import ConfigError, ModelError
 from curate.resources import CLASSIFIERS_DIR
+from curate.score import model as score_model
+from curate.score.labelled import read_labelled, rows_digest, split_rows
+from curate.score.metrics import auroc
+from curate.score.model import evaluate, load_card
+from curate.score.registry import forget_loaded, load_model
+from curate.score.text import normalise, windows
 
 from conftest import BAD_MGT_INPUTS, MGT_DATA
 
@@ -23,12 +28,12 @@ ENSEMBLE = "mgt-ensemble-v1"
 
 @pytest.fixture(scope="module")
 def validation() -> list[dict]:
-    return mgt.split_rows(mgt.read_labelled(MGT_DATA))[1]
+    return split_rows(read_labelled(MGT_DATA))[1]
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    from curate.encoder import MiniLMEncoder
+    from curate.score.encoder import MiniLMEncoder
 
     return MiniLMEncoder("cpu", layers=(2, 6), max_tokens=64, batch_size=4)
 
@@ -42,8 +47,8 @@ def test_eval_gate(name: str, validation: list[dict]) -> None:
     """Floors measured on every k-th validation row (the whole split is in the card; the slice keeps CI short)."""
     gate = json.loads((CLASSIFIERS_DIR / name / "gate.json").read_text())
     rows = gate_slice(validation, gate)
-    assert mgt.rows_digest(rows) == gate["slice_digest"], "validation data changed: re-measure and re-pin gate.json"
-    metrics = mgt.evaluate(mgt.load_model(name, "cpu"), rows)
+    assert rows_digest(rows) == gate["slice_digest"], "validation data changed: re-measure and re-pin gate.json"
+    metrics = evaluate(load_model(name, "cpu"), rows)
     for key, floor in gate["floors"].items():
         assert metrics[key] >= floor, f"{name}: {key} {metrics[key]} fell below its floor {floor}"
     for key, ceiling in gate["ceilings"].items():
@@ -51,20 +56,20 @@ def test_eval_gate(name: str, validation: list[dict]) -> None:
 
 
 def test_cards_are_measured_on_the_pinned_split() -> None:
-    fasttext_card = mgt.load_card("mgt-fasttext-v1")
+    fasttext_card = load_card("mgt-fasttext-v1")
     for name in (MINILM, ENSEMBLE):
-        card = mgt.load_card(name)
+        card = load_card(name)
         assert card["kind"] in name
         assert card["data"]["validation_digest"] == fasttext_card["data"]["validation_digest"]
         assert 0.5 < card["validation"]["auroc"] <= 1.0
         assert set(card["validation"]["per_length"]) == {"1 window (30-192 words)", "2+ windows (over 192 words)"}
-    assert set(mgt.load_card(MINILM)["leave_one_out"]["generator"]) == set(fasttext_card["leave_one_out"]["generator"])
+    assert set(load_card(MINILM)["leave_one_out"]["generator"]) == set(fasttext_card["leave_one_out"]["generator"])
 
 
 def test_device_resolution() -> None:
     import torch
 
-    from curate.encoder import resolve_device
+    from curate.score.encoder import resolve_device
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -94,7 +99,7 @@ def test_sorted_batching_keeps_order_and_numbers(encoder) -> None:
 
 
 def test_encoder_rejects_bad_settings() -> None:
-    from curate.encoder import MiniLMEncoder
+    from curate.score.encoder import MiniLMEncoder
 
     with pytest.raises(ConfigError, match="max_tokens"):
         MiniLMEncoder("cpu", max_tokens=4096)
@@ -108,7 +113,7 @@ def test_encoder_rejects_bad_settings() -> None:
 )
 @pytest.mark.parametrize("name", [MINILM, ENSEMBLE])
 def test_bad_inputs(name: str, text: str, language: str | None, reason: str | None) -> None:
-    score, why, _ = mgt.load_model(name, "cpu").score(text, language)
+    score, why, _ = load_model(name, "cpu").score(text, language)
     if reason == "scored":
         assert why is None and score is not None and 0.0 <= score <= 1.0
     else:
@@ -116,15 +121,15 @@ def test_bad_inputs(name: str, text: str, language: str | None, reason: str | No
 
 
 def test_long_documents_are_scored_in_spread_windows(validation: list[dict]) -> None:
-    model = mgt.load_model(MINILM, "cpu")
+    model = load_model(MINILM, "cpu")
     long_text = " ".join(r["text"] for r in validation[:60])
     score, why, n = model.score(long_text, "en")
     assert why is None and 0.0 <= score <= 1.0
-    assert n == model.max_windows < len(list(mgt.windows(mgt.normalise(long_text))))
+    assert n == model.max_windows < len(list(windows(normalise(long_text))))
 
 
 def test_batch_scoring_equals_one_by_one(validation: list[dict]) -> None:
-    model = mgt.load_model(ENSEMBLE, "cpu")
+    model = load_model(ENSEMBLE, "cpu")
     texts = [r["text"] for r in validation[:12]] + ["too short"]
     together = model.score_many(texts)
     alone = [model.score(t) for t in texts]
@@ -140,27 +145,27 @@ def copy_classifier(name: str, dest: Path) -> None:
 def test_missing_corrupt_or_misfit_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from safetensors.numpy import save_file
 
-    monkeypatch.setattr(mgt, "CLASSIFIERS_DIR", tmp_path)
-    mgt.load_model.cache_clear()
+    monkeypatch.setattr(score_model, "CLASSIFIERS_DIR", tmp_path)
+    forget_loaded()
     try:
         copy_classifier(MINILM, tmp_path)
         head = tmp_path / MINILM / "head.safetensors"
         head.write_bytes(b"\x00" * 64)
         with pytest.raises(ModelError, match=r"head\.safetensors is corrupt.*curate classifiers train"):
-            mgt.load_model(MINILM, "cpu")
+            load_model(MINILM, "cpu")
         save_file({"weight": np.zeros(3, dtype=np.float32)}, str(head))
         with pytest.raises(ModelError, match="does not fit the encoder"):
-            mgt.load_model(MINILM, "cpu")
+            load_model(MINILM, "cpu")
         head.unlink()
         with pytest.raises(ModelError, match=r"head\.safetensors is missing"):
-            mgt.load_model(MINILM, "cpu")
+            load_model(MINILM, "cpu")
     finally:
-        mgt.load_model.cache_clear()
+        forget_loaded()
 
 
 def test_ensemble_refuses_a_retrained_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mgt, "CLASSIFIERS_DIR", tmp_path)
-    mgt.load_model.cache_clear()
+    monkeypatch.setattr(score_model, "CLASSIFIERS_DIR", tmp_path)
+    forget_loaded()
     try:
         for name in ("mgt-fasttext-v1", MINILM, ENSEMBLE):
             copy_classifier(name, tmp_path)
@@ -169,9 +174,9 @@ def test_ensemble_refuses_a_retrained_member(tmp_path: Path, monkeypatch: pytest
         card["calibration"]["a"] += 0.5
         card_path.write_text(json.dumps(card))
         with pytest.raises(ModelError, match="fitted on another version of 'mgt-minilm-v1'"):
-            mgt.load_model(ENSEMBLE, "cpu")
+            load_model(ENSEMBLE, "cpu")
     finally:
-        mgt.load_model.cache_clear()
+        forget_loaded()
 
 
 def test_head_training_is_reproducible(tmp_path: Path) -> None:
@@ -180,7 +185,7 @@ def test_head_training_is_reproducible(tmp_path: Path) -> None:
 
     from safetensors.numpy import load_file
 
-    rows = mgt.read_labelled(MGT_DATA)[::90]
+    rows = read_labelled(MGT_DATA)[::90]
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     heads, cards = [], []
@@ -203,7 +208,7 @@ def test_ensemble_leave_one_out_table(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    rows = mgt.read_labelled(MGT_DATA)[::90]
+    rows = read_labelled(MGT_DATA)[::90]
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     cmd = [sys.executable, "-m", "curate.cli", "classifiers", "train", "tiny-ensemble", "--kind", "ensemble"]
@@ -224,7 +229,7 @@ def test_ensemble_leave_one_out_table(tmp_path: Path) -> None:
 def test_score_step_batches_in_order(validation: list[dict]) -> None:
     from datatrove.data import Document
 
-    from curate.steps import ScoreStep
+    from curate.score.step import ScoreStep
 
     docs = [
         Document(text=r["text"], id=str(i), metadata={"record_type": "response"}) for i, r in enumerate(validation[:7])
@@ -234,7 +239,7 @@ def test_score_step_batches_in_order(validation: list[dict]) -> None:
     out = list(step.run(iter(docs)))
     assert [d.id for d in out] == [d.id for d in docs]
     assert out[3].metadata["mgt_reason"] == "not_scored" and "mgt_score" not in out[3].metadata
-    model = mgt.load_model(MINILM, "cpu")
+    model = load_model(MINILM, "cpu")
     for d in out[:3] + out[4:]:
         assert d.metadata["mgt_model"] == MINILM
         assert abs(d.metadata["mgt_score"] - model.score(d.text)[0]) < 1e-4
@@ -267,8 +272,8 @@ def test_pipeline_with_the_ensemble(sample_con, tmp_path: Path) -> None:
     import random
 
     from curate import sample
-    from curate.pipeline import run_pipeline
     from curate.resources import SAMPLE_DIR
+    from curate.run.plan import run_pipeline
     from curate.store import open_store
 
     recipe = tmp_path / "ensemble.toml"
@@ -287,13 +292,13 @@ def test_pipeline_with_the_ensemble(sample_con, tmp_path: Path) -> None:
     finally:
         con.close()
     fasttext_scores = dict(sample_con.execute(query).fetchall())
-    picked = sample._pick_rows(mgt.read_labelled(MGT_DATA), random.Random(sample.SEED))
+    picked = sample._pick_rows(read_labelled(MGT_DATA), random.Random(sample.SEED))
     machine = {hashlib.sha1(p["id"].encode()).hexdigest()[:10] for p in picked if p["label"] == "machine"}
     urls = sorted(set(ensemble_scores) & set(fasttext_scores))
     assert len(urls) > 100
     labels = [u.rsplit("/", 1)[1].removesuffix(".html") in machine for u in urls]
-    auc_ensemble = mgt.auroc(labels, [ensemble_scores[u] for u in urls])
-    auc_fasttext = mgt.auroc(labels, [fasttext_scores[u] for u in urls])
+    auc_ensemble = auroc(labels, [ensemble_scores[u] for u in urls])
+    auc_fasttext = auroc(labels, [fasttext_scores[u] for u in urls])
     assert auc_ensemble >= auc_fasttext - 0.01, (auc_ensemble, auc_fasttext)
 
 
@@ -310,7 +315,7 @@ def test_classifiers_list() -> None:
 
 
 def test_window_aggregation() -> None:
-    from curate.mgt_minilm import aggregate
+    from curate.score.minilm_model import aggregate
 
     probs = np.array([0.5, 0.99, 0.2, 0.2, 0.9])
     owner = np.array([0, 0, 1, 1, 2])
@@ -323,10 +328,10 @@ def test_window_aggregation() -> None:
 
 def test_bfloat16_numerics_stay_close(validation: list[dict]) -> None:
     """CUDA runs the encoder in bfloat16; CI has no GPU, so the same numerics are checked on the CPU."""
-    from curate.encoder import MiniLMEncoder
-    from curate.mgt_minilm import MiniLMModel
+    from curate.score.encoder import MiniLMEncoder
+    from curate.score.minilm_model import MiniLMModel
 
-    fp32 = mgt.load_model(MINILM, "cpu")
+    fp32 = load_model(MINILM, "cpu")
     assert fp32.encoder.precision == "fp32"
     params = fp32.card["minilm_params"]
     bf16 = MiniLMModel(

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.mix import encoding
-from curate.pipeline import run_pipeline
+from curate.run.plan import run_pipeline
 from curate.store import open_store
 
 from test_read import warcio_counts

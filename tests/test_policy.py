@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from curate.errors import ConfigError
-from curate.pipeline import run_pipeline
-from curate.policy import get_policy, load_domain_reviews
+from curate.licenses.policy import get_policy, load_domain_reviews
+from curate.licenses.site_optout import SiteSignals
 from curate.recipe import load_recipe
-from curate.site_optout import SiteSignals
+from curate.run.plan import run_pipeline
 
 
 def test_policies() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from curate.read import DOC_RECORD_TYPES, decode_payload, domain_of, iter_records
+from curate.read.warc import DOC_RECORD_TYPES, decode_payload, domain_of, iter_records
 
 from conftest import WARC_DIR, all_fixture_warcs
 
@@ -235,7 +235,7 @@ def test_too_large_payload_is_dropped_without_buffering(tmp_path: Path) -> None:
 def test_extraction_time_limit() -> None:
     import time
 
-    from curate.steps import ExtractTimeout, time_limit
+    from curate.extract import ExtractTimeout, time_limit
 
     with pytest.raises(ExtractTimeout), time_limit(0.05):
         time.sleep(1)
@@ -245,7 +245,7 @@ def test_extraction_time_limit() -> None:
 
 def test_paths_listing(tmp_path: Path) -> None:
     from curate.errors import InputError
-    from curate.inputs import read_paths_listing, resolve_inputs
+    from curate.read.inputs import read_paths_listing, resolve_inputs
 
     cc = read_paths_listing(str(WARC_DIR / "warc-whirlwind" / "CC-MAIN-2024-22.warc.paths.gz"), "s3://commoncrawl/")
     assert len(cc) == 300 and cc[0].startswith("s3://commoncrawl/part-00000-")

@@ -344,7 +344,7 @@ def _wat_document(path: str, it: Any, record: Any, body: bytes, *, crawl_id: str
     """A WAT metadata record: a dropped row whose licence evidence comes from the links WAT kept."""
     import json
 
-    from curate.license_tagger import wat_licence_evidence
+    from curate.licenses.tagger import wat_licence_evidence
 
     meta = _record_meta(path, it, record, crawl_id, base)
     meta.update(content_type=WAT_CONTENT_TYPE, payload_bytes=len(body))

@@ -16,19 +16,10 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.mgt import (
-    MgtModel,
-    doc_means,
-    finish_card,
-    leave_one_out_table,
-    model_dir,
-    normalise,
-    prepare,
-    retrain_hint,
-    split_rows,
-    unscorable,
-    windows,
-)
+from curate.score.labelled import prepare, split_rows
+from curate.score.metrics import doc_means, leave_one_out_table
+from curate.score.model import MgtModel, finish_card, model_dir, retrain_hint
+from curate.score.text import normalise, unscorable, windows
 
 MODEL_FILE = "model.bin"
 MACHINE_LABEL = "__label__machine"
@@ -141,7 +132,7 @@ def fit(rows: list[dict[str, Any]], threads: int = 1) -> FastTextModel:
 
 
 def leave_one_out(rows: list[dict[str, Any]], threads: int = 1) -> dict[str, dict[str, Any]]:
-    """Leave-one-generator-out and leave-one-domain-out AUROC (:func:`curate.mgt.leave_one_out_table`): a fresh
+    """Leave-one-generator-out and leave-one-domain-out AUROC (:func:`curate.score.metrics.leave_one_out_table`): a fresh
     fastText fit per fold, single-threaded by default so that the table is reproducible (fastText's
     multi-threaded training is not)."""
     train_rows, val_rows = split_rows(rows)

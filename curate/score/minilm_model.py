@@ -16,18 +16,9 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.mgt import (
-    Keep,
-    MgtModel,
-    clipped_logit,
-    doc_means,
-    finish_card,
-    leave_one_out_table,
-    model_dir,
-    prepare,
-    retrain_hint,
-    split_rows,
-)
+from curate.score.labelled import Keep, prepare, split_rows
+from curate.score.metrics import clipped_logit, doc_means, leave_one_out_table
+from curate.score.model import MgtModel, finish_card, model_dir, retrain_hint
 
 MINILM_PARAMS: dict[str, Any] = {
     "layers": [0, 1, 2, 3, 4, 5, 6],
@@ -120,7 +111,7 @@ class MiniLMModel(MgtModel):
 
 
 def _encoder(params: dict[str, Any], device: str) -> Any:
-    from curate.encoder import MiniLMEncoder
+    from curate.score.encoder import MiniLMEncoder
 
     return MiniLMEncoder(device, params["layers"], int(params["max_tokens"]))
 
@@ -164,7 +155,7 @@ def fold_scorer(
     n_val_docs: int,
     params: dict[str, Any],
 ) -> Callable[[Keep], list[float]]:
-    """A leave-one-out fold scorer (see :func:`curate.mgt.leave_one_out_table`): the frozen encoder makes each
+    """A leave-one-out fold scorer (see :func:`curate.score.metrics.leave_one_out_table`): the frozen encoder makes each
     fold a head refit on the cached ``train_feats`` (from :func:`window_table`) of the rows the fold keeps.
 
     ``val_feats``: (window features, owning scorable-validation-row position) of the validation windows.

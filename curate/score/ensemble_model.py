@@ -9,6 +9,7 @@ to load until it is refitted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,24 +17,29 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.mgt import (
-    Keep,
-    MgtModel,
-    auroc,
-    calibration_rows,
-    clipped_logit,
-    finish_card,
-    fit_platt,
-    leave_one_out_table,
-    load_model,
-    platt,
-    prepare,
-    retrain_hint,
-    split_rows,
-)
+from curate.score import fasttext_model, minilm_model
+from curate.score.labelled import Keep, calibration_rows, prepare, split_rows
+from curate.score.metrics import auroc, clipped_logit, fit_platt, leave_one_out_table, platt
+from curate.score.model import MgtModel, finish_card, load_card, retrain_hint
 
 ENSEMBLE_MEMBERS = ("mgt-fasttext-v1", "mgt-minilm-v1")
 STACK_L2 = 1e-3
+
+
+@functools.cache
+def load_member(name: str, device: str = "auto") -> MgtModel:
+    """Load a member classifier (a fasttext or minilm kind) by name, as registered in ``classifiers/``.
+
+    Raises:
+        ModelError: the member is missing, corrupt, or of a kind an ensemble cannot hold.
+    """
+    card = load_card(name)
+    kind = card.get("kind")
+    if kind == "fasttext":
+        return fasttext_model.load(name, card)
+    if kind == "minilm":
+        return minilm_model.load(name, card, device)
+    raise ModelError(f"ensemble member {name!r} has kind {kind!r}; an ensemble holds fasttext and minilm classifiers")
 
 
 class EnsembleModel(MgtModel):
@@ -71,7 +77,7 @@ def logit_columns(probs: Sequence[Sequence[float]], n_docs: int) -> np.ndarray:
 def fit_stack(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Stacking weights (one per member column of ``logits``, then the bias) of an L2-regularised logistic
     regression, rounded as the card stores them."""
-    from curate.mgt_minilm import fit_head
+    from curate.score.minilm_model import fit_head
 
     head = fit_head(logits, labels, STACK_L2)
     w = head["weight"].astype(np.float64) / head["scale"]
@@ -99,7 +105,7 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel
     """
     members = []
     for spec in card["members"]:
-        member = load_model(spec["name"], device)
+        member = load_member(spec["name"], device)
         if _pinned_calibration(member) != [round(v, 9) for v in spec["calibration"]]:
             raise ModelError(
                 f"ensemble {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
@@ -110,7 +116,7 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel
 
 def leave_one_out(rows: list[dict[str, Any]], device: str = "auto") -> dict[str, dict[str, Any]]:
     """Leave-one-generator-out and leave-one-domain-out AUROC of the whole ensemble
-    (:func:`curate.mgt.leave_one_out_table`).
+    (:func:`curate.score.metrics.leave_one_out_table`).
 
     Each fold refits both members without the left-out generator or domain (a fastText fit; a MiniLM head on
     encoder features computed once), fits each member's Platt calibration and the stack on the calibration half
@@ -118,25 +124,23 @@ def leave_one_out(rows: list[dict[str, Any]], device: str = "auto") -> dict[str,
     training windows (about 15 minutes on 2 CPU cores) plus two fits per fold; every fit is deterministic, so
     the table is reproducible from the command and the data (to float rounding of the encoder's machine).
     """
-    from curate import mgt_fasttext, mgt_minilm
-
     train_rows, val_rows = split_rows(rows)
     labels, val_docs, kept = prepare(val_rows)
     scored = [val_rows[i] for i in kept]
     y = np.asarray(labels, dtype=bool)
     cal = np.asarray(calibration_rows(scored), dtype=bool)
-    minilm = load_model("mgt-minilm-v1", device)
-    if not isinstance(minilm, mgt_minilm.MiniLMModel):
+    minilm = load_member("mgt-minilm-v1", device)
+    if not isinstance(minilm, minilm_model.MiniLMModel):
         raise ModelError("the ensemble's leave-one-out table needs mgt-minilm-v1 to be a minilm model")
-    params = minilm.card.get("minilm_params", mgt_minilm.MINILM_PARAMS)
-    train_feats = mgt_minilm.window_table(minilm, train_rows)
-    minilm_fold = mgt_minilm.fold_scorer(
+    params = minilm.card.get("minilm_params", minilm_model.MINILM_PARAMS)
+    train_feats = minilm_model.window_table(minilm, train_rows)
+    minilm_fold = minilm_model.fold_scorer(
         train_rows, train_feats, minilm.window_features(val_docs), len(val_docs), params
     )
 
     def score(keep: Keep) -> list[float]:
         fit_mask = cal & np.array([keep(r) for r in scored], dtype=bool)
-        fasttext = mgt_fasttext.fit([r for r in train_rows if keep(r)])  # one thread: reproducible
+        fasttext = fasttext_model.fit([r for r in train_rows if keep(r)])  # one thread: reproducible
         calibrated = []
         for raw in (fasttext.raw_doc_scores(val_docs), minilm_fold(keep)):
             a, b = fit_platt(list(np.asarray(raw)[fit_mask]), list(y[fit_mask]))
@@ -162,7 +166,7 @@ def train(
     which no part of the ensemble was fitted on.
     """
     _, val_rows = split_rows(rows)
-    members = [load_model(m, device) for m in ENSEMBLE_MEMBERS]
+    members = [load_member(m, device) for m in ENSEMBLE_MEMBERS]
     labels, docs, kept = prepare(val_rows)
     model = EnsembleModel(name, {}, members, [1.0] * len(members) + [0.0])
     x = model.member_logits(docs)

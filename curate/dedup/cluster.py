@@ -1,129 +1,14 @@
-"""The global dedup stage: buckets per LSH band, candidate verification, clustering, representatives.
-
-Scale-out shape (each arrow is independently restartable):
-
-1. signatures, per stage-1 task (``SignatureStep``): 32-bit MinHash values and one 64-bit key per band, written
-   into the task's Parquet shard;
-2. buckets, one datatrove task per band (``DedupBucketStep``): DuckDB groups that band's keys over all shards
-   (spilling to disk, so memory stays bounded) and writes star edges ``(first doc, other doc)`` of every bucket
-   with more than one document to ``edges/<band>.parquet``;
-3. verify + cluster, one task (``cluster_documents``): near-candidate edges are kept when the signatures'
-   estimated Jaccard is at least ``threshold - 2 sd`` (or, with ``verify = "exact"``, when the texts' exact
-   Jaccard is at least ``threshold``); exact edges come from equal normalised-text hashes and equal verified
-   payload digests; union-find over the surviving edges. Its memory is O(documents that have an edge), not
-   O(corpus): about 200 bytes per such document in CPython.
-
-Documents of an earlier store named in ``dedup.against`` join the buckets through their stored band keys and
-signatures, so a new crawl is deduplicated against an old corpus without re-reading its WARCs; a new
-document that matches an old one is dropped as ``duplicate_of`` the old doc_id (the old corpus was already
-released, so its copy always represents).
+"""Candidate verification and clustering over the store.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
-
-from curate.dedup import UnionFind, candidate_probability, jaccard
-
-
-def recall_bands(threshold: float, num_perm: int, min_recall: float = 0.97) -> tuple[int, int]:
-    """(bands, rows), bands * rows <= num_perm, with P(candidate | Jaccard = threshold) >= ``min_recall`` and
-    the fewest candidates below it (smallest P at threshold - 0.2); falls back to the highest recall."""
-    best: tuple[float, float, int, int] | None = None
-    fallback: tuple[float, int, int] = (-1.0, 1, 1)
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            p = candidate_probability(threshold, b, r)
-            if p > fallback[0]:
-                fallback = (p, b, r)
-            if p >= min_recall:
-                key = (candidate_probability(max(threshold - 0.2, 0.0), b, r), -p, b, r)
-                if best is None or key < best:
-                    best = key
-    return (best[2], best[3]) if best else (fallback[1], fallback[2])
-
-
-def signature_margin(threshold: float, num_perm: int) -> float:
-    """Two standard deviations of the MinHash Jaccard estimate at the threshold."""
-    return 2 * math.sqrt(threshold * (1 - threshold) / num_perm)
-
-
-@dataclass(frozen=True)
-class DedupParams:
-    """Everything that makes two runs' signatures comparable."""
-
-    num_perm: int
-    ngram: int
-    bands: int
-    rows: int
-    seed: int
-
-    @property
-    def name(self) -> str:
-        """Versioned parameter string, recorded in the run."""
-        return f"minhash-lsh-v2:perm={self.num_perm},ngram={self.ngram},bands={self.bands}x{self.rows},seed={self.seed}"
-
-
-def s_curve(
-    params: DedupParams, threshold: float, steps: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
-) -> list[tuple[float, float, bool]]:
-    """(Jaccard, P(candidate), counts as duplicate) at each step: the LSH S-curve of ``params``."""
-    return [(s, candidate_probability(s, params.bands, params.rows), s >= threshold) for s in steps]
-
-
-def shards_glob(work: Path) -> str:
-    """The stage-1 document shards."""
-    return (work / "documents" / "*.parquet").as_posix()
-
-
-def bucket_edges(con: Any, glob: str, band: int, out: Path) -> int:
-    """Write the star edges of band ``band`` (1-based) to ``out``; returns how many."""
-    con.execute(
-        f"""
-        COPY (
-          WITH k AS (
-            SELECT doc_id, bands[{band}] AS key FROM read_parquet('{glob}') WHERE bands IS NOT NULL AND len(bands) >= {band}
-          ), g AS (SELECT doc_id, key, min(doc_id) OVER (PARTITION BY key) AS first FROM k)
-          SELECT first AS a, doc_id AS b FROM g WHERE doc_id <> first ORDER BY a, b
-        ) TO '{out.as_posix()}' (FORMAT parquet)
-        """
-    )
-    return int(con.execute(f"SELECT count(*) FROM read_parquet('{out.as_posix()}')").fetchone()[0])
-
-
-class DedupBucketStep(PipelineStep):
-    """datatrove step: task ``rank`` writes the edges of bands ``rank + 1, rank + 1 + world_size, …``."""
-
-    name = "dedup buckets"
-    type = "DEDUP"
-
-    def __init__(self, work_dir: str, bands: int, memory_limit: str = "2GB") -> None:
-        super().__init__()
-        self.work_dir, self.bands, self.memory_limit = work_dir, bands, memory_limit
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        """Compute this task's bands."""
-        from curate.store import duckdb_connect
-
-        work = Path(self.work_dir)
-        (work / "edges").mkdir(parents=True, exist_ok=True)
-        con = duckdb_connect(
-            ":memory:", memory_limit=self.memory_limit, spill_dir=work / "duckdb-tmp" / f"bucket-{rank}"
-        )
-        try:
-            for band in range(rank + 1, self.bands + 1, world_size):
-                n = bucket_edges(con, shards_glob(work), band, work / "edges" / f"{band:03d}.parquet")
-                self.stat_update("edges", value=n)
-        finally:
-            con.close()
-        return
-        yield
+from curate.dedup.buckets import shards_glob
+from curate.dedup.minhash import UnionFind, jaccard
+from curate.dedup.params import DedupParams, signature_margin
 
 
 def _verified_near_edges(
@@ -292,13 +177,3 @@ def save_signatures(con: Any, work: Path) -> None:
     )
 
 
-__all__ = [
-    "DedupBucketStep",
-    "DedupParams",
-    "bucket_edges",
-    "cluster_documents",
-    "matches_in_old_store",
-    "recall_bands",
-    "save_signatures",
-    "signature_margin",
-]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from curate.license_tagger import OptOut, ai_agent_names
+from curate.licenses.tagger import OptOut, ai_agent_names
 
 _EXTRA_LINE = re.compile(
     r"^\s*(content-signal|content-usage|disallowaitraining)\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from datatrove.pipeline.base import PipelineStep
 
-from curate.dedup_stage import DedupBucketStep
+from curate.dedup.buckets import DedupBucketStep
 from curate.errors import ConfigError, CurateError
-from curate.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.mix import MixSummary
+from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.recipe import Recipe, load_recipe, with_device
 from curate.resources import SAMPLE_DIR
 from curate.schema import DEDUP_NAME, LANGID_NAME, LICENSE_TAGGER_NAME, READER_NAME, SCHEMA_VERSION
@@ -56,7 +56,8 @@ class RunResult:
 
 def mgt_model_version(recipe: Recipe) -> str:
     """The classifier's name, plus the device setting for kinds that run in torch (their numbers depend on it)."""
-    from curate.mgt import TORCH_KINDS, load_card
+    from curate.score.model import load_card
+    from curate.score.registry import TORCH_KINDS
 
     name = recipe.score.model
     return f"{name} device={recipe.score.device}" if load_card(name).get("kind") in TORCH_KINDS else name
@@ -288,8 +289,14 @@ def torch_threads(recipe: Recipe, n_files: int) -> int:
 
 def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -> list[object]:
     """The stage-1 datatrove pipeline: usable with any datatrove executor (each task writes its own shards)."""
-    from curate.read import ProvenanceWarcReader
-    from curate.steps import DateStep, DecideStep, ExtractStep, LicenseStep, ScoreStep, ShardWriter, SignatureStep
+    from curate.dating import DateStep
+    from curate.decide import DecideStep
+    from curate.dedup.step import SignatureStep
+    from curate.extract import ExtractStep
+    from curate.licenses.step import LicenseStep
+    from curate.read.warc import ProvenanceWarcReader
+    from curate.run.shards import ShardWriter
+    from curate.score.step import ScoreStep
 
     return [
         ProvenanceWarcReader(files, run_id, str(work / "inputs"), recipe.extract.max_payload_bytes),
@@ -330,8 +337,8 @@ def run_pipeline(
         ModelError: the recipe's classifier is missing or corrupt.
     """
     from curate.errors import InputError
-    from curate.mgt import load_model
     from curate.mix import encoding
+    from curate.score.registry import load_model
     from curate.store import counts as store_counts
     from curate.store import open_store
 

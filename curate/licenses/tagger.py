@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from curate.licenses.spdx import licence_for_url
 from curate.schema import LICENSE_TAGGER_NAME, LicenseScope
-from curate.spdx import licence_for_url
 
 # A DOM parse is needed only when a licence can be present; copyright notices and opt-out metas are found
 # by cheap scans of the raw HTML.

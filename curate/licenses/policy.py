@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import ConfigError
+from curate.licenses.spdx import licence_by_spdx
 from curate.resources import LICENSES_DIR
-from curate.spdx import licence_by_spdx
 
 POLICIES_FILE = LICENSES_DIR / "policies.toml"
 

@@ -1,0 +1,83 @@
+"""The licence step of ingest: licence, copyright and opt-out evidence from the raw HTML and HTTP headers
+(before extraction), and site-level opt-outs from the recipe's robots.txt / tdmrep.json snapshots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datatrove.data import Document
+
+from curate.recipe import Recipe
+from curate.schema import (
+    LICENSE_TAGGER_NAME,
+    Meta,
+)
+from curate.steps import CurateStep
+
+
+class LicenseStep(CurateStep):
+    """Licence, copyright and opt-out evidence from the raw HTML and HTTP headers (before extraction), and
+    site-level opt-outs from the recipe's robots.txt / tdmrep.json snapshots."""
+
+    name = "licence + opt-out evidence"
+
+    def __init__(self, recipe: Recipe | None = None) -> None:
+        super().__init__()
+        o = recipe.optout if recipe else None
+        self.robots_dir = o.robots_dir if o else ""
+        self.tdmrep_dir = o.tdmrep_dir if o else ""
+        self.snapshot_date = o.snapshot_date if o else ""
+        self._site: Any = None
+
+    def _site_signals(self, doc: Document) -> None:
+        import datetime as dt
+        from pathlib import Path
+
+        from curate.licenses.site_optout import SiteSignals
+
+        if self._site is None:
+            self._site = SiteSignals(
+                Path(self.robots_dir) if self.robots_dir else None, Path(self.tdmrep_dir) if self.tdmrep_dir else None
+            )
+        url = doc.metadata.get("url")
+        if not self._site.checked(url):
+            return
+        found = self._site.for_url(url)
+        doc.metadata["optout_site"] = bool(found)
+        when = dt.datetime.combine(dt.date.fromisoformat(self.snapshot_date), dt.time(), tzinfo=dt.UTC)
+        doc.metadata.setdefault(Meta.OPTOUT_EVIDENCE, []).extend(
+            {**o.__dict__, "source": "site-snapshot", "observed_at": when} for o in found
+        )
+        if found:
+            self.stat_update("optout_site")
+
+    def process(self, doc: Document) -> None:
+        """Tag the raw HTML; records without HTML get NULL licence and opt-out (nothing could be checked)."""
+        from curate.licenses.tagger import tag_html
+
+        meta = doc.metadata
+        html = meta.get(Meta.HTML)
+        headers = meta.pop("_headers", None) or {}
+        if (self.robots_dir or self.tdmrep_dir) and meta.get("record_type") is not None:
+            self._site_signals(doc)
+        if html is None:
+            return
+        v = tag_html(html, headers)
+        meta.update(
+            license_spdx=v.spdx_id,
+            license_scope=v.scope,
+            license_confidence=v.confidence,
+            license_conflict=v.conflict,
+            license_signals=len(v.evidence),
+            license_tagger=LICENSE_TAGGER_NAME,
+            license_url=v.licence_url,
+            optout=bool(v.optouts),
+            **v.attribution,
+        )
+        meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in v.evidence]
+        meta.setdefault(Meta.OPTOUT_EVIDENCE, []).extend({**o.__dict__, "source": "record"} for o in v.optouts)
+        if v.spdx_id:
+            self.stat_update(f"license_{v.scope}")
+        if v.optouts:
+            self.stat_update("optout")
