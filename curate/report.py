@@ -55,14 +55,34 @@ def _token_view(con: Any, mix: Path | None) -> None:
         )
 
 
+def latest_decision(con: Any) -> dict[str, Any]:
+    """The store's latest decision pass as a dict (what the report's header shows): ``run_id`` names it."""
+    cols = [d[0] for d in con.execute("SELECT * FROM decisions LIMIT 0").description]
+    row = con.execute("SELECT * FROM decisions ORDER BY decision_id DESC LIMIT 1").fetchone()
+    out = dict(zip(cols, row, strict=True))
+    out["run_id"] = f"decision {out['decision_id']}"
+    return out
+
+
+def ingested_inputs(con: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every input file of every ingest (with its SHA-256 and ingest id), and the latest ingest's versions."""
+    inputs: list[dict[str, Any]] = []
+    versions: dict[str, str] = {}
+    for run_id, inputs_json, versions_json in con.execute(
+        "SELECT run_id, inputs_json, versions_json FROM runs ORDER BY started_at, run_id"
+    ).fetchall():
+        inputs += [{**e, "run_id": run_id} for e in json.loads(inputs_json or "[]")]
+        versions = json.loads(versions_json or "{}")
+    return sorted(inputs, key=lambda e: str(e["path"])), versions
+
+
 def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts."""
     from curate.licenses.policy import get_policy
 
     _token_view(con, mix)
     policy = get_policy(recipe.license.policy)
-    run_cols = [d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description]
-    run = dict(zip(run_cols, con.execute("SELECT * FROM runs").fetchone(), strict=True))
+    run = latest_decision(con)
     by = "count(*) AS n, count(*) FILTER (status = 'kept') AS kept"
     sections = [
         _section(
@@ -165,6 +185,7 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
         """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at, o.source FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
+    inputs, versions = ingested_inputs(con)
     from curate.score.contamination import contamination_table
     from curate.score.model import load_card
 
@@ -184,8 +205,8 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
             dict(zip(["url", "kind", "raw_value", "agent", "observed_at", "source"], r, strict=True)) for r in optouts
         ],
         "policy": policy,
-        "inputs": json.loads(run["inputs_json"]),
-        "versions": sorted(json.loads(run["versions_json"]).items()),
+        "inputs": inputs,
+        "versions": sorted(versions.items()),
     }
 
 

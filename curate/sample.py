@@ -51,7 +51,7 @@ SITES = [
     "north-post",
     "lab-log",
 ]
-LICENCE_MARKUP = {
+LICENSE_MARKUP = {
     "link": '<link rel="license" href="https://creativecommons.org/licenses/by/4.0/">',
     "a-footer": '<footer>Text is available under <a rel="license" href="http://creativecommons.org/licenses/by-sa/4.0/deed.en">CC BY-SA 4.0</a>.</footer>',
     "meta": '<meta name="dcterms.license" content="https://creativecommons.org/publicdomain/zero/1.0/">',
@@ -171,14 +171,14 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
         "pages": 0,
         "exact_recaptures": 0,
         "near_duplicates": 0,
-        "licence_pages": 0,
+        "license_pages": 0,
         "optouts": 0,
         "bad_records": 0,
     }
     buf = io.BytesIO()
     w = _Writer(buf)  # type: ignore[arg-type]
     w.warcinfo()
-    kinds = list(LICENCE_MARKUP)
+    kinds = list(LICENSE_MARKUP)
     first_captures: list[tuple[str, dt.datetime, bytes, str]] = []
     for i, r in enumerate(picked):
         site = SITES[i % len(SITES)]
@@ -190,12 +190,12 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
         head, body_extra, http_extra = "", "", []
         if rng.random() < 0.2:
             kind = kinds[i % len(kinds)]
-            markup = LICENCE_MARKUP[kind]
+            markup = LICENSE_MARKUP[kind]
             if kind in ("a-footer", "media"):
                 body_extra = markup
             else:
                 head = markup
-            planted["licence_pages"] += 1
+            planted["license_pages"] += 1
         roll = rng.random()
         if roll < 0.03:
             http_extra = [("X-Robots-Tag", "noai, noimageai")]

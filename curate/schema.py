@@ -13,16 +13,15 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "store-v1"
+SCHEMA_VERSION = "store-v2"
+STORE_VERSIONS = ("store-v1", "store-v2")  # every version this code can open (older ones are migrated)
 
 # Versioned names of the components whose output lands in the store. Bump the suffix when a change alters
 # what a component writes for the same input.
 READER_NAME = "warc-reader-v1"
 LICENSE_TAGGER_NAME = "license-tagger-v1"
-DATE_TIERER_NAME = "date-tier-v1"
 DEDUP_NAME = "dedup-minhash-lsh-v2"
 LANGID_NAME = "fasttext-lid176"
-DEFAULT_MGT_MODEL = "mgt-fasttext-v1"
 
 
 class Status(StrEnum):
@@ -101,9 +100,29 @@ def status_for(reason: Reason) -> Status:
     return REASON_STATUS.get(reason, Status.DROPPED)
 
 
+INGEST_REASONS: tuple[Reason, ...] = (
+    Reason.UNREADABLE_FILE,
+    Reason.READ_ERROR,
+    Reason.TRUNCATED_RECORD,
+    Reason.DIGEST_MISMATCH,
+    Reason.UNDECODABLE,
+    Reason.EXTRACT_ERROR,
+    Reason.REVISIT_RECORD,
+    Reason.WAT_METADATA,
+    Reason.TOO_LARGE,
+    Reason.EXTRACT_TIMEOUT,
+    Reason.UNSUPPORTED_CONTENT_TYPE,
+    Reason.HTTP_STATUS,
+)
+"""Reasons found while reading and extracting (``documents.ingest_reason``): facts of the record that no recipe
+change can undo without reading the WARC again. ``curate decide`` turns them into status and reason first, then
+applies the recipe's rules to the rest."""
+
+
 def mark(meta: dict[str, object], reason: Reason, detail: str | None = None) -> None:
-    """Record in a document's metadata that it is dropped or quarantined for ``reason``."""
-    meta.update(status=status_for(reason).value, reason=reason.value, reason_detail=detail)
+    """Record in a document's metadata that ingest found ``reason`` (one of :data:`INGEST_REASONS`); the status
+    follows from it when ``curate decide`` runs."""
+    meta.update({Meta.INGEST_REASON: reason.value, Meta.INGEST_DETAIL: detail})
 
 
 class Tier(StrEnum):
@@ -140,9 +159,64 @@ class LicenseScope(StrEnum):
 
 
 class Meta:
-    """Keys of ``Document.metadata`` between pipeline steps. The shard writer maps them to columns."""
+    """Keys of ``Document.metadata`` between pipeline steps. The shard writer maps them to columns: a key named
+    like a ``documents`` column (:data:`INGEST_COLUMNS`) is that column; a key starting with ``_`` is working
+    state that never lands in a column of its own name."""
 
     DOC_ID = "doc_id"
+    INGEST_REASON = "ingest_reason"  # a reason of INGEST_REASONS, set by the step that found it
+    INGEST_DETAIL = "ingest_detail"
+    # the reader: where the record is, and its WARC and HTTP header fields
+    RUN_ID = "run_id"
+    WARC_FILE = "warc_file"
+    WARC_FILE_NAME = "warc_file_name"
+    RECORD_OFFSET = "record_offset"
+    RECORD_LENGTH = "record_length"
+    RECORD_TYPE = "record_type"  # None only on rows for unreadable stretches of a file
+    WARC_VERSION = "warc_version"
+    WARC_RECORD_ID = "warc_record_id"
+    WARC_PAYLOAD_DIGEST = "warc_payload_digest"
+    PAYLOAD_DIGEST_OK = "payload_digest_ok"
+    WARC_DATE_RAW = "warc_date_raw"
+    CRAWL_ID = "crawl_id"
+    URL = "url"
+    DOMAIN = "domain"
+    HTTP_STATUS = "http_status"
+    CONTENT_TYPE = "content_type"
+    CHARSET = "charset"
+    CHARSET_SOURCE = "charset_source"
+    PAYLOAD_BYTES = "payload_bytes"
+    HEADERS = "_headers"  # the HTTP headers opt-out checks read, removed by the licence step
+    # extraction
+    EXTRACTOR = "extractor"
+    TEXT_CHARS = "text_chars"
+    LANGUAGE = "language"
+    LANGUAGE_SCORE = "language_score"
+    PAGE_DATE = "page_date"
+    # capture date
+    WARC_DATE = "warc_date"
+    DATE_REASON = "date_reason"
+    # MGT score
+    MGT_SCORE = "mgt_score"
+    MGT_MODEL = "mgt_model"
+    MGT_REASON = "mgt_reason"
+    MGT_WINDOWS = "mgt_windows"
+    # licence and opt-out evidence
+    TAGGED_LICENSE_SPDX = "tagged_license_spdx"
+    TAGGED_LICENSE_SCOPE = "tagged_license_scope"
+    TAGGED_LICENSE_CONFIDENCE = "tagged_license_confidence"
+    TAGGED_LICENSE_CONFLICT = "tagged_license_conflict"
+    LICENSE_SIGNALS = "license_signals"
+    LICENSE_TAGGER = "license_tagger"
+    LICENSE_URL = "license_url"
+    TITLE = "title"  # attribution fields, as the page states them
+    AUTHOR = "author"
+    SITE_NAME = "site_name"
+    OPTOUT = "optout"
+    OPTOUT_SITE = "optout_site"
+    # dedup signature
+    TEXT_HASH = "text_hash"
+    # working state
     HTML = "_html"  # raw decoded payload, removed before writing
     MINHASH = "_minhash"  # 32-bit MinHash values, written to the shard's minhash column
     BANDS = "_bands"  # LSH band keys, written to the shard's bands column
@@ -172,9 +246,9 @@ def _c(name: str, kind: str, doc: str) -> Column:
     return Column(name, arrow, sql, doc)
 
 
-DOCUMENT_COLUMNS: tuple[Column, ...] = (
+INGEST_COLUMNS: tuple[Column, ...] = (
     _c("doc_id", "str", "stable id: hash of the input file's base name and the record's byte offset"),
-    _c("run_id", "str", "the run that wrote this row (runs.run_id)"),
+    _c("run_id", "str", "the ingest that brought this row (runs.run_id)"),
     _c("warc_file", "str", "input file as given (local path or URL)"),
     _c("warc_file_name", "str", "base name of the input file"),
     _c("record_offset", "int", "byte offset of the record (its gzip member) in the file"),
@@ -200,21 +274,15 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     _c("language", "str", "detected language (ISO 639 code)"),
     _c("language_score", "float", "language-id confidence"),
     _c("page_date", "str", "publication date found in the page (soft evidence only)"),
-    _c("tier", "str", "pre_cutoff | attested | post_cutoff; NULL when the capture date is unknown"),
-    _c("date_reason", "str", "why tier is NULL"),
+    _c("date_reason", "str", "why warc_date (and so tier) is NULL"),
     _c("mgt_score", "float", "calibrated P(model-generated); NULL with mgt_reason when not scored"),
     _c("mgt_model", "str", "versioned name of the MGT model"),
     _c("mgt_reason", "str", "why mgt_score is NULL"),
     _c("mgt_windows", "int", "number of text windows scored"),
-    _c(
-        "mgt_ref_pctl",
-        "float",
-        "percentile of mgt_score among this run's pre-cutoff captures (human reference); NULL if too few",
-    ),
-    _c("license_spdx", "str", "page licence as SPDX id (LicenseRef-… for ports); NULL when none found"),
-    _c("license_scope", "str", "page | media | partial | unknown"),
-    _c("license_confidence", "float", "confidence in the page licence verdict"),
-    _c("license_conflict", "bool", "signals disagree on the licence"),
+    _c("tagged_license_spdx", "str", "the licence tagger's page licence as SPDX id; NULL when none found"),
+    _c("tagged_license_scope", "str", "the tagger's scope: page | media | partial | unknown"),
+    _c("tagged_license_confidence", "float", "the tagger's confidence in its verdict"),
+    _c("tagged_license_conflict", "bool", "the tagger found signals that disagree on the licence"),
     _c("license_signals", "int", "number of licence evidence rows"),
     _c("license_tagger", "str", "versioned name of the licence tagger"),
     _c("license_url", "str", "the licence URL the verdict rests on, as found"),
@@ -223,13 +291,46 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     _c("site_name", "str", "site name the page states (og:site_name)"),
     _c("optout", "bool", "an AI/TDM opt-out signal in the record (HTTP headers, HTML metas); NULL if not checked"),
     _c("optout_site", "bool", "the site opts out in the robots.txt/tdmrep.json snapshot (retroactive); NULL if none"),
-    _c("dup_cluster_id", "str", "doc_id of the cluster's representative; NULL when not in a cluster"),
+    _c(
+        "ingest_reason",
+        "str",
+        "what reading or extraction found that rules the record out (INGEST_REASONS); NULL if nothing",
+    ),
+    _c("ingest_detail", "str", "the error or value behind ingest_reason"),
+)
+"""Columns of ``documents`` that ingest writes (stage-1 shards). They are facts of the record and never change."""
+
+DECIDED_COLUMNS: tuple[Column, ...] = (
+    _c(
+        "tier",
+        "str",
+        "pre_cutoff | attested | post_cutoff from WARC-Date and the cutoff; NULL when the date is unknown",
+    ),
+    _c(
+        "mgt_ref_pctl",
+        "float",
+        "percentile of mgt_score among the store's pre-cutoff captures (human reference); NULL if too few",
+    ),
+    _c(
+        "license_spdx",
+        "str",
+        "page licence in force as SPDX id (LicenseRef-… for ports): the tagger's, or a domain review's",
+    ),
+    _c("license_scope", "str", "page | media | partial | unknown, in force"),
+    _c("license_confidence", "float", "confidence in the page licence verdict in force"),
+    _c("license_conflict", "bool", "signals disagree on the licence"),
+    _c("dup_cluster_id", "str", "doc_id of the cluster's earliest capture; NULL when not in a cluster"),
     _c("dup_cluster_size", "int", "members in the duplicate cluster"),
-    _c("dup_kind", "str", "exact | near"),
-    _c("status", "str", "kept | dropped | quarantined"),
+    _c("dup_kind", "str", "exact | near: how this member matches the earliest capture; NULL for that capture"),
+    _c("dedup_pass", "int", "the dedup pass (dedup_passes.pass_id) that matched this document; NULL until one has"),
+    _c("status", "str", "kept | dropped | quarantined, set by curate decide"),
     _c("reason", "str", "reason code (see Reason); NULL when kept"),
     _c("reason_detail", "str", "error message, or the representative doc_id for duplicate_of"),
+    _c("decision_id", "int", "the decision pass (decisions.decision_id) that set status"),
 )
+"""Columns of ``documents`` that ``curate dedup`` and ``curate decide`` set from the store alone."""
+
+DOCUMENT_COLUMNS: tuple[Column, ...] = INGEST_COLUMNS + DECIDED_COLUMNS
 
 EVIDENCE_COLUMNS: tuple[Column, ...] = (
     _c("doc_id", "str", "the document the signal was found in"),
@@ -270,7 +371,10 @@ def ddl(table: str, columns: tuple[Column, ...], primary_key: str | None = None)
     return f"CREATE TABLE {table} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-RUNS_DDL = """CREATE TABLE runs (
+STORE_TABLES_DDL: tuple[str, ...] = (
+    """CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    # one row per ingest: what it read (every input with its SHA-256), with which recipe and versions
+    """CREATE TABLE runs (
   run_id VARCHAR PRIMARY KEY,
   schema_version VARCHAR,
   started_at TIMESTAMPTZ,
@@ -285,11 +389,42 @@ RUNS_DDL = """CREATE TABLE runs (
   n_dropped BIGINT,
   n_quarantined BIGINT,
   mgt_rule VARCHAR
-)"""
-
-SHARD_DEDUP_FIELDS = [pa.field("minhash", pa.list_(pa.uint32())), pa.field("bands", pa.list_(pa.uint64()))]
-
-SIGNATURE_DDL = (
+)""",
+    # one row per decision pass: the recipe it applied and how the store's records ended
+    """CREATE TABLE decisions (
+  decision_id INTEGER PRIMARY KEY,
+  schema_version VARCHAR,
+  started_at TIMESTAMPTZ,
+  finished_at TIMESTAMPTZ,
+  recipe_name VARCHAR,
+  recipe_version VARCHAR,
+  recipe_digest VARCHAR,
+  recipe_toml VARCHAR,
+  cutoff DATE,
+  mgt_rule VARCHAR,
+  n_read BIGINT,
+  n_kept BIGINT,
+  n_dropped BIGINT,
+  n_quarantined BIGINT,
+  counts_json VARCHAR
+)""",
+    # one row per dedup pass: the documents it matched for the first time and the edges it found
+    """CREATE TABLE dedup_passes (
+  pass_id INTEGER PRIMARY KEY,
+  started_at TIMESTAMPTZ,
+  finished_at TIMESTAMPTZ,
+  params VARCHAR,
+  verify VARCHAR,
+  n_new BIGINT,
+  n_edges BIGINT,
+  n_clustered BIGINT
+)""",
+    # verified duplicate pairs (a, b, exact | near); clusters are their connected components
+    "CREATE TABLE dup_edges (a VARCHAR, b VARCHAR, kind VARCHAR, pass_id INTEGER)",
     "CREATE TABLE minhash_signatures (doc_id VARCHAR PRIMARY KEY, minhash UINTEGER[])",
     "CREATE TABLE minhash_bands (doc_id VARCHAR, band INTEGER, key UBIGINT)",
 )
+"""The store's tables besides ``documents``, ``texts`` and the evidence tables (whose DDL comes from their
+column lists)."""
+
+SHARD_DEDUP_FIELDS = [pa.field("minhash", pa.list_(pa.uint32())), pa.field("bands", pa.list_(pa.uint64()))]

@@ -11,16 +11,16 @@ from __future__ import annotations
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curate.schema import Reason, mark
+from curate.schema import Meta, Reason, mark
 
 
 def pending(doc: Document) -> bool:
-    """True while no step has decided the document's status."""
-    return doc.metadata.get("status") is None
+    """True while no step has found an ingest reason that rules the document out."""
+    return doc.metadata.get(Meta.INGEST_REASON) is None
 
 
-def decide(doc: Document, reason: Reason, detail: str | None = None) -> None:
-    """Mark ``doc`` dropped or quarantined for ``reason``."""
+def rule_out(doc: Document, reason: Reason, detail: str | None = None) -> None:
+    """Record that ingest found ``reason`` (an ingest reason) in ``doc``; ``curate decide`` sets its status."""
     mark(doc.metadata, reason, detail)
 
 

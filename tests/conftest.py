@@ -52,12 +52,18 @@ def all_fixture_warcs() -> list[Path]:
     )
 
 
+def run_sample(out: Path, paths: list[str] | None = None, recipe: Path | None = None, **kw):
+    """``curate run`` (the library call) on ``paths`` (the bundled sample crawl when None) into ``out``."""
+    from curate.recipe import load_recipe
+    from curate.run.commands import run
+
+    return run(paths or [str(SAMPLE_DIR)], out, load_recipe(recipe), quiet=True, **kw)
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory):
     """The pipeline run on the bundled sample crawl (shared by many tests: it takes a few seconds)."""
-    from curate.run.plan import run_pipeline
-
-    return run_pipeline(None, tmp_path_factory.mktemp("run1"), quiet=True)
+    return run_sample(tmp_path_factory.mktemp("run1"))
 
 
 @pytest.fixture(scope="session")

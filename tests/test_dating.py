@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from curate.dating import parse_warc_date, tier_for
+from curate.dating import parse_warc_date
 
-CUTOFF = dt.datetime(2022, 11, 30, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -29,8 +28,3 @@ def test_parse(raw: str | None, expected: dt.datetime | None, reason: str | None
     assert value == expected
     assert (why.value if why else None) == reason
 
-
-def test_tiers_at_the_boundary() -> None:
-    assert tier_for(CUTOFF - dt.timedelta(seconds=1), CUTOFF) == "pre_cutoff"
-    assert tier_for(CUTOFF, CUTOFF) == "post_cutoff"
-    assert tier_for(None, CUTOFF) is None

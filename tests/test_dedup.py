@@ -85,7 +85,7 @@ def test_earliest_kept_capture_represents() -> None:
     assert chosen["late"][1] == 4
 
 
-def test_licence_then_length_break_date_ties() -> None:
+def test_license_then_length_break_date_ties() -> None:
     t = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     members = [
         Member("a", True, t, False, 5000, "h"),

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from curate.licenses.spdx import licence_for_url
+from curate.licenses.spdx import license_for_url
 from curate.licenses.tagger import optouts_from_headers, tag_html
 from curate.read.warc import decode_payload
 
@@ -68,17 +68,17 @@ def test_copyright_notice_evidence() -> None:
         ("https://example.org/licenses/by/4.0/", None),
     ],
 )
-def test_licence_urls(url: str, spdx: str | None) -> None:
-    lic = licence_for_url(url)
+def test_license_urls(url: str, spdx: str | None) -> None:
+    lic = license_for_url(url)
     assert (lic.spdx_id if lic else None) == spdx
 
 
 def test_port_flags_follow_the_code() -> None:
-    lic = licence_for_url("https://creativecommons.org/licenses/by-nc-sa/3.0/es/")
+    lic = license_for_url("https://creativecommons.org/licenses/by-nc-sa/3.0/es/")
     assert lic and lic.noncommercial and lic.share_alike and not lic.open_definition
 
 
-def test_jsonld_image_licence_is_media_scope() -> None:
+def test_jsonld_image_license_is_media_scope() -> None:
     html = """<html><head><script type="application/ld+json">
       {"@type": "ImageObject", "license": {"@id": "https://creativecommons.org/licenses/by/4.0/"}}</script></head>
       <body><p>Text</p></body></html>"""
@@ -86,7 +86,7 @@ def test_jsonld_image_licence_is_media_scope() -> None:
     assert (v.spdx_id, v.scope) == ("CC-BY-4.0", "media")
 
 
-def test_jsonld_article_licence_is_page_scope() -> None:
+def test_jsonld_article_license_is_page_scope() -> None:
     html = '<script type="application/ld+json">[{"@type":"Article","license":"https://creativecommons.org/licenses/by-sa/4.0/"}]</script>'
     assert tag_html(html).scope == "page"
 
@@ -157,10 +157,10 @@ def test_huge_and_deep_pages_do_not_crash() -> None:
 
 
 def test_spdx_ids_of_ports_resolve_and_malformed_ones_do_not_crash() -> None:
-    from curate.licenses.spdx import licence_by_spdx
+    from curate.licenses.spdx import license_by_spdx
 
-    port = licence_by_spdx("LicenseRef-CC-BY-SA-3.0-ES")
+    port = license_by_spdx("LicenseRef-CC-BY-SA-3.0-ES")
     assert port and port.share_alike and port.open_definition
     assert (
-        licence_by_spdx("CC-BY-4.0") and licence_by_spdx("LicenseRef-CC-X") is None and licence_by_spdx("nope") is None
+        license_by_spdx("CC-BY-4.0") and license_by_spdx("LicenseRef-CC-X") is None and license_by_spdx("nope") is None
     )

@@ -45,7 +45,7 @@ def score() -> dict[str, float]:
     }
 
 
-def test_licence_eval_gate() -> None:
+def test_license_eval_gate() -> None:
     gate = json.loads((LICENSES_DIR / "eval" / "gate.json").read_text())
     metrics = score()
     for key, n in gate["min_rows"].items():

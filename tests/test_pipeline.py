@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.mix import encoding
-from curate.run.plan import run_pipeline
 from curate.store import open_store
 
+from conftest import run_sample
 from test_read import warcio_counts
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def test_every_record_is_accounted_for(sample_con) -> None:
     read, kept, dropped, quarantined = sample_con.execute(
-        "SELECT n_read, n_kept, n_dropped, n_quarantined FROM runs"
+        "SELECT n_read, n_kept, n_dropped, n_quarantined FROM decisions"
     ).fetchone()
     assert read == kept + dropped + quarantined
     assert read == sample_con.execute("SELECT count(*) FROM documents").fetchone()[0]
@@ -90,7 +90,7 @@ def test_planted_cases_land_where_expected(sample_con) -> None:
     assert q("SELECT count(DISTINCT doc_id) FROM optout_evidence")[0][0] >= 10
 
 
-def test_licence_evidence_links_back(sample_con) -> None:
+def test_license_evidence_links_back(sample_con) -> None:
     rows = sample_con.execute(
         "SELECT d.license_spdx, count(*) FROM documents d WHERE d.license_scope = 'page' GROUP BY 1 ORDER BY 1"
     ).fetchall()
@@ -137,24 +137,31 @@ def test_mix_manifest_and_attribution(sample_run) -> None:
 
 def test_report_is_escaped_and_from_the_store(sample_run, sample_con) -> None:
     html = sample_run.report.read_text()
-    n_read = sample_con.execute("SELECT n_read FROM runs").fetchone()[0]
+    n_read = sample_con.execute("SELECT n_read FROM decisions").fetchone()[0]
     assert f'<b id="n-read">{n_read}</b>' in html
     assert "<script>alert" not in html
     assert "duplicate_of" in html and "pre_cutoff" in html
 
 
+STORE_TABLES = ("documents", "texts", "license_evidence", "optout_evidence", "minhash_signatures", "minhash_bands", "dup_edges")
+
+
 def _table(con, name: str) -> list[tuple]:
-    return con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+    """A table's rows in a stable order, without the columns that hold wall-clock times."""
+    cols = [c[0] for c in con.execute(f"SELECT * FROM {name} LIMIT 0").description if c[0] not in ("started_at", "finished_at")]
+    return con.execute(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").fetchall()
 
 
 def test_rerun_gives_same_store_and_identical_shards(sample_run, tmp_path: Path) -> None:
-    again = run_pipeline(None, tmp_path / "run2", quiet=True)
+    again = run_sample(tmp_path / "run2")
     a, b = open_store(sample_run.store), open_store(again.store)
     try:
-        for table in ("documents", "texts", "license_evidence", "optout_evidence"):
+        for table in STORE_TABLES:
             assert _table(a, table) == _table(b, table), table
-        cols = "run_id, recipe_toml, versions_json, inputs_json, n_read, n_kept, n_dropped, n_quarantined"
+        cols = "run_id, recipe_toml, versions_json, n_read, n_kept, n_dropped, n_quarantined"
         assert a.execute(f"SELECT {cols} FROM runs").fetchall() == b.execute(f"SELECT {cols} FROM runs").fetchall()
+        names = "SELECT [regexp_extract(e.path, '[^/]+$'), e.sha256] FROM (SELECT unnest(from_json(inputs_json, '[\"JSON\"]')) AS j FROM runs), LATERAL (SELECT j->>'path' AS path, j->>'sha256' AS sha256) e ORDER BY 1"
+        assert a.execute(names).fetchall() == b.execute(names).fetchall()
     finally:
         a.close()
         b.close()
@@ -177,25 +184,25 @@ def test_inputs_recorded_with_digests(sample_con, sample_files) -> None:
 
 
 def test_stats_reconcile_with_store(sample_run, sample_con) -> None:
-    stats = json.loads((sample_run.store.parent / "work" / "logs" / "stats.json").read_text())
+    run_id = sample_con.execute("SELECT run_id FROM runs").fetchone()[0]
+    stats = json.loads((sample_run.store.parent / "work" / f"ingest-{run_id}" / "logs" / "stats.json").read_text())
     by_name = {s["name"]: s["stats"] for s in stats}
     assert (
         by_name["READER: WARC reader (provenance)"]["records"]
         == sample_con.execute("SELECT n_read FROM runs").fetchone()[0]
     )
-    decide = by_name["CURATE: decide"]
     store = dict(
         sample_con.execute(
-            "SELECT status || '_' || reason, count(*) FROM documents WHERE reason IS NOT NULL GROUP BY 1"
+            "SELECT 'ruled_out_' || ingest_reason, count(*) FROM documents WHERE ingest_reason IS NOT NULL GROUP BY 1"
         ).fetchall()
     )
-    for label, n in decide.items():
-        if label.startswith("quarantined_") or label in (
-            "dropped_opted_out",
-            "dropped_date_unknown",
-            "dropped_too_short",
-        ):
-            assert store.get(label) == n, label
+    counted = {k: v for k, v in by_name["READER: WARC reader (provenance)"].items() if k.startswith("ruled_out_")}
+    extract = by_name["CURATE: extract"]
+    for label, n in extract.items():
+        if label.startswith(("dropped_", "quarantined_")):
+            reason = label.split("_", 1)[1]
+            counted[f"ruled_out_{reason}"] = counted.get(f"ruled_out_{reason}", 0) + n
+    assert counted == store
 
 
 def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
@@ -204,25 +211,23 @@ def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.warc.gz"
     junk.write_bytes(b"not a warc at all")
     with pytest.raises(InputError, match="no record could be read"):
-        run_pipeline([str(junk)], tmp_path / "out", quiet=True)
+        run_sample(tmp_path / "out", [str(junk)])
 
 
 def test_resume_after_an_interrupted_run(sample_run, tmp_path: Path) -> None:
-    import shutil
+    from curate.recipe import load_recipe
+    from curate.resources import SAMPLE_DIR
+    from curate.run.ingest import ingest
 
     out = tmp_path / "resumed"
-    shutil.copytree(sample_run.store.parent / "work", out / "work")
-    # simulate a crash: two tasks never finished (no completion marker, shard lost or half-written)
-    for rank in (1, 4):
-        (out / "work" / "logs" / "completions" / f"{rank:05d}").unlink()
-        (out / "work" / "documents" / f"{rank:05d}.parquet").write_bytes(b"half-written")
-    again = run_pipeline(None, out, resume=True, quiet=True)
+    ingest([str(SAMPLE_DIR)], out, load_recipe(None))  # a run stopped after its ingest: no decision, no mix
+    again = run_sample(out, resume=True)
     a, b = open_store(sample_run.store), open_store(again.store)
     try:
-        for table in ("documents", "texts", "license_evidence", "optout_evidence"):
+        for table in STORE_TABLES:
             assert _table(a, table) == _table(b, table), table
+        assert b.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # nothing was read twice
     finally:
         a.close()
         b.close()
-    with pytest.raises(Exception, match="another run"):
-        run_pipeline([str(sample_run.inputs[0])], out, resume=True, quiet=True)
+    assert again.counts == sample_run.counts and again.mix_summary == sample_run.mix_summary

@@ -260,7 +260,7 @@ def test_paths_listing(tmp_path: Path) -> None:
         resolve_inputs([str(listing)], str(WARC_DIR))
 
 
-def test_wat_records_carry_licence_links(tmp_path: Path) -> None:
+def test_wat_records_carry_license_links(tmp_path: Path) -> None:
     import json
 
     from warcio.warcwriter import WARCWriter

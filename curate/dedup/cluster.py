@@ -1,92 +1,93 @@
-"""Candidate verification and clustering over the store.
+"""Verification and clustering over the whole store, incrementally.
+
+A dedup pass takes the candidate edges that touch documents no earlier pass has matched (exact keys from
+:func:`curate.dedup.buckets.exact_candidates`, LSH candidates from the per-band tasks), keeps the near ones
+whose signatures' estimated Jaccard is at least ``threshold - 2 sd`` (or, with ``verify = "exact"``, whose
+texts' exact Jaccard is at least ``threshold``), and adds them to ``dup_edges``. Clusters are the connected
+components of all edges in the store (union-find: memory grows with the documents that have a duplicate,
+about 200 bytes each, not with the corpus). Each cluster is anchored at its **earliest capture in the whole
+store**, whichever ingest brought it (then a page licence, then the longest text); every near member is then
+checked against the anchor, so chains A~B~C cannot join distant documents. ``curate decide`` picks, within a
+cluster, the earliest member its rules keep as the representative.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.dedup.buckets import shards_glob
-from curate.dedup.minhash import UnionFind, jaccard
-from curate.dedup.params import DedupParams, signature_margin
+from curate.dedup.buckets import exact_candidates
+from curate.dedup.minhash import Member, UnionFind, choose_representatives, jaccard
+from curate.dedup.params import signature_margin
 
 
-def _verified_near_edges(
-    con: Any, work: Path, *, threshold: float, num_perm: int, verify: str, ngram: int
+@dataclass(frozen=True)
+class DedupPass:
+    """What one dedup pass did."""
+
+    pass_id: int
+    new_documents: int
+    new_edges: int
+    clustered: int
+    clusters: int
+
+
+def _estimated(con: Any, pairs: str, num_perm: int) -> str:
+    """SQL adding each pair's estimated Jaccard (share of equal MinHash values) to ``pairs`` (a, b)."""
+    return f"""
+        SELECT p.a, p.b, len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm} AS est
+        FROM ({pairs}) p JOIN minhash_signatures sa ON sa.doc_id = p.a JOIN minhash_signatures sb ON sb.doc_id = p.b
+    """
+
+
+def _texts(con: Any, ids: set[str]) -> dict[str, str]:
+    import pyarrow as pa
+
+    con.register("wanted", pa.table({"doc_id": sorted(ids)}))
+    try:
+        return dict(con.execute("SELECT doc_id, text FROM texts JOIN wanted USING (doc_id)").fetchall())
+    finally:
+        con.unregister("wanted")
+
+
+def verified_near_edges(
+    con: Any, edges_dir: Path, *, threshold: float, num_perm: int, ngram: int, verify: str
 ) -> list[tuple[str, str]]:
-    edges = (work / "edges" / "*.parquet").as_posix()
-    if not list((work / "edges").glob("*.parquet")):
+    """The LSH candidates under ``edges_dir`` that pass verification."""
+    files = sorted(edges_dir.glob("*.parquet"))
+    if not files:
         return []
     floor = threshold - signature_margin(threshold, num_perm) if verify != "none" else -1.0
+    pairs = f"SELECT DISTINCT a, b FROM read_parquet('{(edges_dir / '*.parquet').as_posix()}')"
     rows = con.execute(
-        f"""
-        WITH e AS (SELECT DISTINCT a, b FROM read_parquet('{edges}')),
-             s AS (SELECT doc_id, minhash FROM read_parquet('{shards_glob(work)}') WHERE minhash IS NOT NULL)
-        SELECT e.a, e.b, len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm} AS est
-        FROM e JOIN s sa ON sa.doc_id = e.a JOIN s sb ON sb.doc_id = e.b
-        WHERE len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm} >= {floor}
-        ORDER BY e.a, e.b
-        """
+        f"SELECT a, b, est FROM ({_estimated(con, pairs, num_perm)}) WHERE est >= {floor} ORDER BY a, b"
     ).fetchall()
     if verify != "exact":
         return [(a, b) for a, b, _ in rows]
-    texts = dict(
-        con.execute(
-            f"""SELECT doc_id, text FROM read_parquet('{shards_glob(work)}')
-                WHERE doc_id IN (SELECT a FROM read_parquet('{edges}') UNION SELECT b FROM read_parquet('{edges}'))"""
-        ).fetchall()
-    )
+    texts = _texts(con, {a for a, _, _ in rows} | {b for _, b, _ in rows})
     return [(a, b) for a, b, est in rows if est >= 1.0 or jaccard(texts[a] or "", texts[b] or "", ngram) >= threshold]
 
 
-def _exact_edges(con: Any, work: Path) -> list[tuple[str, str]]:
-    out = []
-    for key, cond in (
-        ("text_hash", "text_hash IS NOT NULL"),
-        (
-            "warc_payload_digest",
-            "warc_payload_digest IS NOT NULL AND coalesce(payload_digest_ok, true) AND text_hash IS NOT NULL",
-        ),
-    ):
-        out += con.execute(
-            f"""
-            WITH g AS (SELECT doc_id, min(doc_id) OVER (PARTITION BY {key}) AS first
-                       FROM read_parquet('{shards_glob(work)}') WHERE {cond} AND coalesce(status, '') <> 'quarantined')
-            SELECT first, doc_id FROM g WHERE doc_id <> first ORDER BY 1, 2
-            """
+def _members(con: Any, ids: list[str]) -> list[Member]:
+    import pyarrow as pa
+
+    con.register("wanted", pa.table({"doc_id": ids}))
+    try:
+        rows = con.execute(
+            """SELECT doc_id, warc_date, tagged_license_scope, text_chars, text_hash FROM documents
+               JOIN wanted USING (doc_id) ORDER BY doc_id"""
         ).fetchall()
-    return out
+    finally:
+        con.unregister("wanted")
+    return [Member(r[0], True, r[1], r[2] == "page", r[3] or 0, r[4]) for r in rows]
 
 
-def cluster_documents(
-    con: Any, work: Path, *, threshold: float, num_perm: int, ngram: int, verify: str, exact: bool, near: bool
-) -> dict[str, str]:
-    """doc_id → cluster root for every document with a duplicate in this run's shards."""
-    uf = UnionFind()
-    if exact:
-        for a, b in _exact_edges(con, work):
-            uf.union(a, b)
-    if near:
-        for a, b in _verified_near_edges(con, work, threshold=threshold, num_perm=num_perm, verify=verify, ngram=ngram):
-            uf.union(a, b)
-    groups: dict[str, list[str]] = {}
-    for doc in list(uf.parent):
-        groups.setdefault(uf.find(doc), []).append(doc)
-    return {d: root for root, members in groups.items() if len(members) > 1 for d in members}
-
-
-def split_chains(
-    con: Any,
-    work: Path,
-    chosen: dict[str, tuple[str, int, str]],
-    *,
-    threshold: float,
-    num_perm: int,
-    verify: str,
-    ngram: int,
+def _check_against_anchor(
+    con: Any, chosen: dict[str, tuple[str, int, str]], *, threshold: float, num_perm: int, ngram: int, verify: str
 ) -> dict[str, tuple[str, int, str]]:
-    """Check every member against its representative (union-find chains A~B~C can join A with a distant C);
-    members that fail leave their cluster. Returns the surviving assignments with cluster sizes recounted."""
+    """Drop near members that are not near their anchor; recount sizes; dissolve clusters left with one."""
     if verify == "none":
         return chosen
     import pyarrow as pa
@@ -96,20 +97,15 @@ def split_chains(
         return chosen
     con.register("star", pa.table({"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}))
     try:
-        sigs = con.execute(
-            f"""WITH s AS (SELECT doc_id, minhash, text FROM read_parquet('{shards_glob(work)}'))
-                SELECT star.a, len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm},
-                       {"sa.text, sb.text" if verify == "exact" else "NULL, NULL"}
-                FROM star JOIN s sa ON sa.doc_id = star.a JOIN s sb ON sb.doc_id = star.b"""
-        ).fetchall()
+        est = con.execute(f"SELECT a, b, est FROM ({_estimated(con, 'SELECT a, b FROM star', num_perm)})").fetchall()
     finally:
         con.unregister("star")
     floor = threshold - signature_margin(threshold, num_perm)
-    failed = {
-        a
-        for a, est, ta, tb in sigs
-        if (jaccard(ta or "", tb or "", ngram) < threshold if verify == "exact" else est < floor)
-    }
+    if verify == "exact":
+        texts = _texts(con, {a for a, _, _ in est} | {b for _, b, _ in est})
+        failed = {a for a, b, _ in est if jaccard(texts[a] or "", texts[b] or "", ngram) < threshold}
+    else:
+        failed = {a for a, _, e in est if e < floor}
     if not failed:
         return chosen
     kept = {d: v for d, v in chosen.items() if d not in failed}
@@ -119,61 +115,85 @@ def split_chains(
     return {d: (rep, sizes[rep], kind) for d, (rep, _, kind) in kept.items() if sizes[rep] > 1}
 
 
-def matches_in_old_store(
-    con: Any, work: Path, old_store: str, params: DedupParams, *, threshold: float, verify: str
-) -> dict[str, tuple[str, str]]:
-    """new doc_id → (old doc_id, 'exact' | 'near') for new documents that duplicate a kept document of ``old_store``.
+def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: str) -> tuple[int, int]:
+    """Recompute every cluster from ``dup_edges`` and write ``dup_cluster_id`` (the anchor: earliest capture),
+    ``dup_cluster_size`` and ``dup_kind`` on ``documents``; returns (documents clustered, clusters)."""
+    import pyarrow as pa
 
-    Raises:
-        ConfigError: the old store was built with other dedup parameters.
-    """
-    import json
-
-    from curate.errors import ConfigError
-
-    con.execute(f"ATTACH '{old_store}' AS old (READ_ONLY)")
-    try:
-        names = {
-            json.loads(v[0]).get("dedup_params") for v in con.execute("SELECT versions_json FROM old.runs").fetchall()
-        }
-        if names != {params.name}:
-            raise ConfigError(
-                f"dedup.against {old_store}: built with {sorted(map(str, names))}, this run uses {params.name}; rerun one with the other's [dedup] settings"
+    uf = UnionFind()
+    for a, b in con.execute("SELECT a, b FROM dup_edges ORDER BY a, b").fetchall():
+        uf.union(a, b)
+    roots = {d: uf.find(d) for d in list(uf.parent)}
+    chosen = choose_representatives(_members(con, sorted(roots)), roots)
+    chosen = _check_against_anchor(con, chosen, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify)
+    con.execute(
+        "UPDATE documents SET dup_cluster_id = NULL, dup_cluster_size = NULL, dup_kind = NULL WHERE dup_cluster_id IS NOT NULL"
+    )
+    if chosen:
+        table = pa.table(
+            {
+                "doc_id": list(chosen),
+                "rep": [v[0] for v in chosen.values()],
+                "size": [v[1] for v in chosen.values()],
+                "kind": [None if v[2] == "self" else v[2] for v in chosen.values()],
+            }
+        )
+        con.register("clusters", table)
+        try:
+            con.execute(
+                """UPDATE documents SET dup_cluster_id = c.rep, dup_cluster_size = c.size, dup_kind = c.kind
+                   FROM clusters c WHERE documents.doc_id = c.doc_id"""
             )
-        floor = threshold - signature_margin(threshold, params.num_perm) if verify != "none" else -1.0
-        new = f"(SELECT doc_id, text_hash, minhash, bands FROM read_parquet('{shards_glob(work)}') WHERE text_hash IS NOT NULL)"
-        exact = con.execute(
-            f"""SELECT n.doc_id, min(d.doc_id) FROM {new} n JOIN old.documents d USING (text_hash)
-                WHERE d.status = 'kept' GROUP BY n.doc_id ORDER BY n.doc_id"""
-        ).fetchall()
-        near = con.execute(
-            f"""
-            WITH n AS {new},
-                 nb AS (SELECT doc_id, unnest(bands) AS key, generate_subscripts(bands, 1) AS band FROM n WHERE bands IS NOT NULL),
-                 cand AS (SELECT DISTINCT nb.doc_id AS new_id, ob.doc_id AS old_id FROM nb JOIN old.minhash_bands ob USING (band, key))
-            SELECT c.new_id, min(c.old_id) FROM cand c JOIN n ON n.doc_id = c.new_id JOIN old.minhash_signatures s ON s.doc_id = c.old_id
-            WHERE len(list_filter(list_zip(n.minhash, s.minhash), lambda x: x[1] = x[2])) / {params.num_perm} >= {floor}
-            GROUP BY c.new_id ORDER BY c.new_id
-            """
-        ).fetchall()
-    finally:
-        con.execute("DETACH old")
-    out = {new_id: (old_id, "near") for new_id, old_id in near}
-    out.update({new_id: (old_id, "exact") for new_id, old_id in exact})
-    return out
+        finally:
+            con.unregister("clusters")
+    return len(chosen), len({v[0] for v in chosen.values()})
 
 
-def save_signatures(con: Any, work: Path) -> None:
-    """Keep the kept documents' signatures and band keys in the store, for dedup against this corpus later."""
-    con.execute(
-        f"""INSERT INTO minhash_signatures SELECT s.doc_id, s.minhash FROM read_parquet('{shards_glob(work)}') s
-            JOIN documents d USING (doc_id) WHERE d.status = 'kept' AND s.minhash IS NOT NULL ORDER BY s.doc_id"""
+def record_pass(
+    con: Any,
+    edges_dir: Path | None,
+    *,
+    params_name: str,
+    threshold: float,
+    num_perm: int,
+    ngram: int,
+    verify: str,
+    exact: bool,
+    started: dt.datetime,
+) -> DedupPass:
+    """One dedup pass inside the caller's transaction: verify the new candidates, add them to ``dup_edges``,
+    mark the new documents matched, recluster, and record the pass."""
+    import pyarrow as pa
+
+    pass_id = int(con.execute("SELECT coalesce(max(pass_id), 0) + 1 FROM dedup_passes").fetchone()[0])
+    n_new = int(
+        con.execute("SELECT count(*) FROM documents WHERE text_hash IS NOT NULL AND dedup_pass IS NULL").fetchone()[0]
     )
+    edges: list[tuple[str, str, str]] = []
+    if exact:
+        edges += [(a, b, "exact") for a, b in exact_candidates(con)]
+    if edges_dir is not None:
+        edges += [
+            (a, b, "near")
+            for a, b in verified_near_edges(
+                con, edges_dir, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify
+            )
+        ]
+    seen: set[tuple[str, str]] = set()
+    unique = [(a, b, k) for a, b, k in edges if (a, b) not in seen and not seen.add((a, b))]  # type: ignore[func-returns-value]
+    if unique:
+        con.register(
+            "new_edges",
+            pa.table({"a": [e[0] for e in unique], "b": [e[1] for e in unique], "kind": [e[2] for e in unique]}),
+        )
+        try:
+            con.execute(f"INSERT INTO dup_edges SELECT a, b, kind, {pass_id} FROM new_edges ORDER BY a, b")
+        finally:
+            con.unregister("new_edges")
+    con.execute(f"UPDATE documents SET dedup_pass = {pass_id} WHERE text_hash IS NOT NULL AND dedup_pass IS NULL")
+    clustered, clusters = recluster(con, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify)
     con.execute(
-        """INSERT INTO minhash_bands SELECT doc_id, generate_subscripts(bands, 1) AS band, unnest(bands) AS key FROM (
-             SELECT s.doc_id, s.bands FROM read_parquet(?) s JOIN documents d USING (doc_id)
-             WHERE d.status = 'kept' AND s.bands IS NOT NULL) ORDER BY doc_id, band""",
-        [shards_glob(work)],
+        "INSERT INTO dedup_passes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [pass_id, started, dt.datetime.now(dt.UTC), params_name, verify, n_new, len(unique), clustered],
     )
-
-
+    return DedupPass(pass_id, n_new, len(unique), clustered, clusters)

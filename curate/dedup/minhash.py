@@ -155,14 +155,14 @@ class Member:
     doc_id: str
     kept: bool
     captured: dt.datetime | None
-    has_page_licence: bool
+    has_page_license: bool
     text_chars: int
     text_hash: str
 
 
 def _rank(m: Member) -> tuple[bool, bool, dt.datetime, bool, int, str]:
     never = dt.datetime.max.replace(tzinfo=dt.UTC)
-    return (not m.kept, m.captured is None, m.captured or never, not m.has_page_licence, -m.text_chars, m.doc_id)
+    return (not m.kept, m.captured is None, m.captured or never, not m.has_page_license, -m.text_chars, m.doc_id)
 
 
 def choose_representatives(members: Iterable[Member], roots: dict[str, str]) -> dict[str, tuple[str, int, str]]:

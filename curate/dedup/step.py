@@ -1,5 +1,4 @@
-"""The signature step of ingest: exact-dedup hash, MinHash signature and LSH band keys of each text.
-"""
+"""The signature step of ingest: exact-dedup hash, MinHash signature and LSH band keys of each text."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ from typing import Any
 from datatrove.data import Document
 
 from curate.recipe import Recipe
-from curate.schema import (
-    Meta,
-)
+from curate.schema import Meta
 from curate.steps import CurateStep
 
 
@@ -33,7 +30,7 @@ class SignatureStep(CurateStep):
         p = self.params
         if self._hasher is None:
             self._hasher = MinHasher(p.num_perm, p.ngram, p.seed)
-        doc.metadata["text_hash"] = text_hash(doc.text)
+        doc.metadata[Meta.TEXT_HASH] = text_hash(doc.text)
         sig = self._hasher.signature(doc.text)
         if sig is not None:
             doc.metadata[Meta.MINHASH] = sig.tolist()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import ConfigError
-from curate.licenses.spdx import licence_by_spdx
+from curate.licenses.spdx import license_by_spdx
 from curate.resources import LICENSES_DIR
 
 POLICIES_FILE = LICENSES_DIR / "policies.toml"
@@ -31,7 +31,7 @@ class Policy:
 
     name: str
     description: str
-    require_licence: bool = False
+    require_license: bool = False
     scopes: tuple[str, ...] = ("page",)
     open_definition_only: bool = False
     exclude_noncommercial: bool = False
@@ -40,9 +40,9 @@ class Policy:
 
     def admits(self, spdx: str | None, scope: str | None, conflict: bool | None) -> bool:
         """Whether a document with this page verdict may enter a mix."""
-        lic = licence_by_spdx(spdx) if spdx else None
+        lic = license_by_spdx(spdx) if spdx else None
         counted = lic is not None and scope in self.scopes and (self.allow_conflict or not conflict)
-        if self.require_licence and not counted:
+        if self.require_license and not counted:
             return False
         if lic is None or scope not in self.scopes:
             return True
@@ -114,7 +114,7 @@ def load_domain_reviews(path: Path) -> list[DomainReview]:
         except ValueError:
             raise ConfigError(f"{path}:{i}: date must be YYYY-MM-DD, got {row['date']!r}") from None
         spdx = row["license_spdx"].strip() or None
-        if verdict == "accept" and (spdx is None or licence_by_spdx(spdx) is None):
+        if verdict == "accept" and (spdx is None or license_by_spdx(spdx) is None):
             raise ConfigError(f"{path}:{i}: an accept needs a known license_spdx, got {row['license_spdx']!r}")
         if not row["reviewer"].strip():
             raise ConfigError(f"{path}:{i}: reviewer is required")

@@ -1,6 +1,6 @@
 """Licence URL → SPDX mapping, from ``licenses/cc_licenses.csv``.
 
-``licence_for_url(url)`` normalises any form of a Creative Commons, GFDL, ODC, OGL or Etalab licence URL
+``license_for_url(url)`` normalises any form of a Creative Commons, GFDL, ODC, OGL or Etalab licence URL
 (scheme-less, ``www.``, odd casing, ``deed.xx``/``legalcode`` suffixes, query strings, HTML-escaped) and returns
 the licence with its obligation flags. CC jurisdiction ports missing from the SPDX list become
 ``LicenseRef-CC-<CODE>-<VER>-<JUR>`` with the flags of their code.
@@ -24,7 +24,7 @@ CC_PATH = re.compile(
 
 
 @dataclass(frozen=True)
-class Licence:
+class License:
     """A licence with the flags a policy or an attribution file needs."""
 
     spdx_id: str
@@ -43,12 +43,12 @@ def _flags_for_code(code: str) -> tuple[bool, bool, bool, bool]:
 
 
 @functools.cache
-def _table() -> dict[str, Licence]:
+def _table() -> dict[str, License]:
     """Normalised URL path → Licence, for every row and URL form of the CSV."""
-    out: dict[str, Licence] = {}
+    out: dict[str, License] = {}
     with (LICENSES_DIR / "cc_licenses.csv").open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            lic = Licence(
+            lic = License(
                 spdx_id=row["spdx_id"],
                 name=row["spdx_name"],
                 attribution_required=row["attribution_required"] == "1",
@@ -66,14 +66,14 @@ def _table() -> dict[str, Licence]:
     return out
 
 
-def licence_by_spdx(spdx_id: str) -> Licence | None:
+def license_by_spdx(spdx_id: str) -> License | None:
     """The licence with this SPDX id (``LicenseRef-CC-<CODE>-<VER>-<JUR>`` ports included), or None."""
     if spdx_id.startswith("LicenseRef-CC-"):
         parts = spdx_id.removeprefix("LicenseRef-CC-").rsplit("-", 2)
         if len(parts) != 3:
             return None
         code, ver, jur = parts
-        return licence_for_url(f"creativecommons.org/licenses/{code.lower()}/{ver}/{jur.lower()}/")
+        return license_for_url(f"creativecommons.org/licenses/{code.lower()}/{ver}/{jur.lower()}/")
     for lic in _table().values():
         if lic.spdx_id == spdx_id:
             return lic
@@ -87,7 +87,7 @@ def _clean(url: str) -> str:
     return u.split("#", 1)[0].split("?", 1)[0]
 
 
-def licence_for_url(url: str) -> Licence | None:
+def license_for_url(url: str) -> License | None:
     """The licence a URL names, or None when it names none this table knows."""
     u = _clean(url)
     table = _table()
@@ -112,7 +112,7 @@ def licence_for_url(url: str) -> Licence | None:
         by, sa, nc, nd = _flags_for_code(code)
         if not by and generic is None:
             return None
-        return Licence(
+        return License(
             spdx_id=f"LicenseRef-CC-{code.upper()}-{ver}-{jur.upper()}",
             name=f"Creative Commons {code.upper()} {ver} {jur.upper()} (port)",
             attribution_required=by,

@@ -40,11 +40,11 @@ class LicenseStep(CurateStep):
             self._site = SiteSignals(
                 Path(self.robots_dir) if self.robots_dir else None, Path(self.tdmrep_dir) if self.tdmrep_dir else None
             )
-        url = doc.metadata.get("url")
+        url = doc.metadata.get(Meta.URL)
         if not self._site.checked(url):
             return
         found = self._site.for_url(url)
-        doc.metadata["optout_site"] = bool(found)
+        doc.metadata[Meta.OPTOUT_SITE] = bool(found)
         when = dt.datetime.combine(dt.date.fromisoformat(self.snapshot_date), dt.time(), tzinfo=dt.UTC)
         doc.metadata.setdefault(Meta.OPTOUT_EVIDENCE, []).extend(
             {**o.__dict__, "source": "site-snapshot", "observed_at": when} for o in found
@@ -58,22 +58,24 @@ class LicenseStep(CurateStep):
 
         meta = doc.metadata
         html = meta.get(Meta.HTML)
-        headers = meta.pop("_headers", None) or {}
-        if (self.robots_dir or self.tdmrep_dir) and meta.get("record_type") is not None:
+        headers = meta.pop(Meta.HEADERS, None) or {}
+        if (self.robots_dir or self.tdmrep_dir) and meta.get(Meta.RECORD_TYPE) is not None:
             self._site_signals(doc)
         if html is None:
             return
         v = tag_html(html, headers)
         meta.update(
-            license_spdx=v.spdx_id,
-            license_scope=v.scope,
-            license_confidence=v.confidence,
-            license_conflict=v.conflict,
-            license_signals=len(v.evidence),
-            license_tagger=LICENSE_TAGGER_NAME,
-            license_url=v.licence_url,
-            optout=bool(v.optouts),
-            **v.attribution,
+            {
+                Meta.TAGGED_LICENSE_SPDX: v.spdx_id,
+                Meta.TAGGED_LICENSE_SCOPE: v.scope,
+                Meta.TAGGED_LICENSE_CONFIDENCE: v.confidence,
+                Meta.TAGGED_LICENSE_CONFLICT: v.conflict,
+                Meta.LICENSE_SIGNALS: len(v.evidence),
+                Meta.LICENSE_TAGGER: LICENSE_TAGGER_NAME,
+                Meta.LICENSE_URL: v.license_url,
+                Meta.OPTOUT: bool(v.optouts),
+                **v.attribution,
+            }
         )
         meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in v.evidence]
         meta.setdefault(Meta.OPTOUT_EVIDENCE, []).extend({**o.__dict__, "source": "record"} for o in v.optouts)

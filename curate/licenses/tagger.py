@@ -17,17 +17,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.licenses.spdx import licence_for_url
-from curate.schema import LICENSE_TAGGER_NAME, LicenseScope
+from curate.licenses.spdx import license_for_url
+from curate.schema import LICENSE_TAGGER_NAME, LicenseScope, Meta
 
 # A DOM parse is needed only when a licence can be present; copyright notices and opt-out metas are found
 # by cheap scans of the raw HTML.
-LICENCE_KEYS = ("license", "licence", "creativecommons", "dc.rights", "dcterms.rights", "opendatacommons")
+LICENSE_KEYS = ("license", "licence", "creativecommons", "dc.rights", "dcterms.rights", "opendatacommons")
 COPYRIGHT_KEYS = ("©", "&copy;", "&#169;", "&#xa9;", "copyright")
 _META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"""([a-zA-Z_:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _TAG = re.compile(r"<[^>]*>")
-LICENCE_URL_HINT = re.compile(
+LICENSE_URL_HINT = re.compile(
     r"creativecommons\.org/(?:licenses|publicdomain)/|gnu\.org/(?:licenses|copyleft)/.*fdl|opendatacommons\.org/"
     r"licenses/|open-government-licence|licence-ouverte",
     re.IGNORECASE,
@@ -38,7 +38,7 @@ COPYRIGHT = re.compile(
     re.IGNORECASE,
 )
 MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "photograph"}
-LICENCE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
+LICENSE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
 AI_DIRECTIVES = {"noai", "noimageai", "noml"}
 NON_AGENT_PREFIXES = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 SNIPPET = 240
@@ -76,7 +76,7 @@ class Verdict:
     scope: str | None = None
     confidence: float | None = None
     conflict: bool = False
-    licence_url: str | None = None
+    license_url: str | None = None
     evidence: list[Evidence] = field(default_factory=list)
     optouts: list[OptOut] = field(default_factory=list)
     attribution: dict[str, str] = field(default_factory=dict)  # title, author, site_name when the page states them
@@ -136,11 +136,11 @@ def _rel(el: Any) -> set[str]:
     return {r.lower() for r in (el.get("rel") or "").split()}
 
 
-def _jsonld_licences(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str]]:
+def _jsonld_licenses(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str]]:
     """(licence value, @type of its owner) for every ``license`` key in a JSON-LD tree."""
     if isinstance(obj, list):
         for item in obj:
-            yield from _jsonld_licences(item, parent_type)
+            yield from _jsonld_licenses(item, parent_type)
     elif isinstance(obj, dict):
         t = obj.get("@type", parent_type)
         t = " ".join(t) if isinstance(t, list) else str(t)
@@ -152,7 +152,7 @@ def _jsonld_licences(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str
                 yield url.strip(), t
         for k, v in obj.items():
             if k != "license":
-                yield from _jsonld_licences(v, t)
+                yield from _jsonld_licenses(v, t)
 
 
 def _scope_for(location: str, kind: str) -> str:
@@ -179,7 +179,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
         name = (a.get("name") or a.get("property") or "").strip().lower()
         verdict.optouts.extend(_optouts_from_meta(name, (a.get("content") or "").strip()))
     verdict.evidence.extend(_copyright_notices(html, low, meta_attrs))
-    if not any(k in low for k in LICENCE_KEYS):
+    if not any(k in low for k in LICENSE_KEYS):
         return verdict
     import lxml.html
     from lxml import etree
@@ -193,7 +193,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
 
     def add(kind: str, value: str, el: Any, scope: str | None = None) -> None:
         loc = _location(el)
-        lic = licence_for_url(value)
+        lic = license_for_url(value)
         key = (kind, value, loc)
         if key in seen:
             return
@@ -210,7 +210,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
             continue
         if "license" in _rel(el):
             add("rel-license-link" if el.tag == "link" else "rel-license-a", href, el)
-        elif el.tag == "a" and LICENCE_URL_HINT.search(href):
+        elif el.tag == "a" and LICENSE_URL_HINT.search(href):
             add("cc-link", href, el)
     for el in tree.iter("img"):
         src = el.get("src") or ""
@@ -224,8 +224,8 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     for el in tree.iter("meta"):
         name = (el.get("name") or el.get("property") or "").strip().lower()
         content = (el.get("content") or "").strip()
-        if content and name in LICENCE_META_NAMES:
-            if licence_for_url(content) or LICENCE_URL_HINT.search(content):
+        if content and name in LICENSE_META_NAMES:
+            if license_for_url(content) or LICENSE_URL_HINT.search(content):
                 add("meta", content, el)
             else:
                 add("meta-rights", content, el, scope=LicenseScope.UNKNOWN.value)
@@ -236,7 +236,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
             data = json.loads(el.text)
         except ValueError:
             continue
-        for value, owner in _jsonld_licences(data):
+        for value, owner in _jsonld_licenses(data):
             media = any(t in owner.lower().split() for t in MEDIA_TYPES)
             add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
     _decide(verdict)
@@ -245,7 +245,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     return verdict
 
 
-def wat_licence_evidence(wat: dict[str, Any]) -> list[Evidence]:
+def wat_license_evidence(wat: dict[str, Any]) -> list[Evidence]:
     """Licence evidence from a Common Crawl WAT record's HTML metadata (links with ``rel=license``, licence URLs)."""
     html_meta = (
         wat.get("Envelope", {}).get("Payload-Metadata", {}).get("HTTP-Response-Metadata", {}).get("HTML-Metadata", {})
@@ -266,14 +266,14 @@ def wat_licence_evidence(wat: dict[str, Any]) -> list[Evidence]:
         tag = where.split("@", 1)[0].upper()
         if "license" in rel.split():
             kind = "rel-license-link" if tag == "LINK" else "rel-license-a"
-        elif LICENCE_URL_HINT.search(url):
+        elif LICENSE_URL_HINT.search(url):
             kind = "cc-link"
         else:
             continue
         if (kind, url) in seen:
             continue
         seen.add((kind, url))
-        lic = licence_for_url(url)
+        lic = license_for_url(url)
         location = "head" if tag == "LINK" else "body"
         scope = LicenseScope.PAGE.value if kind.startswith("rel-license") else LicenseScope.UNKNOWN.value
         out.append(
@@ -409,21 +409,21 @@ def attribution_fields(tree: Any) -> dict[str, str]:
         ]
     )
     site = _first([metas.get("og:site_name"), metas.get("application-name")])
-    return {k: v for k, v in (("title", title), ("author", author), ("site_name", site)) if v}
+    return {k: v for k, v in ((Meta.TITLE, title), (Meta.AUTHOR, author), (Meta.SITE_NAME, site)) if v}
 
 
 def _decide(v: Verdict) -> None:
-    licences = [e for e in v.evidence if e.spdx_id and e.kind in KIND_RANK]
-    if not licences:
+    licenses = [e for e in v.evidence if e.spdx_id and e.kind in KIND_RANK]
+    if not licenses:
         return
-    page = [e for e in licences if e.scope == LicenseScope.PAGE.value]
-    media = [e for e in licences if e.scope == LicenseScope.MEDIA.value]
+    page = [e for e in licenses if e.scope == LicenseScope.PAGE.value]
+    media = [e for e in licenses if e.scope == LicenseScope.MEDIA.value]
     if page:
         page.sort(key=lambda e: KIND_RANK[e.kind])
         best = page[0]
         ids = {e.spdx_id for e in page}
         v.spdx_id = best.spdx_id
-        v.licence_url = best.raw_value
+        v.license_url = best.raw_value
         if len(ids) > 1:
             v.conflict = True
             v.scope = LicenseScope.UNKNOWN.value
@@ -436,14 +436,14 @@ def _decide(v: Verdict) -> None:
         return
     if media:
         v.spdx_id = media[0].spdx_id
-        v.licence_url = media[0].raw_value
+        v.license_url = media[0].raw_value
         v.scope = LicenseScope.MEDIA.value
         v.confidence = 0.6
         v.conflict = len({e.spdx_id for e in media}) > 1
         return
-    weak = sorted(licences, key=lambda e: KIND_RANK[e.kind])
+    weak = sorted(licenses, key=lambda e: KIND_RANK[e.kind])
     v.spdx_id = weak[0].spdx_id
-    v.licence_url = weak[0].raw_value
+    v.license_url = weak[0].raw_value
     v.scope = LicenseScope.UNKNOWN.value
     v.confidence = 0.3
     v.conflict = len({e.spdx_id for e in weak}) > 1

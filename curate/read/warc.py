@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate.schema import READER_NAME, Meta, Reason, mark
-
-LOGGER = logging.getLogger(__name__)
 
 DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
 WAT_CONTENT_TYPE = "application/json"
@@ -118,10 +115,10 @@ def _base_meta(path: str, offset: int, crawl_id: str | None) -> dict[str, Any]:
     name = os.path.basename(path)
     return {
         Meta.DOC_ID: make_doc_id(name, offset),
-        "warc_file": path,
-        "warc_file_name": name,
-        "record_offset": offset,
-        "crawl_id": crawl_id,
+        Meta.WARC_FILE: path,
+        Meta.WARC_FILE_NAME: name,
+        Meta.RECORD_OFFSET: offset,
+        Meta.CRAWL_ID: crawl_id,
     }
 
 
@@ -146,14 +143,16 @@ def _record_meta(path: str, it: Any, record: Any, crawl_id: str | None, base: in
     h = record.rec_headers
     url = h.get_header("WARC-Target-URI")
     meta.update(
-        record_length=it.get_record_length(),
-        record_type=record.rec_type,
-        warc_version=(h.protocol or None),
-        warc_record_id=h.get_header("WARC-Record-ID"),
-        warc_payload_digest=h.get_header("WARC-Payload-Digest"),
-        warc_date_raw=h.get_header("WARC-Date"),
-        url=url,
-        domain=domain_of(url),
+        {
+            Meta.RECORD_LENGTH: it.get_record_length(),
+            Meta.RECORD_TYPE: record.rec_type,
+            Meta.WARC_VERSION: (h.protocol or None),
+            Meta.WARC_RECORD_ID: h.get_header("WARC-Record-ID"),
+            Meta.WARC_PAYLOAD_DIGEST: h.get_header("WARC-Payload-Digest"),
+            Meta.WARC_DATE_RAW: h.get_header("WARC-Date"),
+            Meta.URL: url,
+            Meta.DOMAIN: domain_of(url),
+        }
     )
     return meta
 
@@ -164,21 +163,21 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
     h = record.rec_headers
     rec_type = record.rec_type
     checker = record.digest_checker
-    if meta["warc_payload_digest"] and checker is not None and checker.passed is not None:
-        meta["payload_digest_ok"] = bool(checker.passed)
+    if meta[Meta.WARC_PAYLOAD_DIGEST] and checker is not None and checker.passed is not None:
+        meta[Meta.PAYLOAD_DIGEST_OK] = bool(checker.passed)
     http = record.http_headers
     content_type = record.content_type
     if http is not None and rec_type in ("response", "revisit"):
         try:
-            meta["http_status"] = int(http.get_statuscode())
+            meta[Meta.HTTP_STATUS] = int(http.get_statuscode())
         except (TypeError, ValueError):
-            meta["http_status"] = None
+            meta[Meta.HTTP_STATUS] = None
         content_type = http.get_header("Content-Type") or None
-        meta["_headers"] = {k: http.get_header(k) for k in OPTOUT_HEADERS if http.get_header(k)}
+        meta[Meta.HEADERS] = {k: http.get_header(k) for k in OPTOUT_HEADERS if http.get_header(k)}
     mime, declared_charset = _mime_and_charset(content_type)
-    meta["content_type"] = mime
+    meta[Meta.CONTENT_TYPE] = mime
     payload: bytes = record._curate_payload
-    meta["payload_bytes"] = len(payload)
+    meta[Meta.PAYLOAD_BYTES] = len(payload)
     doc = Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
 
     def decide(reason: Reason, detail: str | None = None) -> Document:
@@ -197,7 +196,7 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
         return decide(Reason.READ_ERROR, f"malformed WARC headers: missing {', '.join(missing_fields)}")
     if rec_type == "revisit":
         return decide(Reason.REVISIT_RECORD, h.get_header("WARC-Refers-To-Target-URI") or h.get_header("WARC-Profile"))
-    status = meta.get("http_status")
+    status = meta.get(Meta.HTTP_STATUS)
     if status is not None and not 200 <= status < 300:
         return decide(Reason.HTTP_STATUS, str(status))
     if rec_type == "conversion":
@@ -210,7 +209,7 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
     text, charset, source = decode_payload(payload, declared_charset)
     if text is None:
         return decide(Reason.UNDECODABLE, f"declared charset {declared_charset!r}; detection failed")
-    meta["charset"], meta["charset_source"] = charset, source
+    meta[Meta.CHARSET], meta[Meta.CHARSET_SOURCE] = charset, source
     if rec_type == "conversion":
         doc.text = text
     else:
@@ -296,7 +295,7 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
         if error is not None:
             mark(doc.metadata, Reason.READ_ERROR, error)
         if fmt == "arc":  # warcio invents a random WARC-Record-ID when converting ARC: never record it
-            doc.metadata["warc_record_id"] = None
+            doc.metadata[Meta.WARC_RECORD_ID] = None
         state.next_offset = base + it.get_record_offset() + it.get_record_length()
         state.emitted += 1
         yield doc
@@ -344,17 +343,17 @@ def _wat_document(path: str, it: Any, record: Any, body: bytes, *, crawl_id: str
     """A WAT metadata record: a dropped row whose licence evidence comes from the links WAT kept."""
     import json
 
-    from curate.licenses.tagger import wat_licence_evidence
+    from curate.licenses.tagger import wat_license_evidence
 
     meta = _record_meta(path, it, record, crawl_id, base)
-    meta.update(content_type=WAT_CONTENT_TYPE, payload_bytes=len(body))
+    meta.update({Meta.CONTENT_TYPE: WAT_CONTENT_TYPE, Meta.PAYLOAD_BYTES: len(body)})
     mark(meta, Reason.WAT_METADATA, record.rec_headers.get_header("WARC-Refers-To"))
     try:
-        meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in wat_licence_evidence(json.loads(body))]
+        meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in wat_license_evidence(json.loads(body))]
     except (ValueError, TypeError, AttributeError) as e:
         mark(meta, Reason.READ_ERROR, f"WAT JSON: {e}")
     if meta.get(Meta.LICENSE_EVIDENCE):
-        meta["license_signals"] = len(meta[Meta.LICENSE_EVIDENCE])
+        meta[Meta.LICENSE_SIGNALS] = len(meta[Meta.LICENSE_EVIDENCE])
     return Document(text="", id=meta[Meta.DOC_ID], metadata=meta)
 
 
@@ -406,7 +405,7 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
                         reason,
                         error + (f"; resumed at offset {nxt}" if nxt else "; nothing readable after it"),
                     )
-                    q.metadata["record_length"] = (nxt - bad_at) if nxt else None
+                    q.metadata[Meta.RECORD_LENGTH] = (nxt - bad_at) if nxt else None
                     yield q
                     if nxt is None:
                         return
@@ -512,18 +511,18 @@ class ProvenanceWarcReader(PipelineStep):
         for path in self.files[rank::world_size]:
             self.stat_update("files")
             for doc in read_with_digest(path, inventory, self.max_payload):
-                doc.metadata["run_id"] = self.run_id
+                doc.metadata[Meta.RUN_ID] = self.run_id
                 self.stat_update("records")
                 records += 1
-                payload += doc.metadata.get("payload_bytes") or 0
+                payload += doc.metadata.get(Meta.PAYLOAD_BYTES) or 0
                 now = time.monotonic()
                 if now - last_log >= PROGRESS_EVERY_S:
                     last_log = now
                     logger.info(
                         f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, {records / (now - started):.1f} records/s, file {os.path.basename(path)}"
                     )
-                if doc.metadata.get("reason"):
-                    self.stat_update(f"{doc.metadata['status']}_{doc.metadata['reason']}")
+                if doc.metadata.get(Meta.INGEST_REASON):
+                    self.stat_update(f"ruled_out_{doc.metadata[Meta.INGEST_REASON]}")
                 yield doc
         os.makedirs(self.inventory_dir, exist_ok=True)
         with open(os.path.join(self.inventory_dir, f"{rank:05d}.json"), "w", encoding="utf-8") as fh:

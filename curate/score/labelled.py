@@ -1,5 +1,4 @@
-"""Labelled MGT texts: reading them, the grouped train/validation split, and the leave-one-out folds.
-"""
+"""Labelled MGT texts: reading them, the grouped train/validation split, and the leave-one-out folds."""
 
 from __future__ import annotations
 

@@ -1,13 +1,10 @@
-"""The scoring step of ingest: P(model-generated) for every record with text, in batches.
-"""
+"""The scoring step of ingest: P(model-generated) for every record with text, in batches."""
 
 from __future__ import annotations
 
 from datatrove.data import Document, DocumentsPipeline
 
-from curate.schema import (
-    ScoreReason,
-)
+from curate.schema import Meta, ScoreReason
 from curate.steps import CurateStep, pending
 
 
@@ -39,8 +36,8 @@ class ScoreStep(CurateStep):
         for doc in docs:
             if doc.text and pending(doc):
                 todo.append(doc)
-            elif doc.metadata.get("record_type") is not None:
-                doc.metadata["mgt_reason"] = ScoreReason.NOT_SCORED.value
+            elif doc.metadata.get(Meta.RECORD_TYPE) is not None:
+                doc.metadata[Meta.MGT_REASON] = ScoreReason.NOT_SCORED.value
         if not todo:
             return
         model = load_model(self.model_name, self.device)
@@ -48,10 +45,15 @@ class ScoreStep(CurateStep):
             import torch
 
             torch.set_num_threads(self.threads)
-        results = model.score_many([d.text for d in todo], [d.metadata.get("language") for d in todo])
+        results = model.score_many([d.text for d in todo], [d.metadata.get(Meta.LANGUAGE) for d in todo])
         for doc, (score, reason, n) in zip(todo, results, strict=True):
             doc.metadata.update(
-                mgt_score=score, mgt_model=self.model_name, mgt_windows=n, mgt_reason=reason.value if reason else None
+                {
+                    Meta.MGT_SCORE: score,
+                    Meta.MGT_MODEL: self.model_name,
+                    Meta.MGT_WINDOWS: n,
+                    Meta.MGT_REASON: reason.value if reason else None,
+                }
             )
             self.stat_update("scored" if score is not None else f"unscored_{reason}")
 

@@ -1,0 +1,269 @@
+"""The keep rules: from what the store holds to each record's ``status`` and ``reason``.
+
+This is the only module that sets ``documents.status``/``reason``/``reason_detail``. A decision pass reads
+nothing but the store (no WARC), so a new cutoff, MGT rule, licence policy or domain review re-decides every
+record in seconds. In order, each rule applies only to records that no earlier rule ruled out:
+
+1. tiers from WARC-Date against the recipe's cutoff; ``attested`` where a post-cutoff capture's verified
+   payload digest was captured before the cutoff anywhere in the store;
+2. what ingest found (``ingest_reason``: unreadable, truncated, not HTML, HTTP error, …);
+3. per record: no text, too short, language, opt-outs, unknown capture date;
+4. the MGT rule for post-cutoff records (against the store's own pre-cutoff captures, or a probability);
+5. licences: domain reviews over the tagger's verdicts, then the licence policy;
+6. duplicates: in each cluster (``curate dedup``) the earliest capture the rules above keep represents, the
+   other kept members are dropped as ``duplicate_of`` it.
+
+Each pass is a row of ``decisions`` (recipe, digest, time, counts), and every record carries its
+``decision_id``, so a status can be explained later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.dedup.minhash import Member, choose_representatives
+from curate.errors import ConfigError, CurateError
+from curate.licenses.policy import get_policy, load_domain_reviews
+from curate.recipe import Recipe, ingest_settings
+from curate.schema import INGEST_REASONS, LICENSE_TAGGER_NAME, SCHEMA_VERSION, Reason, Status, Tier, status_for
+from curate.score.contamination import reference_percentiles
+from curate.store import RunCounts, counts
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one decision pass did."""
+
+    decision_id: int
+    counts: RunCounts
+    mgt_rule: str
+
+
+def check_ingest_settings(con: Any, recipe: Recipe) -> None:
+    """Refuse a recipe whose ingest-time keys differ from those the store's documents were ingested with:
+    those keys act while the WARCs are read, so only a new ingest can apply them.
+
+    Raises:
+        ConfigError: naming each differing key, both values, and what to do.
+    """
+    row = con.execute("SELECT value FROM store_meta WHERE key = 'ingest_settings'").fetchone()
+    if row is None:
+        return
+    stored = json.loads(row[0])
+    wanted = ingest_settings(recipe)
+    diff = [k for k in sorted(wanted) if k in stored and stored[k] != wanted[k]]
+    if diff:
+        shown = "; ".join(f"{k} = {wanted[k]!r} (the store's documents were ingested with {stored[k]!r})" for k in diff)
+        raise ConfigError(
+            f"the recipe sets {shown}. {'These keys act' if len(diff) > 1 else 'That key acts'} while the WARCs are "
+            "read, so applying it means re-reading them: ingest the crawls into a new store with this recipe "
+            "(curate ingest PATHS --store NEW --recipe FILE), or drop the key from the recipe"
+        )
+
+
+def _tiers(con: Any, cutoff: dt.datetime) -> None:
+    con.execute(
+        f"""UPDATE documents SET tier = CASE WHEN warc_date IS NULL THEN NULL
+                                        WHEN warc_date < ? THEN '{Tier.PRE_CUTOFF}' ELSE '{Tier.POST_CUTOFF}' END""",
+        [cutoff],
+    )
+    con.execute(
+        f"""UPDATE documents SET tier = '{Tier.ATTESTED}'
+            WHERE tier = '{Tier.POST_CUTOFF}' AND warc_payload_digest IS NOT NULL AND coalesce(payload_digest_ok, true)
+              AND warc_payload_digest IN (
+                SELECT warc_payload_digest FROM documents
+                WHERE tier = '{Tier.PRE_CUTOFF}' AND coalesce(payload_digest_ok, true))"""
+    )
+
+
+def _from_ingest(con: Any) -> None:
+    """Start every record from what ingest found: its ingest reason, or undecided."""
+    cases = " ".join(f"WHEN '{r}' THEN '{status_for(r)}'" for r in INGEST_REASONS)
+    con.execute(
+        f"""UPDATE documents SET status = CASE ingest_reason {cases} ELSE NULL END,
+                   reason = ingest_reason, reason_detail = ingest_detail"""
+    )
+    # a revisit whose payload digest matches a response in the store points at it
+    con.execute(
+        f"""UPDATE documents SET reason_detail = (
+              SELECT min(o.doc_id) FROM documents o
+              WHERE o.warc_payload_digest = documents.warc_payload_digest AND o.record_type IN ('response', 'resource')
+                AND coalesce(o.payload_digest_ok, true))
+            WHERE reason = '{Reason.REVISIT_RECORD}' AND warc_payload_digest IN (
+              SELECT warc_payload_digest FROM documents
+              WHERE record_type IN ('response', 'resource') AND warc_payload_digest IS NOT NULL)"""
+    )
+
+
+def _drop(con: Any, reason: Reason, where: str, params: list[Any] | None = None, detail: str | None = None) -> None:
+    con.execute(
+        f"UPDATE documents SET status = '{status_for(reason)}', reason = '{reason}', reason_detail = ? "
+        f"WHERE status IS NULL AND ({where})",
+        [detail, *(params or [])],
+    )
+
+
+def _record_rules(con: Any, recipe: Recipe) -> None:
+    """The per-record rules, first broken rule wins; what breaks none is kept."""
+    e, o = recipe.extract, recipe.optout
+    _drop(con, Reason.NO_TEXT, "coalesce(text_chars, 0) = 0")
+    _drop(con, Reason.TOO_SHORT, "text_chars < ?", [e.min_chars])
+    if e.languages:
+        _drop(con, Reason.LANGUAGE_EXCLUDED, "language IS NULL OR NOT list_contains(?, language)", [e.languages])
+    optout = " OR ".join(
+        c for c, on in (("coalesce(optout, false)", o.honour), ("coalesce(optout_site, false)", o.honour_site)) if on
+    )
+    if optout:
+        _drop(con, Reason.OPTED_OUT, optout)
+    if not recipe.score.keep_unknown_date:
+        _drop(con, Reason.DATE_UNKNOWN, "tier IS NULL")
+    con.execute(f"UPDATE documents SET status = '{Status.KEPT}' WHERE status IS NULL")
+
+
+def _mgt_rule(con: Any, recipe: Recipe) -> str:
+    """Drop kept post-cutoff (and, when kept, undated) records by the recipe's MGT rule; returns the rule applied."""
+    r = recipe.score
+    con.execute("UPDATE documents SET mgt_ref_pctl = NULL WHERE mgt_ref_pctl IS NOT NULL")
+    subject = f"(tier = '{Tier.POST_CUTOFF}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
+    kept = f"status = '{Status.KEPT}' AND record_type IS NOT NULL AND {subject}"
+    n_ref = reference_percentiles(con, r.min_reference)
+    if r.rule == "reference" and n_ref >= r.min_reference:
+        rule = f"reference: score above the {r.reference_quantile:.2f} quantile of {n_ref} pre-cutoff captures"
+        cond = f"mgt_ref_pctl >= {r.reference_quantile}"
+    else:
+        why = f" (only {n_ref} pre-cutoff captures for a reference)" if r.rule == "reference" else ""
+        rule = f"probability: calibrated score >= {r.threshold}{why}"
+        cond = f"mgt_score >= {r.threshold}"
+    if not r.keep_unscored_post_cutoff:
+        con.execute(
+            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.POST_CUTOFF_UNSCORED}', "
+            f"reason_detail = mgt_reason WHERE {kept} AND mgt_score IS NULL"
+        )
+    con.execute(
+        f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_ABOVE_THRESHOLD}', reason_detail = ? "
+        f"WHERE {kept} AND mgt_score IS NOT NULL AND {cond}",
+        [rule],
+    )
+    return rule
+
+
+def _licenses(con: Any, recipe: Recipe) -> None:
+    """The verdict in force: the tagger's, overridden per domain by the recipe's reviews (each kept as a
+    ``domain-review`` evidence row); then the licence policy drops what it excludes."""
+    con.execute(
+        """UPDATE documents SET license_spdx = tagged_license_spdx, license_scope = tagged_license_scope,
+                  license_confidence = tagged_license_confidence, license_conflict = tagged_license_conflict"""
+    )
+    con.execute("DELETE FROM license_evidence WHERE kind = 'domain-review'")
+    if recipe.license.domain_review:
+        for r in load_domain_reviews(Path(recipe.license.domain_review)):
+            text = f"{r.verdict} by {r.reviewer} on {r.date.isoformat()}" + (f": {r.note}" if r.note else "")
+            con.execute(
+                """INSERT INTO license_evidence SELECT doc_id, 'domain-review', ?, ?, 'domain', ?, ?, ?
+                   FROM documents WHERE domain = ? AND record_type IS NOT NULL ORDER BY doc_id""",
+                [
+                    text,
+                    r.license_spdx,
+                    "page" if r.verdict == "accept" else "unknown",
+                    f"domain {r.domain}",
+                    LICENSE_TAGGER_NAME,
+                    r.domain,
+                ],
+            )
+            if r.verdict == "accept":
+                con.execute(
+                    """UPDATE documents SET license_spdx = ?, license_scope = 'page', license_confidence = 1.0,
+                       license_conflict = false WHERE domain = ?""",
+                    [r.license_spdx, r.domain],
+                )
+            elif r.verdict == "reject":
+                con.execute(
+                    """UPDATE documents SET license_scope = 'unknown', license_confidence = 0.0
+                       WHERE domain = ? AND license_spdx IS NOT NULL""",
+                    [r.domain],
+                )
+    policy = get_policy(recipe.license.policy)
+    rows = con.execute(
+        f"SELECT doc_id, license_spdx, license_scope, license_conflict FROM documents WHERE status = '{Status.KEPT}' ORDER BY doc_id"
+    ).fetchall()
+    excluded = [(d,) for d, spdx, scope, conflict in rows if not policy.admits(spdx, scope, conflict)]
+    if excluded:
+        con.executemany(
+            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.LICENSE_POLICY}', "
+            f"reason_detail = '{policy.name}' WHERE doc_id = ?",
+            excluded,
+        )
+
+
+def _duplicates(con: Any) -> None:
+    """In each dedup cluster the earliest kept capture represents; other kept members become ``duplicate_of``."""
+    import pyarrow as pa
+
+    rows = con.execute(
+        """SELECT doc_id, status, warc_date, tagged_license_scope, text_chars, text_hash, dup_cluster_id
+           FROM documents WHERE dup_cluster_id IS NOT NULL ORDER BY doc_id"""
+    ).fetchall()
+    members = [Member(r[0], r[1] == Status.KEPT, r[2], r[3] == "page", r[4] or 0, r[5]) for r in rows]
+    chosen = choose_representatives(members, {r[0]: r[6] for r in rows})
+    kept = {r[0] for r in rows if r[1] == Status.KEPT}
+    drop = sorted((d, rep) for d, (rep, _, kind) in chosen.items() if kind != "self" and d in kept)
+    if not drop:
+        return
+    con.register("dups", pa.table({"doc_id": [d for d, _ in drop], "rep": [r for _, r in drop]}))
+    try:
+        con.execute(
+            f"""UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.DUPLICATE_OF}', reason_detail = d.rep
+                FROM dups d WHERE documents.doc_id = d.doc_id"""
+        )
+    finally:
+        con.unregister("dups")
+
+
+def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
+    """Apply ``recipe``'s keep rules to every record of the store behind ``con`` (inside the caller's
+    transaction) and record the pass in ``decisions``.
+
+    Raises:
+        ConfigError: the recipe changes a key that only a new ingest can apply.
+        CurateError: the counts do not reconcile (a bug, never expected).
+    """
+    check_ingest_settings(con, recipe)
+    _tiers(con, recipe.cutoff_datetime)
+    _from_ingest(con)
+    _record_rules(con, recipe)
+    mgt_rule = _mgt_rule(con, recipe)
+    _licenses(con, recipe)
+    _duplicates(con)
+    decision_id = int(con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decisions").fetchone()[0])
+    con.execute(f"UPDATE documents SET decision_id = {decision_id}")
+    c = counts(con)
+    if c.read != c.kept + c.dropped + c.quarantined:
+        raise CurateError(
+            f"store does not reconcile: read={c.read} != kept+dropped+quarantined (+{c.pending} undecided)"
+        )
+    con.execute(
+        "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            decision_id,
+            SCHEMA_VERSION,
+            started,
+            dt.datetime.now(dt.UTC),
+            recipe.name,
+            recipe.version,
+            hashlib.sha256(recipe.source.encode()).hexdigest(),
+            recipe.source,
+            recipe.cutoff,
+            mgt_rule,
+            c.read,
+            c.kept,
+            c.dropped,
+            c.quarantined,
+            json.dumps([list(x) for x in c.by_reason]),
+        ],
+    )
+    return Decision(decision_id, c, mgt_rule)

@@ -1,0 +1,197 @@
+"""Upgrading a store written by an older curate, in place and all or nothing.
+
+``store-v1`` (one sealed run per store) → ``store-v2`` (a store that grows):
+
+- ``documents`` is rebuilt in the v2 column order. What v1 found while reading (its quarantine and read-time
+  drop reasons) becomes ``ingest_reason``; the licence verdict v1 stored becomes the tagger's verdict
+  (``tagged_license_*``; v1 had already applied any domain review to it, and its ``domain-review`` evidence
+  rows are kept); v1's statuses stand as decision 1 until the next ``curate decide``.
+- MinHash signatures and band keys are computed for every text (v1 kept them for kept documents only), with
+  the parameters v1 recorded, so the next ``curate dedup`` matches the whole store.
+- The v1 run becomes the store's first ingest (``runs`` is unchanged) and its first decision.
+
+The upgrade works on a copy and renames it over the original when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from curate.dedup.minhash import MinHasher, band_keys
+from curate.errors import StoreError
+from curate.recipe import ingest_settings, recipe_from_source
+from curate.schema import DOCUMENT_COLUMNS, INGEST_REASONS, SCHEMA_VERSION, STORE_TABLES_DDL, ddl
+from curate.store import STORE_FILE, store_file, store_lock, store_version
+
+V1_PARAMS = re.compile(r"perm=(\d+),ngram=(\d+),bands=(\d+)x(\d+),seed=(\d+)")
+
+
+def _v1_recipe_source(source: str) -> str:
+    """A v1 recipe (JSON) in v2 terms: ``dedup.against`` is gone, ``dedup.seed`` was the top-level seed."""
+    data = json.loads(source)
+    dedup = data.setdefault("dedup", {})
+    dedup.pop("against", None)
+    dedup.setdefault("seed", data.get("seed", 1234))
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _documents_v2(con: Any) -> None:
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents'"
+        ).fetchall()
+    }
+    ingest = ", ".join(f"'{r}'" for r in INGEST_REASONS)
+    mapping = {
+        "ingest_reason": f"CASE WHEN reason IN ({ingest}) THEN reason END",
+        "ingest_detail": f"CASE WHEN reason IN ({ingest}) THEN reason_detail END",
+        "tagged_license_spdx": "license_spdx",
+        "tagged_license_scope": "license_scope",
+        "tagged_license_confidence": "license_confidence",
+        "tagged_license_conflict": "license_conflict",
+        "decision_id": "1",
+        "dedup_pass": "NULL",
+    }
+    select = []
+    for c in DOCUMENT_COLUMNS:
+        if c.name in mapping:
+            select.append(f"{mapping[c.name]} AS {c.name}")
+        elif c.name in have:
+            select.append(c.name)
+        else:
+            raise StoreError(f"cannot migrate: the v1 documents table has no column {c.name}")
+    con.execute(ddl("documents_v2", DOCUMENT_COLUMNS, primary_key="doc_id"))
+    con.execute(f"INSERT INTO documents_v2 SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
+    con.execute("DROP TABLE documents")
+    con.execute("ALTER TABLE documents_v2 RENAME TO documents")
+
+
+def _signatures(con: Any, params_name: str) -> None:
+    import pyarrow as pa
+
+    m = V1_PARAMS.search(params_name)
+    if m is None:
+        raise StoreError(f"cannot migrate: unreadable dedup parameters {params_name!r} in the v1 run")
+    num_perm, ngram, bands, rows, seed = map(int, m.groups())
+    hasher = MinHasher(num_perm, ngram, seed)
+    con.execute("DELETE FROM minhash_signatures")
+    con.execute("DELETE FROM minhash_bands")
+    ids, sigs, band_rows = [], [], []
+    for doc_id, text in con.execute("SELECT doc_id, text FROM texts ORDER BY doc_id").fetchall():
+        sig = hasher.signature(text or "")
+        if sig is None:
+            continue
+        ids.append(doc_id)
+        sigs.append(sig.tolist())
+        band_rows += [(doc_id, i + 1, k) for i, k in enumerate(band_keys(sig, bands, rows))]
+    con.register("sigs", pa.table({"doc_id": ids, "minhash": pa.array(sigs, type=pa.list_(pa.uint32()))}))
+    con.register(
+        "bnds",
+        pa.table(
+            {
+                "doc_id": [r[0] for r in band_rows],
+                "band": pa.array([r[1] for r in band_rows], type=pa.int32()),
+                "key": pa.array([r[2] for r in band_rows], type=pa.uint64()),
+            }
+        ),
+    )
+    con.execute("INSERT INTO minhash_signatures SELECT * FROM sigs")
+    con.execute("INSERT INTO minhash_bands SELECT * FROM bnds")
+    con.unregister("sigs")
+    con.unregister("bnds")
+
+
+def _from_v1(con: Any) -> None:
+    run = con.execute(
+        """SELECT run_id, started_at, finished_at, recipe_name, recipe_version, recipe_toml, versions_json,
+                  n_read, n_kept, n_dropped, n_quarantined, mgt_rule FROM runs ORDER BY started_at LIMIT 1"""
+    ).fetchone()
+    if run is None:
+        raise StoreError("cannot migrate: the v1 store has no run")
+    for stmt in STORE_TABLES_DDL:
+        table = stmt.split()[2]
+        if table not in ("runs", "minhash_signatures", "minhash_bands"):
+            con.execute(stmt)
+    source = _v1_recipe_source(run[5])
+    con.execute("UPDATE runs SET recipe_toml = ?, schema_version = ?", [source, SCHEMA_VERSION])
+    recipe = recipe_from_source(source)
+    _documents_v2(con)
+    _signatures(con, json.loads(run[6]).get("dedup_params", ""))
+    import hashlib
+
+    reasons = con.execute(
+        "SELECT status, reason, count(*) AS n FROM documents WHERE reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, reason"
+    ).fetchall()
+    con.execute(
+        "INSERT INTO decisions VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            SCHEMA_VERSION,
+            run[1],
+            run[2],
+            run[3],
+            run[4],
+            hashlib.sha256(source.encode()).hexdigest(),
+            source,
+            recipe.cutoff,
+            run[11],
+            run[7],
+            run[8],
+            run[9],
+            run[10],
+            json.dumps([list(r) for r in reasons]),
+        ],
+    )
+    con.execute("INSERT INTO store_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+    con.execute(
+        "INSERT INTO store_meta VALUES ('ingest_settings', ?)",
+        [json.dumps(ingest_settings(recipe), sort_keys=True, default=str)],
+    )
+
+
+def migrate(store: Path) -> tuple[str, str]:
+    """Upgrade the store in folder ``store`` to the current schema; returns (version before, version after).
+
+    Raises:
+        StoreError: not a curate store, locked by another process, or a version this code cannot upgrade.
+    """
+    import duckdb
+
+    path = store_file(store)
+    folder = path.parent
+    if not path.is_file():
+        raise StoreError(f"{folder} is not a curate store: {path} is missing")
+    with store_lock(folder, "curate migrate"):
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as e:
+            raise StoreError(f"{path} is not a curate store ({e})") from None
+        try:
+            before = store_version(con)
+        finally:
+            con.close()
+        if before == SCHEMA_VERSION:
+            return before, before
+        if before != "store-v1":
+            raise StoreError(f"{folder} has schema {before}; this curate can upgrade store-v1 to {SCHEMA_VERSION} only")
+        tmp = folder / f".{STORE_FILE}.migrating"
+        tmp.unlink(missing_ok=True)
+        shutil.copyfile(path, tmp)
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("BEGIN")
+            _from_v1(con)
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        except BaseException:
+            con.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        con.close()
+        os.replace(tmp, path)
+    return before, SCHEMA_VERSION

@@ -1,0 +1,339 @@
+"""The commands over a store after ingest: dedup, decide, mix, report, migrate; and ``run``, all of them in turn.
+
+Each takes the store folder and a recipe, holds the store's write lock while it writes, and changes the store
+in one transaction, so an interrupted command leaves the store as it was. Nothing here reads a WARC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datatrove.pipeline.base import PipelineStep
+
+from curate.decide import Decision, check_ingest_settings, decide_store
+from curate.dedup.buckets import DedupBucketStep
+from curate.dedup.cluster import DedupPass, record_pass
+from curate.errors import ConfigError, Interrupted, StoreError
+from curate.mix import MixSummary, build_mix, encoding
+from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
+from curate.recipe import Recipe, recipe_from_source
+from curate.report import export_provenance, render_report
+from curate.run.executors import Stage, make_executor
+from curate.run.ingest import IngestResult, ingest, plan_ingest, run_stages
+from curate.run.progress import NullReporter, Reporter
+from curate.store import (
+    STORE_FILE,
+    WORK_DIR,
+    RunCounts,
+    counts,
+    open_store,
+    remove_outputs,
+    store_file,
+    store_lock,
+    writing,
+)
+
+
+def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock: bool = True) -> DedupPass:
+    """Match the documents no earlier pass has matched against everything in the store (exact keys, and LSH
+    bands as one local datatrove task per band), and recluster. ``lock``: take the store's write lock (False
+    when the caller holds it).
+
+    Raises:
+        StoreError: not a store, locked, or an older schema.
+        ConfigError: the recipe's ingest-time keys (MinHash settings) differ from the store's.
+    """
+    reporter = reporter or NullReporter()
+    started = dt.datetime.now(dt.UTC)
+    d, params = recipe.dedup, recipe.dedup_params
+    with store_lock(store, "curate dedup") if lock else contextlib.nullcontext():
+        con = open_store(store)
+        try:
+            check_ingest_settings(con, recipe)
+            n_pass = int(con.execute("SELECT count(*) FROM dedup_passes").fetchone()[0])
+        finally:
+            con.close()
+        work = Path(store) / WORK_DIR / f"dedup-{n_pass + 1}"
+        shutil.rmtree(work, ignore_errors=True)
+        edges = None
+        if d.near:
+            local = _local(recipe)
+            bands = make_executor(
+                local,
+                [DedupBucketStep(str(store_file(store)), str(work), params.bands, recipe.executor.duckdb_memory)],
+                tasks=params.bands,
+                logs=work / "logs",
+                name="buckets",
+                skip_completed=False,
+            )
+            run_stages([Stage("dedup buckets", bands, params.bands)], work, reporter, total_bytes=None, quiet=True)
+            edges = work / "edges"
+        reporter.stage("dedup clusters", 1, None)
+        with writing(store, "curate dedup", lock=False, memory_limit=recipe.executor.duckdb_memory) as con:
+            result = record_pass(
+                con,
+                edges,
+                params_name=params.name,
+                threshold=d.threshold,
+                num_perm=d.num_perm,
+                ngram=d.ngram,
+                verify=d.verify,
+                exact=d.exact,
+                started=started,
+            )
+        shutil.rmtree(work, ignore_errors=True)
+        reporter.end("dedup clusters", f"{result.new_documents} new documents, {result.new_edges} new pairs")
+    return result
+
+
+def decide(store: Path, recipe: Recipe, *, lock: bool = True) -> Decision:
+    """Apply the recipe's keep rules to every record of the store (see :mod:`curate.decide`).
+
+    Raises:
+        StoreError: not a store, locked, or an older schema.
+        ConfigError: the recipe changes an ingest-time key (the WARCs would have to be re-read).
+    """
+    started = dt.datetime.now(dt.UTC)
+    with writing(store, "curate decide", lock=lock, memory_limit=recipe.executor.duckdb_memory) as con:
+        return decide_store(con, recipe, started)
+
+
+def _decided_recipe(store: Path) -> Recipe:
+    """The recipe of the store's latest decision pass."""
+    con = open_store(store)
+    try:
+        row = con.execute("SELECT recipe_toml FROM decisions ORDER BY decision_id DESC LIMIT 1").fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise StoreError(f"the store {store} has not been decided yet: run `curate decide --store {store}` first")
+    return recipe_from_source(row[0])
+
+
+def _require_decided(con: object, store: Path) -> None:
+    c = counts(con)
+    if c.pending:
+        raise StoreError(
+            f"{c.pending} records of {store} have no status yet (ingested after the last decision): "
+            f"run `curate decide --store {store}` first"
+        )
+
+
+def mix(store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool = False) -> MixSummary:
+    """Write a tokenized mix of the store's kept documents to ``out`` (the recipe's buckets; by default the
+    recipe of the latest decision). The mix is written beside ``out`` and renamed into place when whole.
+
+    Raises:
+        StoreError: not a store, or records without a decision.
+        ConfigError: ``out`` exists and ``overwrite`` is not set, or the recipe's tokenizer is not available.
+    """
+    recipe = recipe or _decided_recipe(store)
+    encoding(recipe.mix.tokenizer)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; pass --overwrite to replace it")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    con = open_store(store)
+    try:
+        _require_decided(con, store)
+        summary = build_mix(con, tmp, recipe)
+    finally:
+        con.close()
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return summary
+
+
+def report(store: Path, out: Path, *, mix_dir: Path | None = None) -> Path:
+    """Write the HTML provenance report of the store to ``out`` and its CSV/Parquet exports to
+    ``out``'s folder / ``provenance/`` (token counts from ``mix_dir`` when given).
+
+    Raises:
+        StoreError: not a store, or not decided yet.
+    """
+    recipe = _decided_recipe(store)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    con = open_store(store)
+    try:
+        _require_decided(con, store)
+        export_provenance(con, out.parent / "provenance", mix_dir)
+        tmp = out.with_name(f".{out.name}.tmp")
+        render_report(con, recipe, tmp, mix_dir)
+        os.replace(tmp, out)
+    finally:
+        con.close()
+    return out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run's outputs went and how its records ended."""
+
+    run_id: str
+    store: Path
+    mix: Path
+    report: Path
+    counts: RunCounts
+    mix_summary: MixSummary
+    inputs: list[str]
+    submitted: list[str]
+
+
+def _local(recipe: Recipe) -> Recipe:
+    """``recipe`` with the local executor (for the store-side stages a command runs where it is)."""
+    from dataclasses import replace
+
+    return replace(recipe, executor=replace(recipe.executor, kind="local"))
+
+
+def prepare_out(out: Path, *, force: bool, resume: bool) -> None:
+    """Check ``out`` before a run: refuse to overwrite a previous run unless ``force`` (which clears it)
+    or ``resume`` (which keeps what it finished).
+
+    Raises:
+        ConfigError: ``out`` holds a run and neither flag is set.
+    """
+    final = [out / STORE_FILE, out / "mix", out / "report.html", out / "provenance", out / WORK_DIR]
+    existing = [p for p in final if p.exists()]
+    if existing and not (force or resume):
+        raise ConfigError(
+            f"{out} already holds a run ({existing[0].name}); pass --force to replace it or --resume to finish it"
+        )
+    if force and not resume:
+        with store_lock(out, "curate run --force"):
+            remove_outputs(existing)
+
+
+def run(
+    paths: Sequence[str],
+    out: Path,
+    recipe: Recipe,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    base_url: str = DEFAULT_BASE_URL,
+    quiet: bool = True,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """ingest → dedup → decide → mix → report into the folder ``out`` (the store, ``mix/``, ``report.html``).
+
+    The same functions as the separate commands, in turn; with ``resume``, inputs the store already holds are
+    not read again and finished stage-1 tasks are kept.
+
+    Raises:
+        ConfigError, InputError, StoreError, ModelError: as the separate commands; Interrupted on Ctrl-C.
+    """
+    reporter = reporter or NullReporter()
+    out = Path(out)
+    prepare_out(out, force=force, resume=resume)
+    if recipe.executor.kind == "slurm":
+        return _submit_run(paths, out, recipe, base_url=base_url, resume=resume)
+    ingested: IngestResult = ingest(
+        paths, out, recipe, base_url=base_url, resume=resume, quiet=quiet, reporter=reporter, command="curate run"
+    )
+    try:
+        with store_lock(out, "curate run"):
+            decision, summary = finish_run(out, recipe, reporter)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"run interrupted after the ingest; the store in {out} is whole: finish with the same command and --resume"
+        ) from None
+    inputs = sorted({*ingested.inputs, *ingested.skipped})
+    return RunResult(
+        ingested.run_id, out / STORE_FILE, out / "mix", out / "report.html", decision.counts, summary, inputs, []
+    )
+
+
+def run_summary_lines(r: RunResult) -> list[str]:
+    """What ``curate run`` prints when it ends (the README's example output is these lines for the sample)."""
+    c = r.counts
+    lines = [
+        f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read",
+        f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}",
+        *(f"    {status:<11} {reason:<26} {n}" for status, reason, n in c.by_reason),
+        f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards",
+        f"store:  {r.store}",
+        f"mix:    {r.mix}",
+        f"report: {r.report}",
+    ]
+    return lines
+
+
+def finish_run(out: Path, recipe: Recipe, reporter: Reporter | None = None) -> tuple[Decision, MixSummary]:
+    """dedup → decide → mix → report on the store in ``out``, whose lock the caller holds."""
+    reporter = reporter or NullReporter()
+    dedup(out, recipe, reporter=reporter, lock=False)
+    reporter.stage("decide", 1, None)
+    decision = decide(out, recipe, lock=False)
+    reporter.end("decide", f"kept {decision.counts.kept}")
+    reporter.stage("mix", 1, None)
+    summary = mix(out, out / "mix", recipe, overwrite=True)
+    reporter.end("mix", f"{summary.tokens} tokens")
+    reporter.stage("report", 1, None)
+    report(out, out / "report.html", mix_dir=out / "mix")
+    reporter.end("report", "")
+    return decision, summary
+
+
+class FinishRunStep(PipelineStep):
+    """datatrove step (one task) that ends a submitted run: :func:`finish_run` under the store's lock."""
+
+    name = "dedup, decide, mix, report"
+    type = "WRITER"
+
+    def __init__(self, out: str, recipe: Recipe) -> None:
+        super().__init__()
+        self.out, self.recipe = out, recipe
+
+    def run(self, data: object = None, rank: int = 0, world_size: int = 1) -> Any:
+        """Finish the run."""
+        with store_lock(Path(self.out), "curate run (finish)"):
+            finish_run(Path(self.out), self.recipe)
+        return
+        yield
+
+
+def plan_run(
+    paths: Sequence[str], out: Path, recipe: Recipe, *, base_url: str = DEFAULT_BASE_URL, resume: bool = False
+) -> list[Stage]:
+    """A whole run as one chain of the recipe's executors: stage 1, load, finish (what Slurm is given)."""
+    files = resolve_inputs(list(paths), base_url)
+    plan = plan_ingest(out, recipe, files, resume=resume, started=dt.datetime.now(dt.UTC))
+    depends = plan.stages[-1].executor if plan.stages else None
+    finish = make_executor(
+        recipe,
+        [FinishRunStep(str(out), recipe)],
+        tasks=1,
+        logs=plan.work / "logs-finish",
+        name="finish",
+        depends=depends,
+        skip_completed=False,
+    )
+    return [*plan.stages, Stage("finish", finish, 1)]
+
+
+def _submit_run(paths: Sequence[str], out: Path, recipe: Recipe, *, base_url: str, resume: bool) -> RunResult:
+    with store_lock(out, "curate run (submit)"):
+        stages = plan_run(paths, out, recipe, base_url=base_url, resume=resume)
+        stages[-1].executor.run()  # type: ignore[attr-defined]
+    ids = [str(getattr(s.executor, "job_id", "")) for s in stages]
+    return RunResult(
+        "",
+        out / STORE_FILE,
+        out / "mix",
+        out / "report.html",
+        RunCounts(0, 0, 0, 0),
+        MixSummary(0, 0, 0, {}),
+        list(paths),
+        ids,
+    )

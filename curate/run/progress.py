@@ -1,0 +1,96 @@
+"""Progress of long commands, as data: the library reports, the command line draws (library code never prints).
+
+A command calls its :class:`Reporter` when a stage starts and ends; while stage 1 runs (in worker processes,
+or on cluster nodes) :func:`watching` polls the ``progress/<rank>.json`` files its tasks write and the
+executor's completion markers, and reports records, bytes and tasks done about twice a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a stage stands."""
+
+    stage: str
+    records: int
+    bytes: int
+    tasks_done: int
+    tasks: int
+    elapsed_s: float
+
+    @property
+    def docs_per_s(self) -> float:
+        """Records per second so far."""
+        return self.records / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class Reporter(Protocol):
+    """What a command tells whoever shows its progress."""
+
+    def stage(self, name: str, tasks: int, total_bytes: int | None) -> None:
+        """A stage starts (``total_bytes``: the input size when known)."""
+
+    def update(self, snapshot: Snapshot) -> None:
+        """The running stage's latest numbers."""
+
+    def end(self, name: str, summary: str) -> None:
+        """A stage ended; ``summary`` is one line for a person."""
+
+
+class NullReporter:
+    """Reports to nobody (library callers, ``--quiet``)."""
+
+    def stage(self, name: str, tasks: int, total_bytes: int | None) -> None:
+        """Ignore."""
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Ignore."""
+
+    def end(self, name: str, summary: str) -> None:
+        """Ignore."""
+
+
+def read_snapshot(stage: str, work: Path, logs: Path, tasks: int, started: float) -> Snapshot:
+    """Sum the tasks' progress files under ``work/progress`` and count completion markers under ``logs``."""
+    records = nbytes = 0
+    for f in (work / "progress").glob("*.json"):
+        try:
+            p = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # being replaced right now
+        records += int(p.get("records", 0))
+        nbytes += int(p.get("bytes", 0))
+    done = len(list((logs / "completions").glob("*"))) if (logs / "completions").is_dir() else 0
+    return Snapshot(stage, records, nbytes, done, tasks, time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def watching(
+    reporter: Reporter, stage: str, work: Path, logs: Path, tasks: int, *, every_s: float = 0.5
+) -> Iterator[None]:
+    """Report the stage's snapshot every ``every_s`` seconds while the block runs, and once at its end."""
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(every_s):
+            reporter.update(read_snapshot(stage, work, logs, tasks, started))
+
+    thread = threading.Thread(target=poll, name="curate-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        reporter.update(read_snapshot(stage, work, logs, tasks, started))
