@@ -11,7 +11,7 @@ import re
 
 from datatrove.data import Document
 
-from curate.schema import DateReason, Meta, Tier
+from curate.schema import DateReason, Meta
 from curate.steps import CurateStep
 
 _WARC_DATE = re.compile(

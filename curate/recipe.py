@@ -332,6 +332,13 @@ def load_recipe(path: Path | None = None) -> Recipe:
         data = _merge(base, over)
     recipe = _resolve_paths(_build(Recipe, data, ""), Path(path).parent if path is not None else DEFAULT_RECIPE.parent)
     _validate(recipe)
+    data = _merge(
+        data,
+        {  # the source records the files as resolved, so a store's recipe still finds them from anywhere
+            "license": {"domain_review": recipe.license.domain_review},
+            "optout": {"robots_dir": recipe.optout.robots_dir, "tdmrep_dir": recipe.optout.tdmrep_dir},
+        },
+    )
     return _with_source(recipe, data)
 
 

@@ -172,14 +172,16 @@ def create_tables(con: Any) -> None:
     con.execute("INSERT INTO store_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
 
-def connect_for_writing(store: Path, *, memory_limit: str = "2GB") -> Any:
-    """A read-write connection to the store in folder ``store``, creating the store when it does not exist.
-    The caller holds :func:`store_lock`.
+def connect_for_writing(store: Path, *, memory_limit: str = "2GB", create: bool = False) -> Any:
+    """A read-write connection to the store in folder ``store``; ``create``: make the store when it does not
+    exist (ingest), else that is an error. The caller holds :func:`store_lock`.
 
     Raises:
         StoreError: the folder holds something that is not a curate store, or a store of another schema.
     """
     path = store_file(store)
+    if not path.exists() and not create:
+        raise StoreError(f"{Path(store)} is not a curate store: {path} is missing (a store is made by curate ingest)")
     if not path.exists():
         folder = Path(store)
         if folder.exists() and any(p.name not in (LOCK_FILE, WORK_DIR) for p in folder.iterdir()):
@@ -293,16 +295,20 @@ def remove_outputs(paths: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def writing(store: Path, command: str, *, lock: bool = True, memory_limit: str = "2GB") -> Iterator[Any]:
+def writing(
+    store: Path, command: str, *, lock: bool = True, memory_limit: str = "2GB", create: bool = False
+) -> Iterator[Any]:
     """A read-write connection to the store for the block, all of whose writes commit together at its end (or
     none, on an error or a kill). ``lock``: take the store's write lock for the block (False when the calling
-    command already holds it).
+    command already holds it); ``create``: make the store if there is none (ingest only).
 
     Raises:
         StoreError: locked by another process, not a curate store, or an older schema.
     """
+    if not create and not store_file(store).exists():
+        raise StoreError(f"{Path(store)} is not a curate store: {store_file(store)} is missing")
     with store_lock(store, command) if lock else contextlib.nullcontext():
-        con = connect_for_writing(store, memory_limit=memory_limit)
+        con = connect_for_writing(store, memory_limit=memory_limit, create=create)
         try:
             with transaction(con):
                 yield con

@@ -840,8 +840,7 @@ def render_recipe_keys() -> str:
             out += [prose(t.note), ""]
         rows = []
         for k in t.keys:
-            comment = k.comment.removeprefix("(ingest)").strip() if k.key in ingest_only else k.comment
-            meaning = " ".join(s for s in (k.note, comment) if s) or KEY_HELP.get(k.key, "")
+            meaning = " ".join(s for s in (k.note, k.comment) if s) or KEY_HELP.get(k.key, "")
             if not meaning:
                 raise DocsError(
                     f"recipe key {k.key!r} has no comment in pipelines/default.toml and no KEY_HELP entry in docs/build.py"

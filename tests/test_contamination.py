@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import random
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 
 from curate.score.contamination import estimate, histogram, mixture_mle
 
-from conftest import MGT_DATA
+from conftest import sample_page_labels
 
 
 def draw(hist: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -35,14 +33,11 @@ def test_mixture_mle_recovers_the_share(share: float) -> None:
 
 @pytest.mark.slow
 def test_sample_crawl_estimate_covers_the_truth(sample_run, sample_con) -> None:
-    from curate import sample
     from curate.recipe import load_recipe
     from curate.report import report_context
-    from curate.score.labelled import read_labelled
     from curate.score.registry import load_model
 
-    picked = sample._pick_rows(read_labelled(MGT_DATA), random.Random(sample.SEED))
-    machine = {hashlib.sha1(r["id"].encode()).hexdigest()[:10] for r in picked if r["label"] == "machine"}
+    machine = {page for page, label in sample_page_labels().items() if label == "machine"}
     rows = sample_con.execute(
         "SELECT url FROM documents WHERE crawl_id = 'CURATE-SAMPLE-2024' AND tier IN ('post_cutoff', 'attested') AND mgt_score IS NOT NULL"
     ).fetchall()
@@ -67,15 +62,15 @@ def test_reference_rule_caps_false_positives_on_real_web_pages(sample_con) -> No
 
 
 def test_probability_rule_when_reference_is_too_small(tmp_path: Path) -> None:
-    from curate.run.plan import run_pipeline
+    from curate.resources import SAMPLE_DIR
     from curate.store import open_store
 
-    from conftest import WARC_DIR
+    from conftest import run_sample
 
-    r = run_pipeline([str(WARC_DIR / "warc-dolma")], tmp_path / "out", quiet=True)
+    r = run_sample(tmp_path / "out", [str(SAMPLE_DIR / "fixtures" / "warc-dolma")])
     con = open_store(r.store)
     assert (
-        con.execute("SELECT mgt_rule FROM runs")
+        con.execute("SELECT mgt_rule FROM decisions")
         .fetchone()[0]
         .startswith("probability: calibrated score >= 0.5 (only 0 pre-cutoff")
     )

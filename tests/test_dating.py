@@ -9,7 +9,6 @@ import pytest
 from curate.dating import parse_warc_date
 
 
-
 @pytest.mark.parametrize(
     ("raw", "expected", "reason"),
     [
@@ -27,4 +26,3 @@ def test_parse(raw: str | None, expected: dt.datetime | None, reason: str | None
     value, why = parse_warc_date(raw)
     assert value == expected
     assert (why.value if why else None) == reason
-

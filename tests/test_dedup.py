@@ -1,5 +1,5 @@
-"""Exact and near-duplicate detection: signatures, band choice, clustering over shards, representatives,
-and dedup against an earlier store."""
+"""Exact and near-duplicate detection: signatures, band choice, clustering over a store (incrementally),
+representatives."""
 
 from __future__ import annotations
 
@@ -96,41 +96,54 @@ def test_license_then_length_break_date_ties() -> None:
     assert chosen["a"][0] == "c"
 
 
-def _shards(work: Path, docs: dict[str, str], recipe) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from curate.schema import DOCUMENT_COLUMNS, SHARD_DEDUP_FIELDS, arrow_schema
+def _store(folder: Path, docs: dict[str, str], recipe, year: int = 2020) -> Path:
+    """A real store holding ``docs`` (doc_id → text) with their hashes, signatures and band keys, as an
+    ingest would write them (no WARC needed to test clustering)."""
+    from curate.store import writing
 
     p = recipe.dedup_params
     mh = MinHasher(p.num_perm, p.ngram, p.seed)
-    rows = []
-    for doc_id, text in docs.items():
-        sig = mh.signature(text)
-        rows.append(
-            {
-                "doc_id": doc_id,
-                "text": text,
-                "text_hash": text_hash(text),
-                "minhash": sig.tolist(),
-                "bands": band_keys(sig, p.bands, p.rows),
-                "status": "kept",
-            }
+    with writing(folder, "test", create=True) as con:
+        for i, (doc_id, text) in enumerate(docs.items()):
+            sig = mh.signature(text)
+            con.execute(
+                "INSERT INTO documents (doc_id, warc_file_name, text_hash, text_chars, warc_date) VALUES (?, ?, ?, ?, ?)",
+                [
+                    doc_id,
+                    f"f{year}.warc.gz",
+                    text_hash(text),
+                    len(text),
+                    dt.datetime(year, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=i),
+                ],
+            )
+            con.execute("INSERT INTO texts VALUES (?, ?)", [doc_id, text])
+            con.execute("INSERT INTO minhash_signatures VALUES (?, ?)", [doc_id, sig.tolist()])
+            for band, key in enumerate(band_keys(sig, p.bands, p.rows), start=1):
+                con.execute("INSERT INTO minhash_bands VALUES (?, ?, ?)", [doc_id, band, key])
+    return folder
+
+
+def _clusters(store: Path) -> dict[str, str]:
+    from curate.store import open_store
+
+    con = open_store(store)
+    try:
+        return dict(
+            con.execute("SELECT doc_id, dup_cluster_id FROM documents WHERE dup_cluster_id IS NOT NULL").fetchall()
         )
-    (work / "documents").mkdir(parents=True)
-    schema = arrow_schema(DOCUMENT_COLUMNS, [pa.field("text", pa.string()), *SHARD_DEDUP_FIELDS])
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), work / "documents" / "00000.parquet")
+    finally:
+        con.close()
 
 
 @pytest.mark.parametrize("verify", ["signature", "exact"])
-def test_cluster_documents_over_shards(tmp_path: Path, verify: str) -> None:
-    import duckdb
+def test_clusters_over_the_store(tmp_path: Path, verify: str) -> None:
+    from dataclasses import replace
 
-    from curate.dedup.buckets import DedupBucketStep
-    from curate.dedup.cluster import cluster_documents
     from curate.recipe import load_recipe
+    from curate.run.commands import dedup
 
     recipe = load_recipe()
+    recipe = replace(recipe, dedup=replace(recipe.dedup, verify=verify))
     other = " ".join(_RNG.choice(VOCAB) for _ in range(400))
     docs = {
         "a": BASE,
@@ -140,65 +153,66 @@ def test_cluster_documents_over_shards(tmp_path: Path, verify: str) -> None:
         "e": edited(BASE, 150, 2),
         "f": edited(other, 3, 3),
     }
-    _shards(tmp_path, docs, recipe)
-    step = DedupBucketStep(str(tmp_path), recipe.dedup_params.bands)
-    for rank in range(3):  # three tasks share the bands
-        list(step.run(None, rank, 3) or ())
-    assert len(list((tmp_path / "edges").glob("*.parquet"))) == recipe.dedup_params.bands
-    roots = cluster_documents(
-        duckdb.connect(), tmp_path, threshold=0.8, num_perm=128, ngram=5, verify=verify, exact=True, near=True
-    )
-    assert roots["a"] == roots["b"] == roots["d"]
-    assert roots["c"] == roots["f"] and roots["c"] != roots["a"]
+    store = _store(tmp_path / "s", docs, recipe)
+    result = dedup(store, recipe)
+    assert result.new_documents == 6 and result.clusters == 2
+    roots = _clusters(store)
+    assert roots["a"] == roots["b"] == roots["d"] == "a"  # the earliest capture anchors its cluster
+    assert roots["c"] == roots["f"] == "c"
     assert "e" not in roots  # 150 of 400 words changed: far below 0.8
 
 
 def test_all_identical_corpus_is_one_cluster(tmp_path: Path) -> None:
-    import duckdb
-
-    from curate.dedup.buckets import DedupBucketStep
-    from curate.dedup.cluster import cluster_documents
     from curate.recipe import load_recipe
+    from curate.run.commands import dedup
 
     recipe = load_recipe()
-    _shards(tmp_path, {f"d{i:03d}": BASE for i in range(200)}, recipe)
-    list(DedupBucketStep(str(tmp_path), recipe.dedup_params.bands).run(None, 0, 1) or ())
-    roots = cluster_documents(
-        duckdb.connect(), tmp_path, threshold=0.8, num_perm=128, ngram=5, verify="signature", exact=True, near=True
-    )
-    assert len(roots) == 200 and len(set(roots.values())) == 1
+    store = _store(tmp_path / "s", {f"d{i:03d}": BASE for i in range(200)}, recipe)
+    dedup(store, recipe)
+    roots = _clusters(store)
+    assert len(roots) == 200 and set(roots.values()) == {"d000"}
 
 
-@pytest.mark.slow
-def test_dedup_against_an_earlier_store(tmp_path: Path) -> None:
-    import shutil
+def test_incremental_passes_equal_one_pass(tmp_path: Path) -> None:
+    """A second pass matches only the new documents, against everything, and ends where one pass over all
+    of them ends; the anchor moves to an older capture that arrives later."""
+    from curate.recipe import load_recipe
+    from curate.run.commands import dedup
+    from curate.store import open_store, writing
 
-    from curate.run.plan import run_pipeline
-    from curate.store import open_store
-
-    from conftest import WARC_DIR
-
-    first_in = tmp_path / "first"
-    first_in.mkdir()
-    shutil.copy(WARC_DIR / "warc-dolma/tests/data/warc/sample-0001.warc.gz", first_in / "crawl-a.warc.gz")
-    keep_all = tmp_path / "keep.toml"
-    keep_all.write_text("[score]\nthreshold = 1.0\nkeep_unscored_post_cutoff = true\n")
-    first = run_pipeline([str(first_in)], tmp_path / "out1", keep_all, quiet=True)
-    second_in = tmp_path / "second"
-    second_in.mkdir()
-    shutil.copy(WARC_DIR / "warc-dolma/tests/data/warc/sample-0001.warc.gz", second_in / "crawl-b.warc.gz")
-    against = tmp_path / "against.toml"
-    against.write_text(
-        f'[score]\nthreshold = 1.0\nkeep_unscored_post_cutoff = true\n[dedup]\nagainst = ["{first.store}"]\n'
-    )
-    second = run_pipeline([str(second_in)], tmp_path / "out2", against, quiet=True)
-    a, b = open_store(first.store), open_store(second.store)
-    kept_first = {r[0] for r in a.execute("SELECT text_hash FROM documents WHERE status = 'kept'").fetchall()}
-    assert kept_first and b.execute("SELECT count(*) FROM documents WHERE status = 'kept'").fetchone()[0] == 0
-    old_ids = {r[0] for r in a.execute("SELECT doc_id FROM documents WHERE status = 'kept'").fetchall()}
-    pointers = {r[0] for r in b.execute("SELECT reason_detail FROM documents WHERE reason = 'duplicate_of'").fetchall()}
-    assert pointers and pointers <= old_ids
-    assert a.execute("SELECT count(*) FROM minhash_signatures").fetchone()[0] == len(old_ids)
+    recipe = load_recipe()
+    other = " ".join(_RNG.choice(VOCAB) for _ in range(400))
+    first = {"n1": BASE, "n2": edited(BASE, 3, 5), "n3": other}
+    later = {
+        "o1": edited(BASE, 2, 6),
+        "o2": edited(other, 2, 7),
+        "o3": " ".join(_RNG.choice(VOCAB) for _ in range(300)),
+    }
+    both = _store(tmp_path / "both", {**first, **later}, recipe)
+    # the later batch is the older crawl: move its captures back in time in both stores
+    inc = _store(tmp_path / "inc", first, recipe, year=2024)
+    dedup(inc, recipe)
+    with writing(inc, "test") as con:
+        for i, (doc_id, text) in enumerate(later.items()):
+            con.execute(
+                "INSERT INTO documents (doc_id, warc_file_name, text_hash, text_chars, warc_date) VALUES (?, 'old.warc.gz', ?, ?, ?)",
+                [doc_id, text_hash(text), len(text), dt.datetime(2010, 1, 1, 0, 0, i, tzinfo=dt.UTC)],
+            )
+    src = open_store(both)
+    sigs = src.execute("SELECT * FROM minhash_signatures WHERE doc_id LIKE 'o%'").fetchall()
+    bands = src.execute("SELECT * FROM minhash_bands WHERE doc_id LIKE 'o%'").fetchall()
+    src.close()
+    with writing(inc, "test") as con:
+        con.executemany("INSERT INTO minhash_signatures VALUES (?, ?)", sigs)
+        con.executemany("INSERT INTO minhash_bands VALUES (?, ?, ?)", bands)
+        con.executemany("INSERT INTO texts VALUES (?, ?)", list(later.items()))
+    second = dedup(inc, recipe)
+    assert second.new_documents == 3 and second.pass_id == 2
+    with writing(both, "test") as con:
+        con.execute("UPDATE documents SET warc_date = warc_date - INTERVAL 20 YEAR WHERE doc_id LIKE 'o%'")
+    dedup(both, recipe)
+    assert _clusters(inc) == _clusters(both)
+    assert _clusters(inc)["n1"] == "o1" and _clusters(inc)["n3"] == "o2"  # the older captures anchor
 
 
 def test_megabyte_documents_sign_in_bounded_memory() -> None:

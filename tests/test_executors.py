@@ -1,9 +1,8 @@
-"""The same three-stage run on datatrove's Slurm and Ray executors: built, chained and picklable (no cluster
-here, so nothing is submitted)."""
+"""A whole run as one chain on datatrove's Slurm and Ray executors (stage 1, load into the store, finish:
+dedup, decide, mix, report): built, chained and picklable (no cluster here, so nothing is submitted)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import pickle
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 
 from curate.errors import ConfigError
 from curate.recipe import load_recipe
-from curate.run.plan import FinalizeStep, plan_executors
+from curate.run.commands import FinishRunStep, plan_run
+from curate.run.ingest import IngestLoadStep
 
 
 def chain_for(tmp_path: Path, kind: str) -> list:
@@ -21,24 +21,22 @@ def chain_for(tmp_path: Path, kind: str) -> list:
         'gpus_per_task = 1\n[score]\nmodel = "mgt-ensemble-v1"\ndevice = "cuda"\n'
     )
     recipe = load_recipe(recipe_file)
-    files = [f"/data/CC-MAIN-2020-34-{i:05d}.warc.gz" for i in range(40)]
-    return plan_executors(
-        recipe,
-        files,
-        tmp_path / "out",
-        run_id="r1",
-        versions={"curate": "x"},
-        started=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-    )
+    files = []
+    for i in range(40):
+        f = tmp_path / "data" / f"CC-MAIN-2020-34-{i:05d}.warc.gz"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"")
+        files.append(str(f))
+    return [s.executor for s in plan_run(files, tmp_path / "out", recipe)]
 
 
 def test_slurm_chain(tmp_path: Path) -> None:
     from datatrove.executor import SlurmPipelineExecutor
 
-    stage1, buckets, final = chain_for(tmp_path, "slurm")
-    assert all(isinstance(e, SlurmPipelineExecutor) for e in (stage1, buckets, final))
-    assert final.depends is buckets and buckets.depends is stage1
-    assert (stage1.world_size, buckets.world_size, final.world_size) == (40, 15, 1)
+    stage1, load, final = chain_for(tmp_path, "slurm")
+    assert all(isinstance(e, SlurmPipelineExecutor) for e in (stage1, load, final))
+    assert final.depends is load and load.depends is stage1
+    assert (stage1.world_size, load.world_size, final.world_size) == (40, 1, 1)
     script = stage1.get_launch_file_contents(stage1.get_sbatch_args(40), "launch_pickled_pipeline x")
     assert (
         "#SBATCH --partition=cpu" in script
@@ -47,17 +45,19 @@ def test_slurm_chain(tmp_path: Path) -> None:
         and "#SBATCH --gpus=1" in script  # the stage with the transformer pass gets its GPU
     )
     assert "--gpus" not in final.get_launch_file_contents(final.get_sbatch_args(1), "x")
-    assert isinstance(pickle.loads(pickle.dumps(final.pipeline[0])), FinalizeStep)
+    assert isinstance(pickle.loads(pickle.dumps(final.pipeline[0])), FinishRunStep)
+    assert pickle.loads(pickle.dumps(load.pipeline[0])).lock  # on the nodes, the load takes the store's lock
+    assert isinstance(load.pipeline[0], IngestLoadStep)
     pickle.dumps(stage1.pipeline)  # every stage-1 step travels to the nodes
 
 
 def test_ray_chain(tmp_path: Path) -> None:
     from datatrove.executor.ray import RayPipelineExecutor
 
-    stage1, buckets, final = chain_for(tmp_path, "ray")
-    assert all(isinstance(e, RayPipelineExecutor) for e in (stage1, buckets, final))
-    assert (stage1.gpus_per_task, buckets.gpus_per_task, final.gpus_per_task) == (1, 0, 0)
-    assert final.depends is buckets and buckets.depends is stage1
+    stage1, load, final = chain_for(tmp_path, "ray")
+    assert all(isinstance(e, RayPipelineExecutor) for e in (stage1, load, final))
+    assert (stage1.gpus_per_task, load.gpus_per_task, final.gpus_per_task) == (1, 0, 0)
+    assert final.depends is load and load.depends is stage1
 
 
 def test_slurm_needs_a_partition(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_slurm_needs_a_partition(tmp_path: Path) -> None:
 def test_torch_threads_share_the_cores(tmp_path: Path) -> None:
     import os
 
-    from curate.run.plan import torch_threads
+    from curate.run.executors import torch_threads
 
     cores = len(os.sched_getaffinity(0))
     local = tmp_path / "local.toml"

@@ -1,8 +1,8 @@
-"""Licence tagger on the real pages of ../shared/data/html and on hand-made edge cases."""
+"""Licence tagger on the real pages of ../shared/data/html (their in-repo copies) and on hand-made edge cases."""
 
 from __future__ import annotations
 
-import csv
+import hashlib
 
 import pytest
 
@@ -10,19 +10,40 @@ from curate.licenses.spdx import license_for_url
 from curate.licenses.tagger import optouts_from_headers, tag_html
 from curate.read.warc import decode_payload
 
-from conftest import HTML_DIR
+from conftest import HTML_DATA, HTML_DIR, html_page, html_pages, license_index
 
-INDEX = list(csv.DictReader((HTML_DIR / "html-license-from-warc" / "index.tsv").open(encoding="utf-8"), delimiter="\t"))
+INDEX = license_index()
 EXPECTED = {"soldaini_net.html": "CC-BY-4.0", "an_wikipedia_org_wiki_Escopete.html": "CC-BY-SA-4.0"}
+DCLM = "html-dclm-enricher/tests/baselines/mappers/enrichers/enricher_test_files/"
 
 
-def page(path) -> str:
-    return decode_payload(path.read_bytes(), None)[0]
+def page(rel: str) -> str:
+    return decode_payload(html_page(rel), None)[0]
+
+
+def test_pages_are_those_of_shared() -> None:
+    """Every page the tests read (copied, or cut again from the WARC fixtures) has the digest that
+    shared/data/html/SHA256SUMS lists, and every HTML page listed there is here."""
+    sums = {}
+    for line in (HTML_DATA / "SHA256SUMS").read_text().splitlines():
+        digest, rel = line.split(maxsplit=1)
+        sums[rel.removeprefix("./")] = digest
+    pages = html_pages()
+    assert set(pages) == {rel for rel in sums if rel.endswith(".html")}
+    for rel, body in pages.items():
+        assert hashlib.sha256(body).hexdigest() == sums[rel], rel
+
+
+@pytest.mark.skipif(not HTML_DIR.is_dir(), reason=f"no {HTML_DIR} to compare the in-repo copies with")
+def test_page_sums_are_those_of_shared() -> None:
+    assert (HTML_DIR / "SHA256SUMS").read_text() == (HTML_DATA / "SHA256SUMS").read_text()
+    index = "html-license-from-warc/index.tsv"
+    assert (HTML_DIR / index).read_bytes() == (HTML_DATA / index).read_bytes()
 
 
 @pytest.mark.parametrize("row", INDEX, ids=lambda r: r["file"])
 def test_labelled_warc_pages(row: dict[str, str]) -> None:
-    v = tag_html(page(HTML_DIR / "html-license-from-warc" / row["file"]))
+    v = tag_html(page("html-license-from-warc/" + row["file"]))
     if row["license_signal"] == "rel-license":
         assert (v.spdx_id, v.scope) == (EXPECTED[row["file"]], "page")
     else:  # cc-link-only pages are hard negatives; copyright-only pages carry no licence
@@ -32,21 +53,17 @@ def test_labelled_warc_pages(row: dict[str, str]) -> None:
 
 
 def test_wikipedia_pages_are_cc_by_sa() -> None:
-    folder = HTML_DIR / "html-dclm-enricher/tests/baselines/mappers/enrichers/enricher_test_files"
-    for f in sorted(folder.glob("wikipedia_*.html")):
-        v = tag_html(page(f))
-        assert (v.spdx_id, v.scope, v.conflict) == ("CC-BY-SA-4.0", "page", False), f.name
+    for i in range(1, 6):
+        v = tag_html(page(f"{DCLM}wikipedia_paragraph{i}.html"))
+        assert (v.spdx_id, v.scope, v.conflict) == ("CC-BY-SA-4.0", "page", False), i
         assert any(e.kind == "rel-license-link" and e.location == "head" for e in v.evidence)
-    for f in sorted(folder.glob("common_crawl_*.html")):
-        assert tag_html(page(f)).spdx_id is None, f.name
+        assert tag_html(page(f"{DCLM}common_crawl_paragraph{i}.html")).spdx_id is None, i
 
 
 def test_copyright_notice_evidence() -> None:
     v = tag_html(
         page(
-            HTML_DIR
-            / "html-license-from-warc"
-            / "www_houstonpress_com_music_a_humble_chance_the_rapper_leads_a_spiritual_awakenin.html"
+            "html-license-from-warc/www_houstonpress_com_music_a_humble_chance_the_rapper_leads_a_spiritual_awakenin.html"
         )
     )
     notes = [e for e in v.evidence if e.kind == "copyright"]

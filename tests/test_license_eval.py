@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 from curate.licenses.tagger import tag_html
 from curate.read.warc import decode_payload
 from curate.resources import LICENSES_DIR, REPO_ROOT
 
-from conftest import HTML_DIR
+from conftest import html_page
 
 POSITIVE = ("page", "partial")
 
@@ -21,8 +20,8 @@ def score() -> dict[str, float]:
     counts = {"positives": 0, "media": 0, "negatives": 0}
     for r in rows:
         kind, rel = r["file"].split(":", 1)
-        path = (HTML_DIR / rel) if kind == "shared" else (REPO_ROOT / rel)
-        v = tag_html(decode_payload(Path(path).read_bytes(), None)[0] or "")
+        body = html_page(rel) if kind == "shared" else (REPO_ROOT / rel).read_bytes()  # shared: in-repo copies
+        v = tag_html(decode_payload(body, None)[0] or "")
         predicted = v.spdx_id is not None and v.scope in POSITIVE
         expected = r["expected_scope"] in POSITIVE
         counts["positives" if expected else ("media" if r["expected_scope"] == "media" else "negatives")] += 1

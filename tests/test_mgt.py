@@ -1,4 +1,5 @@
-"""The MGT classifier: eval gate against pinned floors, scoring rules, reproducible training, bad artefacts."""
+"""The MGT classifier: eval gates against pinned floors (on the full data in ../shared when it is there, and on
+the in-repo subset always), scoring rules, reproducible training, bad artefacts."""
 
 from __future__ import annotations
 
@@ -13,11 +14,21 @@ from curate.resources import CLASSIFIERS_DIR
 from curate.score import model as score_model
 from curate.score.labelled import Keep, prepare, read_labelled, rows_digest, split_rows
 from curate.score.metrics import auroc, leave_one_out_table
-from curate.score.model import evaluate
+from curate.score.model import evaluate, load_card
 from curate.score.registry import forget_loaded, load_model
 from curate.score.text import _PREAMBLE, normalise
 
-from conftest import BAD_MGT_INPUTS, MGT_DATA
+from conftest import (
+    BAD_MGT_INPUTS,
+    MGT_DATA,
+    MGT_SUBSET,
+    MGT_SUBSET_DIR,
+    assert_gate,
+    mgt_rows,
+    needs_full_mgt,
+    sample_page_labels,
+    subset_gate,
+)
 
 NAME = "mgt-fasttext-v1"
 GATE = json.loads((CLASSIFIERS_DIR / NAME / "gate.json").read_text())
@@ -25,18 +36,47 @@ GATE = json.loads((CLASSIFIERS_DIR / NAME / "gate.json").read_text())
 
 @pytest.fixture(scope="module")
 def validation() -> list[dict]:
-    return split_rows(read_labelled(MGT_DATA))[1]
+    """The validation rows of the in-repo subset (tests/data/mgt/SOURCE.md)."""
+    return split_rows(mgt_rows())[1]
 
 
-def test_eval_gate(validation: list[dict]) -> None:
+@needs_full_mgt
+def test_eval_gate() -> None:
+    """The gate of classifiers/mgt-fasttext-v1/gate.json, on the whole validation split of the full data."""
+    validation = split_rows(read_labelled(MGT_DATA))[1]
     assert rows_digest(validation) == GATE["validation_digest"], (
         "validation data changed: re-measure and re-pin gate.json"
     )
-    metrics = evaluate(load_model(NAME), validation)
-    for key, floor in GATE["floors"].items():
-        assert metrics[key] >= floor, f"{key} {metrics[key]} fell below its floor {floor}"
-    for key, ceiling in GATE["ceilings"].items():
-        assert metrics[key] <= ceiling, f"{key} {metrics[key]} rose above {ceiling}"
+    assert_gate(NAME, evaluate(load_model(NAME), validation), GATE)
+
+
+def test_eval_gate_on_subset(validation: list[dict]) -> None:
+    """The same model on the subset's validation rows, against floors measured there (tests/data/mgt/gate.json)."""
+    gate = subset_gate(NAME)
+    rows = validation[:: gate["every"]]
+    assert rows_digest(rows) == gate["slice_digest"], "subset changed: re-run tests/data/mgt/build.py --measure"
+    assert load_card(NAME)["validation"]["auroc"] == gate["card_auroc"], (
+        "model re-measured: re-run tests/data/mgt/build.py --measure"
+    )
+    assert_gate(NAME, evaluate(load_model(NAME), rows), gate)
+
+
+@needs_full_mgt
+def test_subset_is_derived_from_the_full_data() -> None:
+    """tests/data/mgt/build.py on the full data gives the in-repo subset and sample labels again."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mgt_subset_build", MGT_SUBSET_DIR / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    full = read_labelled(MGT_DATA)
+    assert gzip.decompress(build.subset_bytes(build.pick(full))) == gzip.decompress(MGT_SUBSET.read_bytes())
+    labels = MGT_SUBSET_DIR / "sample-crawl-labels.json"
+    assert build.labels_text(build.sample_labels(full)) == labels.read_text()
+    strata = {(r["source"], r["domain"], r["generator"]) for r in split_rows(full)[1]}
+    assert {(r["source"], r["domain"], r["generator"]) for r in split_rows(mgt_rows())[1]} == strata
 
 
 def test_card_matches_gate() -> None:
@@ -45,9 +85,30 @@ def test_card_matches_gate() -> None:
     assert card["validation"]["auroc"] == GATE["measured"]["auroc"]
 
 
-def test_split_is_grouped(validation: list[dict]) -> None:
-    train, val = split_rows(read_labelled(MGT_DATA))
-    assert not {r["group"] for r in train} & {r["group"] for r in val}
+def test_sample_labels_name_the_planted_pages() -> None:
+    """tests/data/mgt/sample-crawl-labels.json labels every page planted in the sample crawl, and only those."""
+    import re
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    from curate.resources import SAMPLE_DIR
+
+    labels = sample_page_labels()
+    planted = set()
+    with (SAMPLE_DIR / "generated" / "sample-crawl.warc.gz").open("rb") as fh:
+        for rec in ArchiveIterator(fh):
+            m = re.fullmatch(
+                r"https://[a-z-]+\.example/\d{4}/([0-9a-f]{10})\.html", rec.rec_headers["WARC-Target-URI"] or ""
+            )
+            planted |= {m.group(1)} if m else set()
+    assert set(labels) == planted
+    pages = json.loads((SAMPLE_DIR / "generated" / "planted.json").read_text())["pages"]
+    assert len(labels) == pages and sorted(set(labels.values())) == ["human", "machine"]
+
+
+def test_split_is_grouped() -> None:
+    train, val = split_rows(mgt_rows())
+    assert train and val and not {r["group"] for r in train} & {r["group"] for r in val}
 
 
 def test_scoring_rules() -> None:
@@ -82,7 +143,7 @@ def test_normalise_matches_its_regex_definition() -> None:
     alphabet = [chr(i) for i in range(128)] + list("éßİﬁ٣৪²½–—“”’…€™😀\u00a0\u2028\u3000中文")
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400))) for _ in range(2000)]
     texts += ["".join(chr(rng.randrange(128)) for _ in range(rng.randrange(1, 400))) for _ in range(2000)]
-    texts += [r["text"] for r in read_labelled(MGT_DATA)[::20]]
+    texts += [r["text"] for r in mgt_rows()]
     for text in texts:
         stripped = _PREAMBLE.sub("", text, count=1)
         if stripped == text:  # the preamble rule is the same on both sides; compare the tokenising alone
@@ -94,7 +155,7 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    rows = read_labelled(MGT_DATA)[::6]
+    rows = mgt_rows()
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     digests, cards = [], []
@@ -125,10 +186,9 @@ def test_leave_one_out_fits_are_reproducible() -> None:
     (multi-threaded fastText training would not), so a card's table can be re-derived from the data."""
     from curate.score import fasttext_model as mgt_fasttext
 
-    rows = read_labelled(MGT_DATA)
-    train, val = split_rows(rows)
+    train, val = split_rows(mgt_rows())
     _, docs, _ = prepare(val[:60])
-    fits = [mgt_fasttext.fit(train[::12]).raw_doc_scores(docs) for _ in range(2)]
+    fits = [mgt_fasttext.fit(train).raw_doc_scores(docs) for _ in range(2)]
     assert fits[0] == fits[1]
     assert len(set(fits[0])) > 10  # a real model, not a constant
 
@@ -157,7 +217,7 @@ def test_bad_labelled_data(tmp_path: Path) -> None:
 def test_leave_one_out_folds_leave_out_what_they_name() -> None:
     """Each fold's fitting data lacks exactly the generator's machine texts (or the domain), and its test set is
     the validation humans plus that generator (or the domain's validation texts)."""
-    rows = read_labelled(MGT_DATA)[::40]
+    rows = mgt_rows()
     train, val = split_rows(rows)
     labels, _, kept = prepare(val)
     seen: list[tuple[int, set[str], set[str]]] = []

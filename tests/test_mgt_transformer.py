@@ -1,6 +1,7 @@
 """The transformer pass (MiniLM encoder, CPU path in CI), the mgt-minilm-v1 head and the mgt-ensemble-v1 stack:
-eval gates on a pinned slice of the validation split, batching that does not change numbers, devices, bad
-artefacts, reproducible head training, and the pipeline scoring in batches."""
+eval gates on a pinned slice of the validation split (of the full data in ../shared when it is there, and of the
+in-repo subset always), batching that does not change numbers, devices, bad artefacts, reproducible head training,
+and the pipeline scoring in batches."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from curate.score.model import evaluate, load_card
 from curate.score.registry import forget_loaded, load_model
 from curate.score.text import normalise, windows
 
-from conftest import BAD_MGT_INPUTS, MGT_DATA
+from conftest import BAD_MGT_INPUTS, MGT_DATA, assert_gate, mgt_rows, needs_full_mgt, sample_page_labels, subset_gate
 
 MINILM = "mgt-minilm-v1"
 ENSEMBLE = "mgt-ensemble-v1"
@@ -28,7 +29,8 @@ ENSEMBLE = "mgt-ensemble-v1"
 
 @pytest.fixture(scope="module")
 def validation() -> list[dict]:
-    return split_rows(read_labelled(MGT_DATA))[1]
+    """The validation rows of the in-repo subset (tests/data/mgt/SOURCE.md)."""
+    return split_rows(mgt_rows())[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +44,35 @@ def gate_slice(rows: list[dict], gate: dict) -> list[dict]:
     return rows[:: gate["every"]]
 
 
+@pytest.fixture(scope="module")
+def full_validation() -> list[dict]:
+    return split_rows(read_labelled(MGT_DATA))[1]
+
+
+@pytest.mark.slow
+@needs_full_mgt
 @pytest.mark.parametrize("name", [MINILM, ENSEMBLE])
-def test_eval_gate(name: str, validation: list[dict]) -> None:
-    """Floors measured on every k-th validation row (the whole split is in the card; the slice keeps CI short)."""
+def test_eval_gate(name: str, full_validation: list[dict]) -> None:
+    """classifiers/<name>/gate.json: floors measured on every k-th validation row of the full data (the whole split
+    is in the card; the slice keeps CI short)."""
     gate = json.loads((CLASSIFIERS_DIR / name / "gate.json").read_text())
-    rows = gate_slice(validation, gate)
+    rows = gate_slice(full_validation, gate)
     assert rows_digest(rows) == gate["slice_digest"], "validation data changed: re-measure and re-pin gate.json"
-    metrics = evaluate(load_model(name, "cpu"), rows)
-    for key, floor in gate["floors"].items():
-        assert metrics[key] >= floor, f"{name}: {key} {metrics[key]} fell below its floor {floor}"
-    for key, ceiling in gate["ceilings"].items():
-        assert metrics[key] <= ceiling, f"{name}: {key} {metrics[key]} rose above {ceiling}"
+    assert_gate(name, evaluate(load_model(name, "cpu"), rows), gate)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [MINILM, ENSEMBLE])
+def test_eval_gate_on_subset(name: str, validation: list[dict]) -> None:
+    """The same models on a slice of the subset's validation rows, against floors measured there
+    (tests/data/mgt/gate.json)."""
+    gate = subset_gate(name)
+    rows = gate_slice(validation, gate)
+    assert rows_digest(rows) == gate["slice_digest"], "subset changed: re-run tests/data/mgt/build.py --measure"
+    assert load_card(name)["validation"]["auroc"] == gate["card_auroc"], (
+        "model re-measured: re-run tests/data/mgt/build.py --measure"
+    )
+    assert_gate(name, evaluate(load_model(name, "cpu"), rows), gate)
 
 
 def test_cards_are_measured_on_the_pinned_split() -> None:
@@ -179,13 +199,14 @@ def test_ensemble_refuses_a_retrained_member(tmp_path: Path, monkeypatch: pytest
         forget_loaded()
 
 
+@pytest.mark.slow
 def test_head_training_is_reproducible(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     from safetensors.numpy import load_file
 
-    rows = read_labelled(MGT_DATA)[::90]
+    rows = mgt_rows()[::4]
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     heads, cards = [], []
@@ -208,7 +229,7 @@ def test_ensemble_leave_one_out_table(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    rows = read_labelled(MGT_DATA)[::90]
+    rows = mgt_rows()[::4]
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(json.dumps(r) for r in rows))
     cmd = [sys.executable, "-m", "curate.cli", "classifiers", "train", "tiny-ensemble", "--kind", "ensemble"]
@@ -268,18 +289,18 @@ def test_pipeline_with_the_ensemble(sample_con, tmp_path: Path) -> None:
     """The recipe picks the classifier and device; scores land in the store under its name, and on the sample
     crawl's planted pages (validation texts inside real-looking HTML) the ensemble separates machine from human
     text at least as well as the fastText model did in the default run."""
-    import hashlib
-    import random
 
-    from curate import sample
+    from curate.recipe import load_recipe, with_device
     from curate.resources import SAMPLE_DIR
-    from curate.run.plan import run_pipeline
+    from curate.run.commands import run
     from curate.store import open_store
 
     recipe = tmp_path / "ensemble.toml"
     recipe.write_text(f'[score]\nmodel = "{ENSEMBLE}"\nbatch_docs = 32\n')
-    r = run_pipeline(
-        [str(SAMPLE_DIR / "generated" / "sample-crawl.warc.gz")], tmp_path / "out", recipe, quiet=True, device="cpu"
+    r = run(
+        [str(SAMPLE_DIR / "generated" / "sample-crawl.warc.gz")],
+        tmp_path / "out",
+        with_device(load_recipe(recipe), "cpu"),
     )
     con = open_store(r.store)
     try:
@@ -292,8 +313,7 @@ def test_pipeline_with_the_ensemble(sample_con, tmp_path: Path) -> None:
     finally:
         con.close()
     fasttext_scores = dict(sample_con.execute(query).fetchall())
-    picked = sample._pick_rows(read_labelled(MGT_DATA), random.Random(sample.SEED))
-    machine = {hashlib.sha1(p["id"].encode()).hexdigest()[:10] for p in picked if p["label"] == "machine"}
+    machine = {page for page, label in sample_page_labels().items() if label == "machine"}
     urls = sorted(set(ensemble_scores) & set(fasttext_scores))
     assert len(urls) > 100
     labels = [u.rsplit("/", 1)[1].removesuffix(".html") in machine for u in urls]

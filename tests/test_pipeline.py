@@ -143,12 +143,24 @@ def test_report_is_escaped_and_from_the_store(sample_run, sample_con) -> None:
     assert "duplicate_of" in html and "pre_cutoff" in html
 
 
-STORE_TABLES = ("documents", "texts", "license_evidence", "optout_evidence", "minhash_signatures", "minhash_bands", "dup_edges")
+STORE_TABLES = (
+    "documents",
+    "texts",
+    "license_evidence",
+    "optout_evidence",
+    "minhash_signatures",
+    "minhash_bands",
+    "dup_edges",
+)
 
 
 def _table(con, name: str) -> list[tuple]:
     """A table's rows in a stable order, without the columns that hold wall-clock times."""
-    cols = [c[0] for c in con.execute(f"SELECT * FROM {name} LIMIT 0").description if c[0] not in ("started_at", "finished_at")]
+    cols = [
+        c[0]
+        for c in con.execute(f"SELECT * FROM {name} LIMIT 0").description
+        if c[0] not in ("started_at", "finished_at")
+    ]
     return con.execute(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").fetchall()
 
 

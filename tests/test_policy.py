@@ -11,7 +11,7 @@ from curate.errors import ConfigError
 from curate.licenses.policy import get_policy, load_domain_reviews
 from curate.licenses.site_optout import SiteSignals
 from curate.recipe import load_recipe
-from curate.run.plan import run_pipeline
+from curate.resources import SAMPLE_DIR
 
 
 def test_policies() -> None:
@@ -77,7 +77,7 @@ def test_site_signals(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_policy_reviews_and_site_optouts_in_a_run(tmp_path: Path) -> None:
-    from conftest import WARC_DIR
+    from conftest import run_sample
 
     review = write(
         tmp_path / "review.csv",
@@ -92,7 +92,7 @@ def test_policy_reviews_and_site_optouts_in_a_run(tmp_path: Path) -> None:
         "[score]\nthreshold = 1.0\nkeep_unscored_post_cutoff = true\n",
     )
     assert load_recipe(recipe).optout.robots_dir == str(robots)
-    r = run_pipeline([str(WARC_DIR / "warc-dolma")], tmp_path / "out", recipe, quiet=True)
+    r = run_sample(tmp_path / "out", [str(SAMPLE_DIR / "fixtures" / "warc-dolma")], recipe)
     from curate.store import open_store
 
     con = open_store(r.store)
@@ -113,6 +113,16 @@ def test_policy_reviews_and_site_optouts_in_a_run(tmp_path: Path) -> None:
     )
     exported = (r.store.parent / "provenance" / "kept_documents.csv").read_text()
     assert "kyleclo.com" in exported and "CC-BY-4.0" in exported
+    tagged = q("SELECT DISTINCT tagged_license_spdx FROM documents WHERE domain = 'kyleclo.com'")
+    con.close()
+    # the reviewer withdraws the verdict: the next decision restores the tagger's, without a WARC
+    from curate.run.commands import decide
+
+    write(review, "domain,verdict,license_spdx,reviewer,date,note\n")
+    decide(r.store.parent, load_recipe(recipe))
+    con = open_store(r.store)
+    assert con.execute("SELECT count(*) FROM license_evidence WHERE kind = 'domain-review'").fetchone()[0] == 0
+    assert con.execute("SELECT DISTINCT license_spdx FROM documents WHERE domain = 'kyleclo.com'").fetchall() == tagged
     con.close()
 
 

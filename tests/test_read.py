@@ -1,4 +1,5 @@
-"""The reader on every real WARC fixture and on broken files made from them."""
+"""The reader on every real WARC fixture (the in-repo copies of ../shared/data/warc) and on broken files made from
+them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,20 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from curate.read.warc import DOC_RECORD_TYPES, decode_payload, domain_of, iter_records
+from curate.schema import Reason, status_for
 
-from conftest import WARC_DIR, all_fixture_warcs
+from conftest import FIXTURE_WARC_DIRS, TEST_DATA, WARC_DIR, all_fixture_warcs, warc_fixture
+
+
+def reason(meta: dict) -> str | None:
+    """What the reader found that rules the record out (``ingest_reason``); None for a readable record."""
+    return meta.get("ingest_reason")
+
+
+def status(meta: dict) -> str | None:
+    """The status ``curate decide`` gives a record for what the reader found (None: not decided by reading)."""
+    r = reason(meta)
+    return status_for(Reason(r)).value if r else None
 
 
 def warcio_counts(path: Path) -> int:
@@ -38,7 +51,7 @@ def test_coordinates_fetch_the_same_record(path: Path) -> None:
     data = path.read_bytes()
     for doc in iter_records(str(path)):
         m = doc.metadata
-        if not m.get("record_length") or m.get("reason") == "truncated_record":
+        if not m.get("record_length") or reason(m) == "truncated_record":
             continue
         chunk = data[m["record_offset"] : m["record_offset"] + m["record_length"]]
         rec = next(iter(ArchiveIterator(io.BytesIO(chunk), arc2warc=True)))
@@ -48,20 +61,20 @@ def test_coordinates_fetch_the_same_record(path: Path) -> None:
 
 
 def by_name(name: str) -> Path:
-    return next(p for p in all_fixture_warcs() if p.name == name)
+    return warc_fixture(name)
 
 
 def test_truncated_record_is_quarantined() -> None:
     (doc,) = iter_records(str(by_name("clipped.warc.gz")))
-    assert doc.metadata["status"] == "quarantined"
-    assert doc.metadata["reason"] == "truncated_record"
+    assert status(doc.metadata) == "quarantined"
+    assert reason(doc.metadata) == "truncated_record"
 
 
 def test_revisit_and_non_html_are_dropped_with_reasons() -> None:
     revisit = [d for d in iter_records(str(by_name("example.warc.gz"))) if d.metadata["record_type"] == "revisit"]
-    assert [d.metadata["reason"] for d in revisit] == ["revisit_record"]
+    assert [reason(d.metadata) for d in revisit] == ["revisit_record"]
     posts = list(iter_records(str(by_name("post-test.warc.gz"))))
-    assert {d.metadata["reason"] for d in posts} == {"unsupported_content_type"}
+    assert {reason(d.metadata) for d in posts} == {"unsupported_content_type"}
 
 
 def test_wet_conversion_text_and_crawl_id() -> None:
@@ -74,7 +87,7 @@ def test_wet_conversion_text_and_crawl_id() -> None:
 def test_arc_is_read_as_warc() -> None:
     (doc,) = iter_records(str(by_name("example.arc.gz")))
     assert doc.metadata["url"] == "http://example.com/"
-    assert doc.metadata.get("status") is None
+    assert status(doc.metadata) is None
     assert doc.metadata["warc_record_id"] is None  # warcio would invent one; provenance is never invented
 
 
@@ -103,10 +116,10 @@ def test_corrupt_gzip_member_mid_file_keeps_records_before_and_after(tmp_path: P
     path = tmp_path / "broken.warc.gz"
     path.write_bytes(broken)
     docs = list(iter_records(str(path)))
-    quarantined = [d.metadata for d in docs if d.metadata.get("status") == "quarantined"]
+    quarantined = [d.metadata for d in docs if status(d.metadata) == "quarantined"]
     assert len(quarantined) == 1
     q = quarantined[0]
-    assert q["reason"] == "read_error" and q["record_offset"] == cut
+    assert reason(q) == "read_error" and q["record_offset"] == cut
     assert cut < q["record_offset"] + q["record_length"] <= end - 17  # resumed at the next record boundary
     assert ids(docs) == ids(good[:10]) + ids(good[11:])  # only the damaged record is lost
     for d in docs:  # offsets after the damage are still true file offsets
@@ -123,8 +136,8 @@ def test_file_cut_in_last_record(tmp_path: Path) -> None:
     path = tmp_path / "cut.warc.gz"
     path.write_bytes(src[: len(src) - 3000])
     docs = list(iter_records(str(path)))
-    assert docs and docs[-1].metadata["status"] == "quarantined"
-    assert all(d.metadata.get("status") != "quarantined" for d in docs[:-1])
+    assert docs and status(docs[-1].metadata) == "quarantined"
+    assert all(status(d.metadata) != "quarantined" for d in docs[:-1])
 
 
 def _warc(records: list[tuple[str, bytes, list[tuple[str, str]]]], gzip_: bool = True) -> bytes:
@@ -153,8 +166,8 @@ def test_lying_content_length_in_uncompressed_warc(tmp_path: Path) -> None:
     path = tmp_path / "lie.warc"
     path.write_bytes(lied)
     docs = {d.metadata.get("url"): d.metadata for d in iter_records(str(path))}
-    assert docs["http://x0.example/"].get("status") is None and docs["http://x2.example/"].get("status") is None
-    assert docs["http://x1.example/"]["reason"] == "digest_mismatch"
+    assert status(docs["http://x0.example/"]) is None and status(docs["http://x2.example/"]) is None
+    assert reason(docs["http://x1.example/"]) == "digest_mismatch"
     assert real  # the real length is what the record would have needed
 
 
@@ -167,15 +180,15 @@ def test_huge_declared_length_is_a_truncated_record_not_an_allocation(tmp_path: 
     path = tmp_path / "huge.warc.gz"
     path.write_bytes(gzip.compress(patched) + raw[member_end:])
     docs = list(iter_records(str(path)))
-    assert docs[0].metadata["reason"] == "truncated_record"
-    assert docs[-1].metadata["url"] == "http://ok.example/" and docs[-1].metadata.get("status") is None
+    assert reason(docs[0].metadata) == "truncated_record"
+    assert docs[-1].metadata["url"] == "http://ok.example/" and status(docs[-1].metadata) is None
 
 
 def test_body_claiming_gzip_is_read_as_is(tmp_path: Path) -> None:
     path = tmp_path / "ce.warc.gz"
     path.write_bytes(_warc([("http://ce.example/", PAGE, [("Content-Encoding", "gzip")])]))
     (doc,) = iter_records(str(path))
-    assert doc.metadata.get("status") is None and "rivers and stones" in doc.metadata["_html"]
+    assert status(doc.metadata) is None and "rivers and stones" in doc.metadata["_html"]
 
 
 def test_malformed_record_headers_then_good_records(tmp_path: Path) -> None:
@@ -187,10 +200,8 @@ def test_malformed_record_headers_then_good_records(tmp_path: Path) -> None:
     path.write_bytes(good[: good.index(b"\x1f\x8b\x08", 10)] + bad + good[good.index(b"\x1f\x8b\x08", 10) :])
     docs = list(iter_records(str(path)))
     assert [d.metadata.get("url") for d in docs if d.metadata.get("url")] == ["http://a.example/", "http://b.example/"]
-    bad_rows = [d.metadata for d in docs if d.metadata.get("status") == "quarantined"]
-    assert [m["reason"] for m in bad_rows] == ["read_error"] and "missing WARC-Record-ID" in bad_rows[0][
-        "reason_detail"
-    ]
+    bad_rows = [d.metadata for d in docs if status(d.metadata) == "quarantined"]
+    assert [reason(m) for m in bad_rows] == ["read_error"] and "missing WARC-Record-ID" in bad_rows[0]["ingest_detail"]
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a WARC file\n", gzip.compress(b"plain text, gzipped\n")])
@@ -198,8 +209,8 @@ def test_unreadable_files_become_one_row(tmp_path: Path, content: bytes) -> None
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
     (doc,) = iter_records(str(path))
-    assert doc.metadata["status"] == "quarantined"
-    assert doc.metadata["reason"] == "unreadable_file"
+    assert status(doc.metadata) == "quarantined"
+    assert reason(doc.metadata) == "unreadable_file"
     assert doc.metadata["record_offset"] == 0
 
 
@@ -221,15 +232,40 @@ def test_domain_of() -> None:
     assert domain_of(None) is None
 
 
+def _sums(path: Path) -> dict[tuple[str, str], str]:
+    """SHA256SUMS lines by (origin folder, file name): the in-repo copies keep the folder, not the upstream path."""
+    out = {}
+    for line in path.read_text().splitlines():
+        digest, rel = line.split(maxsplit=1)
+        parts = Path(rel).parts  # ./warc-dolma/tests/data/warc/sample-0000.warc.gz: pathlib drops the "."
+        out[(parts[0], parts[-1])] = digest
+    return out
+
+
 def test_fixture_digests_match_source() -> None:
-    assert (WARC_DIR / "SHA256SUMS").exists()
+    """Every in-repo fixture is byte-identical to its ../shared/data/warc original (SHA256SUMS copied from there),
+    and every WARC listed there has an in-repo copy."""
+    import hashlib
+
+    sums = _sums(TEST_DATA / "warc" / "SHA256SUMS")
+    copies = [p for d in FIXTURE_WARC_DIRS for p in d.rglob("*") if p.is_file() and p.parent.name.startswith("warc-")]
+    for p in copies:
+        assert sums[(p.parent.name, p.name)] == hashlib.sha256(p.read_bytes()).hexdigest(), p
+    listed = {name for (_, name) in sums if ".warc" in name or ".arc" in name}
+    assert listed == {p.name for p in copies if ".warc" in p.name or ".arc" in p.name}
+    assert {p.name for p in all_fixture_warcs()} == {n for n in listed if "paths" not in n}
+
+
+@pytest.mark.skipif(not WARC_DIR.is_dir(), reason=f"no {WARC_DIR} to compare the in-repo copies with")
+def test_fixture_sums_are_those_of_shared() -> None:
+    assert (WARC_DIR / "SHA256SUMS").read_text() == (TEST_DATA / "warc" / "SHA256SUMS").read_text()
 
 
 def test_too_large_payload_is_dropped_without_buffering(tmp_path: Path) -> None:
     path = tmp_path / "big.warc.gz"
     path.write_bytes(_warc([("http://big.example/", PAGE * 10, []), ("http://ok.example/", PAGE, [])]))
     docs = list(iter_records(str(path), max_payload=2048))
-    assert [d.metadata.get("reason") for d in docs] == ["too_large", None]
+    assert [reason(d.metadata) for d in docs] == ["too_large", None]
 
 
 def test_extraction_time_limit() -> None:
@@ -247,17 +283,16 @@ def test_paths_listing(tmp_path: Path) -> None:
     from curate.errors import InputError
     from curate.read.inputs import read_paths_listing, resolve_inputs
 
-    cc = read_paths_listing(str(WARC_DIR / "warc-whirlwind" / "CC-MAIN-2024-22.warc.paths.gz"), "s3://commoncrawl/")
+    cc = read_paths_listing(str(warc_fixture("CC-MAIN-2024-22.warc.paths.gz")), "s3://commoncrawl/")
     assert len(cc) == 300 and cc[0].startswith("s3://commoncrawl/part-00000-")
+    base = str(FIXTURE_WARC_DIRS[0])
     listing = tmp_path / "warc.paths.gz"
-    listing.write_bytes(
-        gzip.compress(b"warc-dolma/tests/data/warc/sample-0000.warc.gz\nwarc-warcio/test/data/example.warc.gz\n")
-    )
-    files = resolve_inputs([str(listing)], str(WARC_DIR))
+    listing.write_bytes(gzip.compress(b"warc-dolma/sample-0000.warc.gz\nwarc-warcio/example.warc.gz\n"))
+    files = resolve_inputs([str(listing)], base)
     assert sorted(Path(f).name for f in files) == ["example.warc.gz", "sample-0000.warc.gz"]
     listing.write_bytes(gzip.compress(b"nope.warc.gz\n"))
     with pytest.raises(InputError, match="not under"):
-        resolve_inputs([str(listing)], str(WARC_DIR))
+        resolve_inputs([str(listing)], base)
 
 
 def test_wat_records_carry_license_links(tmp_path: Path) -> None:
@@ -302,8 +337,8 @@ def test_wat_records_carry_license_links(tmp_path: Path) -> None:
     path.write_bytes(buf.getvalue())
     (doc,) = iter_records(str(path))
     m = doc.metadata
-    assert (m["record_type"], m["status"], m["reason"]) == ("metadata", "dropped", "wat_metadata")
+    assert (m["record_type"], status(m), reason(m)) == ("metadata", "dropped", "wat_metadata")
     kinds = {(e["kind"], e["spdx_id"], e["scope"]) for e in m["_license_evidence"]}
     assert kinds == {("wat-rel-license-link", "CC-BY-SA-4.0", "page"), ("wat-cc-link", "CC-BY-2.0", "unknown")}
-    (real,) = iter_records(str(WARC_DIR / "warc-whirlwind" / "whirlwind.warc.wat.gz"))
-    assert real.metadata["reason"] == "wat_metadata" and real.metadata["_license_evidence"] == []
+    (real,) = iter_records(str(warc_fixture("whirlwind.warc.wat.gz")))
+    assert reason(real.metadata) == "wat_metadata" and real.metadata["_license_evidence"] == []

@@ -1,10 +1,10 @@
 """Exact and near-duplicate building blocks; the earliest capture represents its cluster.
 
 Per document (in parallel, in stage 1): ``text_hash`` of the normalised text, a MinHash signature of its word
-n-grams (:class:`MinHasher`) and its LSH band keys. ``curate.dedup_stage`` turns them into clusters; then
-``choose_representatives`` picks, in each cluster, the earliest capture among the documents still kept (then
-the one with a page licence, then the longest, then the smallest id), so a pre-cutoff copy always wins over
-its post-cutoff re-captures.
+n-grams (:class:`MinHasher`) and its LSH band keys. :mod:`curate.dedup.cluster` turns them into clusters;
+``choose_representatives`` picks, in each cluster, the earliest capture (among the documents still kept, when
+``curate decide`` asks; then the one with a page licence, then the longest, then the smallest id), so a
+pre-cutoff copy always wins over its post-cutoff re-captures.
 """
 
 from __future__ import annotations

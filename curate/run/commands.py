@@ -53,6 +53,7 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
     reporter = reporter or NullReporter()
     started = dt.datetime.now(dt.UTC)
     d, params = recipe.dedup, recipe.dedup_params
+    open_store(store).close()  # a store, of this schema, before anything is locked or created
     with store_lock(store, "curate dedup") if lock else contextlib.nullcontext():
         con = open_store(store)
         try:

@@ -194,7 +194,9 @@ def load_ingest(
     Raises:
         InputError: a remote input differs from the recorded file of its name.
     """
-    with writing(store, "curate ingest (load)", lock=lock, memory_limit=recipe.executor.duckdb_memory) as con:
+    with writing(
+        store, "curate ingest (load)", lock=lock, memory_limit=recipe.executor.duckdb_memory, create=True
+    ) as con:
         check_ingest_settings(con, recipe)
         known = known_inputs(con)
         read = inventory(work)
