@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh machine:
 #   make run    create .venv, install the pinned dependencies, run `curate run` on the bundled sample crawl
-#   make test   the same environment, then the test suite (what CI runs)
+#   make test   the same environment, then the whole test suite (what CI runs)
+# make test-fast runs the fast layer only (tests not marked slow), for the edit-test loop.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: venv run test lint typecheck check clean browser
+.PHONY: venv run test test-fast lint typecheck check clean browser docs
 
 venv: $(VENV)/.installed
 
@@ -25,9 +26,16 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# regenerate the reference parts of docs/ from the code (a test fails while they are stale)
+docs: venv
+	$(BIN)/python docs/build.py
+
 lint: venv
-	$(BIN)/ruff check curate tests benchmarks
-	$(BIN)/ruff format --check curate tests benchmarks
+	$(BIN)/ruff check curate tests benchmarks docs
+	$(BIN)/ruff format --check curate tests benchmarks docs
 
 typecheck: venv
 	$(BIN)/mypy

@@ -7,13 +7,27 @@ is caught, so a bug shows its traceback.
 from __future__ import annotations
 
 import functools
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from curate.dedup.params import s_curve, signature_margin
 from curate.errors import CurateError, Interrupted
+from curate.migrate import migrate
+from curate.recipe import load_recipe, with_device
+from curate.resources import SAMPLE_DIR
+from curate.run.commands import decide, dedup, mix, report, run, run_summary_lines
+from curate.run.ingest import ingest
+from curate.run.progress import NullReporter
+from curate.sample import build_sample
+from curate.score.labelled import read_labelled, split_rows
+from curate.score.model import evaluate
+from curate.score.registry import load_model, registry, train
+from curate.terminal import RichReporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +72,8 @@ def _fail_cleanly(fn: F) -> F:
             return fn(*args, **kwargs)
         except Interrupted as e:
             typer.echo(f"interrupted: {e}", err=True)
+            args = [a for a in sys.argv[1:] if a != "--resume"]
+            typer.echo(f"resume with: curate {' '.join(map(shlex.quote, args))} --resume", err=True)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: the store keeps its last committed state; rerun the command to finish", err=True)
@@ -73,18 +89,15 @@ def _fail_cleanly(fn: F) -> F:
 
 
 def _recipe(path: Path | None, device: str | None = None) -> Any:
-    from curate.recipe import load_recipe, with_device
 
     r = load_recipe(path)
     return with_device(r, device) if device is not None else r
 
 
 def _reporter(quiet: bool, as_json: bool) -> Any:
-    from curate.run.progress import NullReporter
 
     if quiet or as_json:
         return NullReporter()
-    from curate.terminal import RichReporter
 
     reporter = RichReporter()
     _DRAWING.append(reporter)
@@ -130,8 +143,6 @@ def run_cmd(
 
     A Common Crawl listing works too: curate run warc.paths.gz --base-url s3://commoncrawl/ --out out/
     """
-    from curate.resources import SAMPLE_DIR
-    from curate.run.commands import run, run_summary_lines
 
     r = run(
         paths or [str(SAMPLE_DIR)],
@@ -199,7 +210,6 @@ def ingest_cmd(
 
     Example: curate ingest crawl-2019/*.warc.gz --store corpus/
     """
-    from curate.run.ingest import ingest
 
     r = ingest(
         paths,
@@ -251,12 +261,9 @@ def dedup_cmd(
 
     The settings: curate dedup --explain --recipe pipelines/default.toml
     """
-    from curate.dedup.params import s_curve, signature_margin
 
     r = _recipe(recipe)
     if store is not None and not explain:
-        from curate.run.commands import dedup
-
         p = dedup(store, r, reporter=_reporter(quiet, as_json))
         _emit(
             as_json,
@@ -298,7 +305,6 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
 
     Example: curate decide --store corpus/ --recipe pipelines/default.toml
     """
-    from curate.run.commands import decide
 
     d = decide(store, _recipe(recipe))
     c = d.counts
@@ -339,7 +345,6 @@ def mix_cmd(
 
     Example: curate mix --store corpus/ --out mixes/v1 --recipe pipelines/default.toml
     """
-    from curate.run.commands import mix
 
     m = mix(store, out, _recipe(recipe) if recipe else None, overwrite=overwrite)
     _emit(
@@ -364,7 +369,6 @@ def report_cmd(
 
     Example: curate report --store corpus/ --mix mixes/v1 --out corpus/report.html
     """
-    from curate.run.commands import report
 
     path = report(store, out or store / "report.html", mix_dir=mix_dir)
     if not quiet:
@@ -378,7 +382,6 @@ def migrate_cmd(store: StoreOpt, quiet: QuietOpt = False) -> None:
 
     Example: curate migrate --store corpus/
     """
-    from curate.migrate import migrate
 
     before, after = migrate(store)
     if not quiet:
@@ -392,7 +395,6 @@ def list_cmd() -> None:
 
     Example: curate classifiers list
     """
-    from curate.score.registry import registry
 
     typer.echo(f"{'name':<20} {'kind':<9} {'AUROC':>6} {'TPR@1%':>7} {'ECE':>6}  languages  members")
     for c in registry():
@@ -425,7 +427,6 @@ def train_cmd(
     The transformer: curate classifiers train mgt-minilm-v1 --data FILE --device cuda; the ensemble, after both
     members: curate classifiers train mgt-ensemble-v1 --data FILE
     """
-    from curate.score.registry import train
 
     card = train(name, data, out, kind=kind, leave_one_out_tables=leave_one_out, device=device)
     v = card["validation"]
@@ -447,10 +448,6 @@ def eval_cmd(
     Example: curate classifiers eval mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
     """
     import json
-
-    from curate.score.labelled import read_labelled, split_rows
-    from curate.score.model import evaluate
-    from curate.score.registry import load_model
 
     rows = read_labelled(data)
     if split == "validation":
@@ -475,7 +472,6 @@ def sample_build_cmd(
 
     Example: curate sample build --data ../shared/data/mgt/train.jsonl.gz
     """
-    from curate.sample import build_sample
 
     written = build_sample(data, warcs, out)
     for p in written:

@@ -119,8 +119,6 @@ class ExtractStep(CurateStep):
 
     def process(self, doc: Document) -> None:
         """Replace the raw HTML by the main text; an extractor crash quarantines the record."""
-        from curate.extract import detect_language, extract_text, extractor_name, page_date
-
         meta = doc.metadata
         html = meta.pop(Meta.HTML, None)
         if html is not None and pending(doc):

@@ -120,6 +120,7 @@ def _from_v1(con: Any) -> None:
             con.execute(stmt)
     source = _v1_recipe_source(run[5])
     con.execute("UPDATE runs SET recipe_toml = ?, schema_version = ?", [source, SCHEMA_VERSION])
+    con.execute("ALTER TABLE runs DROP COLUMN mgt_rule")  # a decision's, in v2: moved to decisions
     recipe = recipe_from_source(source)
     _documents_v2(con)
     _signatures(con, json.loads(run[6]).get("dedup_params", ""))

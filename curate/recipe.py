@@ -13,8 +13,12 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from curate.dedup.params import DedupParams, recall_bands
 from curate.errors import ConfigError
+from curate.licenses.policy import get_policy, load_domain_reviews
 from curate.resources import DEFAULT_RECIPE
+from curate.schema import DOCUMENT_COLUMNS, ddl
+from curate.score.encoder import DEVICES
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,6 @@ class Recipe:
     @property
     def dedup_params(self) -> Any:
         """The dedup parameters (band split chosen for ``dedup.min_recall`` at ``dedup.threshold``)."""
-        from curate.dedup.params import DedupParams, recall_bands
 
         d = self.dedup
         bands, rows = recall_bands(d.threshold, d.num_perm, d.min_recall)
@@ -228,7 +231,6 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
     if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
         raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
-    from curate.score.encoder import DEVICES
 
     if r.score.device not in DEVICES:
         raise ConfigError(f"score.device must be one of {', '.join(DEVICES)}, got {r.score.device!r}")
@@ -255,7 +257,6 @@ def _validate(r: Recipe) -> None:
         if b.weight < 0:
             raise ConfigError(f"mix bucket {b.name!r}: weight must be >= 0")
     _check_bucket_sql(r.mix.buckets)
-    from curate.licenses.policy import get_policy, load_domain_reviews
 
     get_policy(r.license.policy)
     if r.license.domain_review:
@@ -277,8 +278,6 @@ def _check_bucket_sql(buckets: list[Bucket]) -> None:
     """Run each bucket's WHERE clause against an empty ``documents`` table, so bad SQL fails before work."""
     import duckdb
 
-    from curate.schema import DOCUMENT_COLUMNS, ddl
-
     con = duckdb.connect()
     try:
         con.execute(ddl("documents", DOCUMENT_COLUMNS))
@@ -298,8 +297,6 @@ def with_device(recipe: Recipe, device: str) -> Recipe:
         ConfigError: an unknown device.
     """
     from dataclasses import replace
-
-    from curate.score.encoder import DEVICES
 
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")

@@ -11,8 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curate.licenses.policy import get_policy
 from curate.recipe import Recipe
 from curate.schema import REASON_HELP
+from curate.score.contamination import contamination_table
+from curate.score.model import load_card
 
 TEMPLATE = Path(__file__).with_name("report_template.html")
 
@@ -78,7 +81,6 @@ def ingested_inputs(con: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts."""
-    from curate.licenses.policy import get_policy
 
     _token_view(con, mix)
     policy = get_policy(recipe.license.policy)
@@ -186,8 +188,6 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
     inputs, versions = ingested_inputs(con)
-    from curate.score.contamination import contamination_table
-    from curate.score.model import load_card
 
     card_hist = load_card(recipe.score.model).get("reference_histograms")
     contamination = {}

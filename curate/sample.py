@@ -24,6 +24,7 @@ from typing import Any
 
 from curate.errors import InputError
 from curate.resources import SAMPLE_DIR
+from curate.score.labelled import is_validation_group, read_labelled
 
 SEED = 20221130
 N_PAGES = 300
@@ -93,7 +94,6 @@ def _edit(text: str, rng: random.Random) -> str:
 
 
 def _pick_rows(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    from curate.score.labelled import is_validation_group
 
     val = [r for r in rows if is_validation_group(str(r["group"])) and 600 <= len(r["text"]) <= 4000]
     humans = sorted((r for r in val if r["label"] == "human"), key=lambda r: r["id"])
@@ -261,7 +261,6 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
 
 def build_sample(data: Path, warc_fixtures: Path, out: Path | None = None) -> list[Path]:
     """(Re)build ``sample/``: the generated WARC, the real fixtures with their LICENSE/NOTICE, and SOURCE.md."""
-    from curate.score.labelled import read_labelled
 
     if not data.exists():
         raise InputError(f"labelled texts {data} not found (they live in ../shared/data/mgt/train.jsonl.gz)")

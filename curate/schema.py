@@ -373,7 +373,8 @@ def ddl(table: str, columns: tuple[Column, ...], primary_key: str | None = None)
 
 STORE_TABLES_DDL: tuple[str, ...] = (
     """CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
-    # one row per ingest: what it read (every input with its SHA-256), with which recipe and versions
+    # one row per ingest: what it read (every input with its SHA-256), with which recipe and versions; its counts
+    # are what ingest found (n_kept: records no ingest reason ruled out; curate decide sets the statuses)
     """CREATE TABLE runs (
   run_id VARCHAR PRIMARY KEY,
   schema_version VARCHAR,
@@ -387,8 +388,7 @@ STORE_TABLES_DDL: tuple[str, ...] = (
   n_read BIGINT,
   n_kept BIGINT,
   n_dropped BIGINT,
-  n_quarantined BIGINT,
-  mgt_rule VARCHAR
+  n_quarantined BIGINT
 )""",
     # one row per decision pass: the recipe it applied and how the store's records ended
     """CREATE TABLE decisions (

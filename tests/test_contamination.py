@@ -50,7 +50,7 @@ def test_sample_crawl_estimate_covers_the_truth(sample_run, sample_con) -> None:
 
 
 def test_reference_rule_caps_false_positives_on_real_web_pages(sample_con) -> None:
-    rule = sample_con.execute("SELECT mgt_rule FROM runs").fetchone()[0]
+    rule = sample_con.execute("SELECT mgt_rule FROM decisions").fetchone()[0]
     assert rule.startswith("reference: score above the 0.95 quantile")
     # real 2024 researcher and organisation homepages (Dolma's fixtures), written by people
     real = sample_con.execute(

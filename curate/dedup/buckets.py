@@ -2,7 +2,8 @@
 
 Within each group of documents sharing a key, candidates are the star from the group's smallest doc_id to
 the others, never all pairs, so a boilerplate bucket of n documents costs n edges. Dedup is incremental: a
-pass only needs the edges that touch documents no earlier pass has matched (``documents.dedup_pass IS NULL``);
+pass only groups the keys that documents no earlier pass has matched (``documents.dedup_pass IS NULL``) carry,
+and only needs the edges that touch those documents;
 earlier members of a group are already connected to its smallest member, so a group with new documents
 contributes (first, new document) edges, plus (first, every member) when the first is itself new.
 
@@ -35,8 +36,10 @@ def star_edges_sql(keyed: str) -> str:
 
 def band_candidates(con: Any, band: int, out: Path) -> int:
     """Write the candidate edges of LSH band ``band`` (1-based) that touch unmatched documents to ``out``."""
+    new_keys = f"""SELECT b.key FROM minhash_bands b JOIN documents d USING (doc_id)
+                   WHERE b.band = {int(band)} AND d.dedup_pass IS NULL"""
     keyed = f"""SELECT b.doc_id, b.key, d.dedup_pass IS NULL AS is_new FROM minhash_bands b
-                JOIN documents d USING (doc_id) WHERE b.band = {int(band)}"""
+                JOIN documents d USING (doc_id) WHERE b.band = {int(band)} AND b.key IN ({new_keys})"""
     con.execute(f"COPY ({star_edges_sql(keyed)} ORDER BY a, b) TO '{out.as_posix()}' (FORMAT parquet)")
     return int(con.execute(f"SELECT count(*) FROM read_parquet('{out.as_posix()}')").fetchone()[0])
 
@@ -52,7 +55,9 @@ def exact_candidates(con: Any) -> list[tuple[str, str]]:
             "warc_payload_digest IS NOT NULL AND coalesce(payload_digest_ok, true) AND text_hash IS NOT NULL",
         ),
     ):
-        keyed = f"SELECT doc_id, {key} AS key, dedup_pass IS NULL AS is_new FROM documents WHERE {cond}"
+        new_keys = f"SELECT {key} FROM documents WHERE {cond} AND dedup_pass IS NULL"
+        keyed = f"""SELECT doc_id, {key} AS key, dedup_pass IS NULL AS is_new FROM documents
+                    WHERE {cond} AND {key} IN ({new_keys})"""
         out += con.execute(f"{star_edges_sql(keyed)} ORDER BY a, b").fetchall()
     return out
 

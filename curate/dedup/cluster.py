@@ -149,6 +149,13 @@ def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: 
     return len(chosen), len({v[0] for v in chosen.values()})
 
 
+def unmatched(con: Any) -> int:
+    """Documents with text that no dedup pass has matched yet."""
+    return int(
+        con.execute("SELECT count(*) FROM documents WHERE text_hash IS NOT NULL AND dedup_pass IS NULL").fetchone()[0]
+    )
+
+
 def record_pass(
     con: Any,
     edges_dir: Path | None,
@@ -166,9 +173,12 @@ def record_pass(
     import pyarrow as pa
 
     pass_id = int(con.execute("SELECT coalesce(max(pass_id), 0) + 1 FROM dedup_passes").fetchone()[0])
-    n_new = int(
-        con.execute("SELECT count(*) FROM documents WHERE text_hash IS NOT NULL AND dedup_pass IS NULL").fetchone()[0]
-    )
+    n_new = unmatched(con)
+    if n_new == 0:  # nothing new since the last pass: the clusters stand as they are
+        clustered, clusters = con.execute(
+            "SELECT count(dup_cluster_id), count(DISTINCT dup_cluster_id) FROM documents"
+        ).fetchone()
+        return DedupPass(pass_id - 1, 0, 0, int(clustered), int(clusters))
     edges: list[tuple[str, str, str]] = []
     if exact:
         edges += [(a, b, "exact") for a, b in exact_candidates(con)]

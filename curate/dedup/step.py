@@ -6,6 +6,7 @@ from typing import Any
 
 from datatrove.data import Document
 
+from curate.dedup.minhash import MinHasher, band_keys, text_hash
 from curate.recipe import Recipe
 from curate.schema import Meta
 from curate.steps import CurateStep
@@ -23,7 +24,6 @@ class SignatureStep(CurateStep):
 
     def process(self, doc: Document) -> None:
         """Hash, sign and band documents with text."""
-        from curate.dedup.minhash import MinHasher, band_keys, text_hash
 
         if not doc.text:
             return

@@ -8,6 +8,8 @@ from typing import Any
 
 from datatrove.data import Document
 
+from curate.licenses.site_optout import SiteSignals
+from curate.licenses.tagger import tag_html
 from curate.recipe import Recipe
 from curate.schema import (
     LICENSE_TAGGER_NAME,
@@ -34,8 +36,6 @@ class LicenseStep(CurateStep):
         import datetime as dt
         from pathlib import Path
 
-        from curate.licenses.site_optout import SiteSignals
-
         if self._site is None:
             self._site = SiteSignals(
                 Path(self.robots_dir) if self.robots_dir else None, Path(self.tdmrep_dir) if self.tdmrep_dir else None
@@ -54,7 +54,6 @@ class LicenseStep(CurateStep):
 
     def process(self, doc: Document) -> None:
         """Tag the raw HTML; records without HTML get NULL licence and opt-out (nothing could be checked)."""
-        from curate.licenses.tagger import tag_html
 
         meta = doc.metadata
         html = meta.get(Meta.HTML)

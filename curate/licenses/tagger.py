@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.licenses.spdx import license_for_url
+from curate.resources import LICENSES_DIR
 from curate.schema import LICENSE_TAGGER_NAME, LicenseScope, Meta
 
 # A DOM parse is needed only when a licence can be present; copyright notices and opt-out metas are found
@@ -85,7 +86,6 @@ class Verdict:
 @functools.cache
 def ai_agent_names() -> tuple[str, ...]:
     """Crawler names (robots.txt product tokens) from the ai.robots.txt list shipped in ``licenses/``."""
-    from curate.resources import LICENSES_DIR
 
     data = json.loads((LICENSES_DIR / "ai-robots-txt" / "robots.json").read_text(encoding="utf-8"))
     return tuple(sorted(data))

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curate.licenses.tagger import wat_license_evidence
 from curate.schema import READER_NAME, Meta, Reason, mark
 
 DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
@@ -342,8 +343,6 @@ def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 
 def _wat_document(path: str, it: Any, record: Any, body: bytes, *, crawl_id: str | None, base: int) -> Document:
     """A WAT metadata record: a dropped row whose licence evidence comes from the links WAT kept."""
     import json
-
-    from curate.licenses.tagger import wat_license_evidence
 
     meta = _record_meta(path, it, record, crawl_id, base)
     meta.update({Meta.CONTENT_TYPE: WAT_CONTENT_TYPE, Meta.PAYLOAD_BYTES: len(body)})

@@ -19,7 +19,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.decide import Decision, check_ingest_settings, decide_store
 from curate.dedup.buckets import DedupBucketStep
-from curate.dedup.cluster import DedupPass, record_pass
+from curate.dedup.cluster import DedupPass, record_pass, unmatched
 from curate.errors import ConfigError, Interrupted, StoreError
 from curate.mix import MixSummary, build_mix, encoding
 from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
@@ -59,12 +59,13 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
         try:
             check_ingest_settings(con, recipe)
             n_pass = int(con.execute("SELECT count(*) FROM dedup_passes").fetchone()[0])
+            n_new = unmatched(con)
         finally:
             con.close()
         work = Path(store) / WORK_DIR / f"dedup-{n_pass + 1}"
         shutil.rmtree(work, ignore_errors=True)
         edges = None
-        if d.near:
+        if d.near and n_new:
             local = _local(recipe)
             bands = make_executor(
                 local,

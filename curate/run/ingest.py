@@ -215,7 +215,7 @@ def load_ingest(
         inputs = [e for e in read if Path(str(e["path"])).name not in skip]
         if inputs:
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     SCHEMA_VERSION,

@@ -20,6 +20,7 @@ from curate.errors import ModelError
 from curate.score import fasttext_model, minilm_model
 from curate.score.labelled import Keep, calibration_rows, prepare, split_rows
 from curate.score.metrics import auroc, clipped_logit, fit_platt, leave_one_out_table, platt
+from curate.score.minilm_model import fit_head
 from curate.score.model import MgtModel, finish_card, load_card, retrain_hint
 
 ENSEMBLE_MEMBERS = ("mgt-fasttext-v1", "mgt-minilm-v1")
@@ -77,7 +78,6 @@ def logit_columns(probs: Sequence[Sequence[float]], n_docs: int) -> np.ndarray:
 def fit_stack(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Stacking weights (one per member column of ``logits``, then the bias) of an L2-regularised logistic
     regression, rounded as the card stores them."""
-    from curate.score.minilm_model import fit_head
 
     head = fit_head(logits, labels, STACK_L2)
     w = head["weight"].astype(np.float64) / head["scale"]

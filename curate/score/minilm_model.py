@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
+from curate.score.encoder import MiniLMEncoder
 from curate.score.labelled import Keep, prepare, split_rows
 from curate.score.metrics import clipped_logit, doc_means, leave_one_out_table
 from curate.score.model import MgtModel, finish_card, model_dir, retrain_hint
@@ -111,7 +112,6 @@ class MiniLMModel(MgtModel):
 
 
 def _encoder(params: dict[str, Any], device: str) -> Any:
-    from curate.score.encoder import MiniLMEncoder
 
     return MiniLMEncoder(device, params["layers"], int(params["max_tokens"]))
 

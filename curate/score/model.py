@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
+from curate.extract import detect_language
 from curate.resources import CLASSIFIERS_DIR
 from curate.schema import ScoreReason
 from curate.score.labelled import VAL_BUCKETS, calibration_rows, prepare, rows_digest
@@ -43,7 +44,6 @@ Scored = tuple[float | None, ScoreReason | None, int]
 
 
 def _detected_language(text: str) -> str | None:
-    from curate.extract import detect_language
 
     return detect_language(text)[0]
 

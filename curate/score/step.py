@@ -5,6 +5,7 @@ from __future__ import annotations
 from datatrove.data import Document, DocumentsPipeline
 
 from curate.schema import Meta, ScoreReason
+from curate.score.registry import TORCH_KINDS, load_model
 from curate.steps import CurateStep, pending
 
 
@@ -30,7 +31,6 @@ class ScoreStep(CurateStep):
 
     def score_batch(self, docs: list[Document]) -> None:
         """Score the texts of ``docs``; records without text (or already decided) get ``not_scored``."""
-        from curate.score.registry import TORCH_KINDS, load_model
 
         todo = []
         for doc in docs:
