@@ -76,7 +76,7 @@ def test_no_import_cycles() -> None:
         for nxt in sorted(graph.get(node, ())):
             nxt_mod = nxt if nxt in graph else nxt.rsplit(".", 1)[0]
             if state.get(nxt_mod) == 1:
-                cycle = path[path.index(nxt_mod) :] + [nxt_mod]
+                cycle = [*path[path.index(nxt_mod) :], nxt_mod]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt_mod in graph and state.get(nxt_mod) is None:
                 visit(nxt_mod)
