@@ -72,14 +72,18 @@ def _fail_cleanly(fn: F) -> F:
             return fn(*args, **kwargs)
         except Interrupted as e:
             typer.echo(f"interrupted: {e}", err=True)
-            args = [a for a in sys.argv[1:] if a != "--resume"]
-            typer.echo(f"resume with: curate {' '.join(map(shlex.quote, args))} --resume", err=True)
+            again = [a for a in sys.argv[1:] if a != "--resume"]
+            typer.echo(f"resume with: curate {' '.join(map(shlex.quote, again))} --resume", err=True)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: the store keeps its last committed state; rerun the command to finish", err=True)
             raise typer.Exit(130) from None
         except CurateError as e:
             typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as e:  # a read-only or full output folder: what failed, not a traceback
+            where = f"{e.filename}: " if e.filename else ""
+            typer.echo(f"error: cannot write {where}{e.strerror or e}; nothing half-written was left", err=True)
             raise typer.Exit(2) from None
         finally:
             while _DRAWING:

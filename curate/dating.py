@@ -1,7 +1,10 @@
 """Low-background tiers from capture time.
 
 WARC-Date is hard evidence that the bytes existed then. It is parsed strictly (W3C ISO 8601 as the WARC spec
-requires); a missing or malformed date gives no tier and a reason, never a guess or ``now()``.
+requires); a missing or malformed date gives no tier and a reason, never a guess or ``now()``. A date that
+cannot be a capture date is refused the same way: before :data:`EARLIEST_CAPTURE` (web archiving began in
+1996, the Internet Archive's first crawl; ARC files, the WARC format's ancestor, date from then) or later than
+the moment the record is read (a capture from the future).
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from datatrove.data import Document
 from curate.schema import DateReason, Meta
 from curate.steps import CurateStep
 
+EARLIEST_CAPTURE = dt.datetime(1996, 1, 1, tzinfo=dt.UTC)
+
 _WARC_DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:\d{2})?$"
 )
 
 
-def parse_warc_date(raw: str | None) -> tuple[dt.datetime | None, DateReason | None]:
-    """Parse a WARC-Date into an aware UTC datetime, or (None, reason)."""
+def parse_warc_date(raw: str | None, now: dt.datetime | None = None) -> tuple[dt.datetime | None, DateReason | None]:
+    """Parse a WARC-Date into an aware UTC datetime, or (None, reason): missing, malformed, or implausible
+    (before :data:`EARLIEST_CAPTURE` or after ``now``, the time of reading by default)."""
+    value, reason = _parse(raw)
+    if value is not None and not EARLIEST_CAPTURE <= value <= (now or dt.datetime.now(dt.UTC)):
+        return None, DateReason.IMPLAUSIBLE
+    return value, reason
+
+
+def _parse(raw: str | None) -> tuple[dt.datetime | None, DateReason | None]:
     if raw is None or not raw.strip():
         return None, DateReason.MISSING
     m = _WARC_DATE.match(raw.strip())

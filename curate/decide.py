@@ -100,18 +100,19 @@ def _from_ingest(con: Any) -> None:
     )
 
 
-def _drop(con: Any, reason: Reason, where: str, params: list[Any] | None = None, detail: str | None = None) -> None:
+def _drop(con: Any, reason: Reason, where: str, params: list[Any] | None = None, detail: str = "NULL") -> None:
+    """Set ``reason`` on the undecided records matching ``where``; ``detail`` is an SQL expression."""
     con.execute(
-        f"UPDATE documents SET status = '{status_for(reason)}', reason = '{reason}', reason_detail = ? "
+        f"UPDATE documents SET status = '{status_for(reason)}', reason = '{reason}', reason_detail = {detail} "
         f"WHERE status IS NULL AND ({where})",
-        [detail, *(params or [])],
+        params or [],
     )
 
 
 def _record_rules(con: Any, recipe: Recipe) -> None:
     """The per-record rules, first broken rule wins; what breaks none is kept."""
     e, o = recipe.extract, recipe.optout
-    _drop(con, Reason.NO_TEXT, "coalesce(text_chars, 0) = 0")
+    _drop(con, Reason.NO_TEXT, "coalesce(text_chars, 0) = 0", detail="ingest_detail")
     _drop(con, Reason.TOO_SHORT, "text_chars < ?", [e.min_chars])
     if e.languages:
         _drop(con, Reason.LANGUAGE_EXCLUDED, "language IS NULL OR NOT list_contains(?, language)", [e.languages])

@@ -29,3 +29,8 @@ class StoreError(CurateError):
 
 class Interrupted(CurateError):
     """A long command was stopped (Ctrl-C); the message says what was interrupted and how to resume."""
+
+
+class OutputError(CurateError):
+    """An output (mix, report, exports) could not be written: a full or read-only disk. Nothing half-written
+    is left behind."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,32 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+MAX_PARSED_DEPTH = 255  # libxml2, under lxml and so trafilatura, keeps elements this deep at most
+_TAG = re.compile(rb"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^>]*?(/?)>")
+_VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
+
+
+def nesting_depth(html: str) -> int:
+    """The deepest element nesting in ``html`` (void and self-closing elements do not nest)."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html.encode("utf-8", "replace")):
+        if name.lower() in _VOID or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def why_no_text(html: str) -> str:
+    """Why the extractor found no main text in ``html``, as far as can be told cheaply."""
+    depth = nesting_depth(html)
+    if depth > MAX_PARSED_DEPTH:
+        return (
+            f"elements nested {depth} deep: the HTML parser keeps {MAX_PARSED_DEPTH} levels, so the text below is lost"
+        )
+    return "the extractor found no main text (boilerplate, scripts or markup only)"
+
+
 class ExtractStep(CurateStep):
     """Main text (trafilatura or resiliparse), language id and page date."""
 
@@ -134,6 +161,8 @@ class ExtractStep(CurateStep):
                 rule_out(doc, Reason.EXTRACT_ERROR, f"{type(e).__name__}: {e}")
                 self.stat_update("quarantined_extract_error")
                 return
+            if not doc.text:
+                meta[Meta.INGEST_DETAIL] = why_no_text(html)
             if self.page_dates:
                 meta[Meta.PAGE_DATE] = page_date(html, meta.get(Meta.URL))
         elif meta.get(Meta.RECORD_TYPE) == "conversion" and pending(doc):

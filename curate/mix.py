@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError
+from curate.escape import md_text, md_url
 from curate.licenses.spdx import license_by_spdx
+from curate.predicate import check_predicate, sandboxed
 from curate.recipe import Recipe
 from curate.schema import Status
 
@@ -59,15 +61,23 @@ def encoding(name: str) -> Any:
         raise ConfigError(f"mix.tokenizer {name!r} is not an offline tiktoken encoding: {e}") from None
 
 
-def _select(con: Any, recipe: Recipe) -> list[tuple[str, str]]:
-    """(bucket, doc_id) of every kept document in the first bucket it matches, in doc_id order."""
+def select_buckets(store_file: Path, recipe: Recipe) -> list[tuple[str, str]]:
+    """(bucket, doc_id) of every kept document in the first bucket it matches, in doc_id order. The buckets'
+    where clauses are checked (:func:`curate.predicate.check_predicate`) and run on a sandboxed read-only
+    connection."""
     taken: dict[str, str] = {}
     for b in recipe.mix.buckets:
-        ids = con.execute(
-            f"SELECT doc_id FROM documents WHERE status = '{Status.KEPT.value}' AND ({b.where}) ORDER BY doc_id"
-        ).fetchall()
-        for (doc_id,) in ids:
-            taken.setdefault(doc_id, b.name)
+        check_predicate(b.where, f"mix bucket {b.name!r}")
+    con = sandboxed(store_file)
+    try:
+        for b in recipe.mix.buckets:
+            ids = con.execute(
+                f"SELECT doc_id FROM documents WHERE status = '{Status.KEPT.value}' AND ({b.where}) ORDER BY doc_id"
+            ).fetchall()
+            for (doc_id,) in ids:
+                taken.setdefault(doc_id, b.name)
+    finally:
+        con.close()
     return sorted(((b, d) for d, b in taken.items()), key=lambda x: x[1])
 
 
@@ -114,8 +124,9 @@ class _ShardSet:
             self.file = None
 
 
-def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
-    """Write the recipe's mix from the store connection ``con`` into ``out`` (created; must be empty)."""
+def build_mix(con: Any, out: Path, recipe: Recipe, selected: list[tuple[str, str]]) -> MixSummary:
+    """Write the recipe's mix of the ``selected`` (bucket, doc_id) entries (:func:`select_buckets`) from the
+    store connection ``con`` into ``out`` (created; must be empty)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -126,7 +137,7 @@ def build_mix(con: Any, out: Path, recipe: Recipe) -> MixSummary:
     weights = {b.name: b.weight for b in recipe.mix.buckets}
     entries = [
         (bucket, doc_id, k)
-        for bucket, doc_id in _select(con, recipe)
+        for bucket, doc_id in selected
         for k in range(copies_for(weights[bucket], seed, bucket, doc_id))
     ]
     entries.sort(key=lambda e: (e[0], _unit(seed, "order", *e)))
@@ -241,9 +252,10 @@ def _write_attribution(path: Path, con: Any, doc_ids: set[str]) -> None:
         n += 1
         captured = date.date().isoformat() if date else "unknown date"
         lines.append(
-            f"- **{title or 'untitled'}** by {author or 'unknown author'}"
-            f"{f' ({site})' if site else ''}, <{url}>, licensed {spdx} ({license_url or lic.name}); "
-            f"captured {captured}, WARC record {record_id or 'unknown'} in {warc_name}"
+            f"- **{md_text(title, 'untitled')}** by {md_text(author, 'unknown author')}"
+            f"{' (' + md_text(site, '') + ')' if site else ''}, {md_url(url)}, licensed {md_text(spdx, '')} "
+            f"({md_url(license_url) if license_url else md_text(lic.name, '')}); "
+            f"captured {captured}, WARC record {md_text(record_id, 'unknown')} in {md_text(warc_name, 'unknown')}"
         )
     if n == 0:
         lines.append("No document in this mix carries a page licence that requires attribution.")

@@ -8,9 +8,12 @@ browser.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from curate.escape import csv_cell_sql
 from curate.licenses.policy import get_policy
 from curate.recipe import Recipe
 from curate.schema import REASON_HELP
@@ -219,22 +222,40 @@ KEPT_EXPORT = """
 
 
 def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[Path]:
-    """Write every kept document's licence, attribution and coordinates, and their evidence, as CSV and Parquet."""
+    """Write every kept document's licence, attribution and coordinates, and their evidence, as CSV and Parquet
+    into ``folder`` (written beside it and renamed into place when whole). In the CSV files a crawled value
+    that a spreadsheet would read as a formula starts with an apostrophe (:func:`curate.escape.csv_cell_sql`)."""
     _token_view(con, mix)
-    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     queries = {
         "kept_documents": KEPT_EXPORT,
         "license_evidence": "SELECT e.* FROM license_evidence e JOIN documents d USING (doc_id) WHERE d.status = 'kept' ORDER BY ALL",
         "optout_evidence": "SELECT o.* FROM optout_evidence o ORDER BY ALL",
     }
-    written = []
+    names: list[str] = []
+    try:
+        _export(con, tmp, queries, names)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return [folder / n for n in names]
+
+
+def _export(con: Any, tmp: Path, queries: dict[str, str], names: list[str]) -> None:
     for name, sql in queries.items():
-        for fmt in ("parquet", "csv"):
-            path = folder / f"{name}.{fmt}"
-            options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
-            con.execute(f"COPY ({sql}) TO '{path.as_posix()}' ({options})")
-            written.append(path)
-    return written
+        columns = con.execute(f"DESCRIBE ({sql})").fetchall()
+        as_csv = ", ".join(csv_cell_sql(c[0]) if c[1] == "VARCHAR" else c[0] for c in columns)
+        for fmt, query, options in (
+            ("parquet", sql, "FORMAT parquet, COMPRESSION zstd"),
+            ("csv", f"SELECT {as_csv} FROM ({sql})", "FORMAT csv, HEADER true"),
+        ):
+            con.execute(f"COPY ({query}) TO '{(tmp / f'{name}.{fmt}').as_posix()}' ({options})")
+            names.append(f"{name}.{fmt}")
 
 
 def render_report(con: Any, recipe: Recipe, path: Path, mix: Path | None = None) -> None:

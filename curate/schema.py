@@ -86,7 +86,7 @@ REASON_HELP: dict[Reason, str] = {
     Reason.NO_TEXT: "the extractor found no main text",
     Reason.TOO_SHORT: "the main text is shorter than the recipe's min_chars",
     Reason.LANGUAGE_EXCLUDED: "the detected language is not in the recipe's languages",
-    Reason.DATE_UNKNOWN: "the capture date is missing or malformed, so no tier can be proven",
+    Reason.DATE_UNKNOWN: "the capture date is missing, malformed or implausible (see date_reason), so no tier can be proven",
     Reason.MGT_ABOVE_THRESHOLD: "captured after the cutoff and P(model-generated) is at or above the recipe threshold",
     Reason.POST_CUTOFF_UNSCORED: "captured after the cutoff and no MGT score could be computed (see mgt_reason)",
     Reason.DUPLICATE_OF: "an exact or near duplicate of another record; detail has the representative's doc_id",
@@ -138,6 +138,16 @@ class DateReason(StrEnum):
 
     MISSING = "warc_date_missing"
     MALFORMED = "warc_date_malformed"
+    IMPLAUSIBLE = "warc_date_implausible"
+
+
+DATE_REASON_HELP: dict[DateReason, str] = {
+    DateReason.MISSING: "the record has no WARC-Date (or an empty one)",
+    DateReason.MALFORMED: "the WARC-Date is not a W3C ISO 8601 date as the WARC spec requires, or not a real date; "
+    "it is kept verbatim in `warc_date_raw` and never guessed",
+    DateReason.IMPLAUSIBLE: "the WARC-Date parses but cannot be a capture date: before 1996-01-01 (web archiving "
+    "began then) or later than the moment the record was read; kept verbatim in `warc_date_raw`",
+}
 
 
 class ScoreReason(StrEnum):

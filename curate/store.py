@@ -308,10 +308,16 @@ def writing(
     if not create and not store_file(store).exists():
         raise StoreError(f"{Path(store)} is not a curate store: {store_file(store)} is missing")
     with store_lock(store, command) if lock else contextlib.nullcontext():
+        import duckdb
+
         con = connect_for_writing(store, memory_limit=memory_limit, create=create)
         try:
             with transaction(con):
                 yield con
             con.execute("CHECKPOINT")
+        except duckdb.IOException as e:  # a full or read-only disk: the transaction rolled back
+            raise StoreError(
+                f"cannot write the store {store_file(store)}: {e}; it keeps its last committed state"
+            ) from None
         finally:
             con.close()

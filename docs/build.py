@@ -83,11 +83,6 @@ FALLBACK_HELP: dict[str, dict[str, str]] = {
         "post_cutoff": "captured on or after the cutoff with no earlier capture of its payload; kept or not by the "
         "MGT rule and the recipe",
     },
-    "DateReason": {
-        "warc_date_missing": "the record has no WARC-Date (or an empty one)",
-        "warc_date_malformed": "the WARC-Date is not a W3C ISO 8601 date as the WARC spec requires, or not a real "
-        "date; it is kept verbatim in `warc_date_raw` and never guessed",
-    },
     "ScoreReason": {
         "not_scored": "the record has no text to score (ruled out before scoring, or a non-text record)",
         "too_short_to_score": "fewer than {MIN_WORDS} words after normalisation",

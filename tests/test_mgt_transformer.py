@@ -346,6 +346,7 @@ def test_window_aggregation() -> None:
     assert by_logit[0] > 0.745
 
 
+@pytest.mark.slow
 def test_bfloat16_numerics_stay_close(validation: list[dict]) -> None:
     """CUDA runs the encoder in bfloat16; CI has no GPU, so the same numerics are checked on the CPU."""
     from curate.score.encoder import MiniLMEncoder

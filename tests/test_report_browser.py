@@ -66,7 +66,7 @@ def test_report_renders_without_console_errors_or_scripts(sample_run, sample_con
     dom, console = render(sample_run.report, tmp_path, shot)
     assert console == []
     assert "<script" not in dom.lower()
-    n_read = sample_con.execute("SELECT n_read FROM runs").fetchone()[0]
+    n_read = sample_con.execute("SELECT n_read FROM decisions").fetchone()[0]
     assert re.search(rf'id="n-read">{n_read}<', dom)
     # a planted header value carrying markup is shown as text, never as an element
     raw = sample_con.execute(

@@ -96,11 +96,19 @@ def load_domain_reviews(path: Path) -> list[DomainReview]:
     Raises:
         ConfigError: missing file or column, unknown verdict, bad date, or an ``accept`` without a known licence.
     """
-    try:
-        rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
-    except OSError as e:
-        raise ConfigError(f"cannot read domain review file {path}: {e.strerror or e}") from None
     need = {"domain", "verdict", "license_spdx", "reviewer", "date", "note"}
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = set(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read domain review file {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not need <= header:
+        raise ConfigError(
+            f"{path}: the first line must name the columns {', '.join(sorted(need))}; "
+            f"missing {', '.join(sorted(need - header))}"
+        )
     out: list[DomainReview] = []
     for i, row in enumerate(rows, start=2):
         missing = need - set(row)

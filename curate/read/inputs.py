@@ -16,6 +16,18 @@ def _is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
+def _is_relative_entry(entry: str) -> bool:
+    """A listing entry is a relative path below the base: no scheme, no absolute path, no ``..`` segment."""
+    if (
+        "://" in entry
+        or entry.startswith(("/", "\\", "~"))
+        or "\x00" in entry
+        or ":" in entry.split("/", maxsplit=1)[0]
+    ):
+        return False
+    return ".." not in entry.replace("\\", "/").split("/")
+
+
 def read_paths_listing(listing: str, base_url: str = DEFAULT_BASE_URL) -> list[str]:
     """Entries of a Common Crawl ``*.paths(.gz)`` listing joined to ``base_url`` (a URL or a local folder).
 
@@ -31,9 +43,22 @@ def read_paths_listing(listing: str, base_url: str = DEFAULT_BASE_URL) -> list[s
         raise InputError(f"cannot read paths listing {listing}: {e}") from None
     if not entries:
         raise InputError(f"paths listing {listing} is empty")
+    unsafe = [e for e in entries if not _is_relative_entry(e)]
+    if unsafe:
+        raise InputError(
+            f"paths listing {listing}: {len(unsafe)} entries do not name a file under the base URL "
+            f"(absolute, '..' or a URL of their own; first: {unsafe[0]!r}); nothing was read"
+        )
     if _is_remote(base_url):
-        return [base_url.rstrip("/") + "/" + e.lstrip("/") for e in entries]
+        return [base_url.rstrip("/") + "/" + e for e in entries]
+    root = os.path.realpath(base_url)
     out = [os.path.abspath(os.path.join(base_url, e)) for e in entries]
+    outside = [p for p in out if os.path.commonpath([root, os.path.realpath(p)]) != root]
+    if outside:
+        raise InputError(
+            f"paths listing {listing}: {len(outside)} entries resolve outside {base_url} through a link "
+            f"(first: {outside[0]}); nothing was read"
+        )
     missing = [p for p in out if not os.path.exists(p)]
     if missing:
         raise InputError(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -138,11 +139,38 @@ def _warcinfo_crawl_id(record: Any) -> str | None:
     return None
 
 
+def _url_as_recorded(path: str, offset: int, decoded: str) -> str:
+    """The WARC-Target-URI of the record at ``offset`` as its bytes were: warcio decodes a header line as UTF-8
+    when it can and as Latin-1 when it cannot, so a URL holding bytes that are not UTF-8 comes out as mojibake.
+    Those bytes are percent-encoded instead (RFC 3986); a valid UTF-8 IRI is kept as text."""
+    import fsspec
+
+    try:
+        with fsspec.open(path, "rb") as fh:
+            fh.seek(offset)
+            head = fh.read(1 << 16)
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1 << 16)
+    except (OSError, zlib.error):
+        return decoded
+    for line in head.split(b"\r\n\r\n", 1)[0].split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"warc-target-uri":
+            raw = value.strip()
+            try:
+                return str(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                return quote(raw, safe=bytes(range(0x21, 0x7F)))
+    return decoded
+
+
 def _record_meta(path: str, it: Any, record: Any, crawl_id: str | None, base: int) -> dict[str, Any]:
     """Coordinates and WARC header fields of a record the iterator has read to the end."""
     meta = _base_meta(path, base + it.get_record_offset(), crawl_id)
     h = record.rec_headers
     url = h.get_header("WARC-Target-URI")
+    if url and not url.isascii():
+        url = _url_as_recorded(path, meta[Meta.RECORD_OFFSET], url)
     meta.update(
         {
             Meta.RECORD_LENGTH: it.get_record_length(),
@@ -258,8 +286,19 @@ class _ReadState:
     emitted: int = 0
 
 
-def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, max_payload: int) -> Iterator[Document]:
-    """Documents of ``stream`` (which starts at file offset ``base``); raises where the file stops parsing."""
+class _Resync(Exception):
+    """Go on reading at ``offset``: the record before it overran into the records that follow."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+def _iterate(
+    path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, max_payload: int, compressed: bool
+) -> Iterator[Document]:
+    """Documents of ``stream`` (which starts at file offset ``base``); raises where the file stops parsing, and
+    :class:`_Resync` where an uncompressed record overran the records after it."""
     from warcio.archiveiterator import ArchiveIterator
 
     it = ArchiveIterator(stream, check_digests=True, arc2warc=True)
@@ -299,7 +338,20 @@ def _iterate(path: str, stream: Any, base: int, fmt: str, state: _ReadState, *, 
             doc.metadata[Meta.WARC_RECORD_ID] = None
         state.next_offset = base + it.get_record_offset() + it.get_record_length()
         state.emitted += 1
+        resync = None
+        if missing > 0 and fmt == "warc" and not compressed:
+            # an uncompressed record whose Content-Length runs past the end swallowed the records after it:
+            # they start at the next record header inside its block
+            start = base + it.get_record_offset()
+            resync = find_next_record(path, start + 1, compressed=False)
+            if resync is not None:
+                doc.metadata[Meta.RECORD_LENGTH] = resync - start
+                doc.metadata[Meta.INGEST_DETAIL] = (
+                    f"{doc.metadata.get(Meta.INGEST_DETAIL) or ''}; the next record header is at offset {resync}"
+                )
         yield doc
+        if resync is not None:
+            raise _Resync(resync)
 
 
 def find_next_record(path: str, start: int, compressed: bool, limit: int = 1 << 30) -> int | None:
@@ -386,8 +438,15 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
         try:
             while True:
                 try:
-                    yield from _iterate(path, stream, base, fmt, state, max_payload=max_payload)
+                    yield from _iterate(path, stream, base, fmt, state, max_payload=max_payload, compressed=compressed)
                     return
+                except _Resync as r:
+                    if resumed is not None:
+                        resumed.close()
+                    resumed = fsspec.open(path, "rb").open()
+                    resumed.seek(r.offset)
+                    stream, base, state.next_offset = _Replay(b"", resumed), r.offset, r.offset
+                    continue
                 except Exception as e:  # noqa: BLE001 - a broken stretch becomes a quarantined row, never a crash
                     bad_at = state.next_offset
                     error = f"{type(e).__name__}: {e}"

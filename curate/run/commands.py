@@ -20,8 +20,8 @@ from datatrove.pipeline.base import PipelineStep
 from curate.decide import Decision, check_ingest_settings, decide_store
 from curate.dedup.buckets import DedupBucketStep
 from curate.dedup.cluster import DedupPass, record_pass, unmatched
-from curate.errors import ConfigError, Interrupted, StoreError
-from curate.mix import MixSummary, build_mix, encoding
+from curate.errors import ConfigError, Interrupted, OutputError, StoreError
+from curate.mix import MixSummary, build_mix, encoding, select_buckets
 from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.recipe import Recipe, recipe_from_source
 from curate.report import export_provenance, render_report
@@ -107,6 +107,15 @@ def decide(store: Path, recipe: Recipe, *, lock: bool = True) -> Decision:
         return decide_store(con, recipe, started)
 
 
+def _raise_if_disk(error: BaseException, out: Path) -> None:
+    """Turn a full or read-only disk (Python's or DuckDB's error) into an :class:`OutputError` naming ``out``."""
+    import duckdb
+
+    if isinstance(error, OSError | duckdb.IOException):
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise OutputError(f"cannot write {out}: {detail}; nothing half-written was left") from None
+
+
 def _decided_recipe(store: Path) -> Recipe:
     """The recipe of the store's latest decision pass."""
     con = open_store(store)
@@ -146,7 +155,16 @@ def mix(store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool
     con = open_store(store)
     try:
         _require_decided(con, store)
-        summary = build_mix(con, tmp, recipe)
+    finally:
+        con.close()
+    selected = select_buckets(store_file(store), recipe)
+    con = open_store(store)
+    try:
+        summary = build_mix(con, tmp, recipe, selected)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # never a half-written mix beside the real one
+        _raise_if_disk(e, out)
+        raise
     finally:
         con.close()
     if out.exists():
@@ -168,9 +186,14 @@ def report(store: Path, out: Path, *, mix_dir: Path | None = None) -> Path:
     con = open_store(store)
     try:
         _require_decided(con, store)
-        export_provenance(con, out.parent / "provenance", mix_dir)
         tmp = out.with_name(f".{out.name}.tmp")
-        render_report(con, recipe, tmp, mix_dir)
+        try:
+            export_provenance(con, out.parent / "provenance", mix_dir)
+            render_report(con, recipe, tmp, mix_dir)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            _raise_if_disk(e, out)
+            raise
         os.replace(tmp, out)
     finally:
         con.close()
