@@ -218,7 +218,16 @@ def test_a_full_disk_leaves_no_half_mix_or_report(tmp_path: Path, recipe, sample
         )
         assert result.exit_code == 2 and "No space left" in result.output and "Traceback" not in result.output
         assert list(tiny.iterdir()) == []
-    # a mix that exists is whole: its manifest, sidecar and every shard with index and metadata
+    # a finished run says so last; a mix that exists is whole: manifest, sidecar, every shard with index and metadata
+    from curate.run.commands import COMPLETE_FILE, run_is_complete
+
+    assert run_is_complete(sample_run.store.parent)
+    partial = tmp_path / "partial"
+    shutil.copytree(sample_run.store.parent, partial, ignore=shutil.ignore_patterns("work"))
+    shutil.rmtree(partial / "mix")  # stopped between the store and the mix
+    assert not run_is_complete(partial)
+    (partial / COMPLETE_FILE).unlink()
+    assert not run_is_complete(partial)
     manifest = sample_run.mix / "manifest.json"
     shards = [p for p in sample_run.mix.glob("*.ds")]
     assert manifest.exists() and shards

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ from curate.store import (
     store_lock,
     writing,
 )
+
+COMPLETE_FILE = "COMPLETE.json"  # written last by `curate run`: its outputs were published together
 
 
 def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock: bool = True) -> DedupPass:
@@ -228,7 +231,14 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> None:
     Raises:
         ConfigError: ``out`` holds a run and neither flag is set.
     """
-    final = [out / STORE_FILE, out / "mix", out / "report.html", out / "provenance", out / WORK_DIR]
+    final = [
+        out / STORE_FILE,
+        out / "mix",
+        out / "report.html",
+        out / "provenance",
+        out / WORK_DIR,
+        out / COMPLETE_FILE,
+    ]
     existing = [p for p in final if p.exists()]
     if existing and not (force or resume):
         raise ConfigError(
@@ -236,7 +246,9 @@ def prepare_out(out: Path, *, force: bool, resume: bool) -> None:
         )
     if force and not resume:
         with store_lock(out, "curate run --force"):
-            remove_outputs(existing)
+            remove_outputs([*existing, out / COMPLETE_FILE])
+    elif resume:
+        (out / COMPLETE_FILE).unlink(missing_ok=True)  # the outputs are rebuilt; the marker comes back last
 
 
 def run(
@@ -307,7 +319,37 @@ def finish_run(out: Path, recipe: Recipe, reporter: Reporter | None = None) -> t
     reporter.stage("report", 1, None)
     report(out, out / "report.html", mix_dir=out / "mix")
     reporter.end("report", "")
+    write_complete(out, decision, summary)
     return decision, summary
+
+
+def write_complete(out: Path, decision: Decision, summary: MixSummary) -> None:
+    """Mark a run's outputs as published together: the decision the mix and report were made from, written
+    last (atomically), so a reader or ``--resume`` can tell a finished run from one stopped between outputs."""
+    marker = {
+        "decision_id": decision.decision_id,
+        "records": decision.counts.read,
+        "kept": decision.counts.kept,
+        "mix": {"documents": summary.documents, "tokens": summary.tokens, "shards": summary.shards},
+        "outputs": [STORE_FILE, "mix", "report.html", "provenance"],
+    }
+    tmp = out / f".{COMPLETE_FILE}.tmp"
+    tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out / COMPLETE_FILE)
+
+
+def run_is_complete(out: Path) -> bool:
+    """Whether ``out`` holds a finished run: its marker names the store's latest decision."""
+    try:
+        marker = json.loads((out / COMPLETE_FILE).read_text(encoding="utf-8"))
+        con = open_store(out)
+    except (OSError, ValueError, StoreError):
+        return False
+    try:
+        row = con.execute("SELECT max(decision_id) FROM decisions").fetchone()
+    finally:
+        con.close()
+    return bool(row and row[0] == marker.get("decision_id") and (out / "mix" / "manifest.json").exists())
 
 
 class FinishRunStep(PipelineStep):
