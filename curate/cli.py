@@ -17,6 +17,7 @@ import typer
 
 from curate.dedup.params import s_curve, signature_margin
 from curate.errors import CurateError, Interrupted
+from curate.lookup import query, show, summary
 from curate.migrate import migrate
 from curate.recipe import load_recipe, with_device
 from curate.resources import SAMPLE_DIR
@@ -390,6 +391,90 @@ def migrate_cmd(store: StoreOpt, quiet: QuietOpt = False) -> None:
     before, after = migrate(store)
     if not quiet:
         typer.echo(f"{store}: {before} → {after}" if before != after else f"{store} is already {after}")
+
+
+def _print_tables(tables: list[Any], fmt: str) -> None:
+    """Print results as rich tables, CSV or JSON."""
+    import csv
+    import json
+
+    if fmt == "json":
+        out = {t.title: [dict(zip(t.columns, r, strict=True)) for r in t.rows] for t in tables}
+        typer.echo(json.dumps(out if len(tables) > 1 else out[tables[0].title], indent=2, default=str))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        for t in tables:
+            writer.writerow(t.columns)
+            writer.writerows(t.rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for t in tables:
+        table = Table(title=t.title, title_justify="left", show_lines=False)
+        for c in t.columns:
+            table.add_column(str(c), overflow="fold")
+        for r in t.rows:
+            table.add_row(*("" if v is None else str(v) for v in r))
+        console.print(table)
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "csv", "json"):
+        raise CurateError(f"--format must be table, csv or json, got {fmt!r}")
+
+
+@app.command("inspect")
+@_fail_cleanly
+def inspect_cmd(
+    store: Annotated[Path, typer.Argument(help=STORE_HELP)],
+    fmt: FormatOpt = "table",
+) -> None:
+    """Summarise a store: records by status and reason, tiers, ingests, dedup passes, decisions, languages,
+    licences and domains.
+
+    Example: curate inspect corpus/
+    """
+    _check_format(fmt)
+    _print_tables(summary(store), fmt)
+
+
+@app.command("query")
+@_fail_cleanly
+def query_cmd(
+    store: Annotated[Path, typer.Argument(help=STORE_HELP)],
+    sql: Annotated[str, typer.Argument(help="one SELECT statement over the store's tables (docs/store.md)")],
+    fmt: FormatOpt = "table",
+    timeout: Annotated[float, typer.Option("--timeout", help="stop the query after this many seconds")] = 60.0,
+    limit: Annotated[int | None, typer.Option("--limit", help="print at most this many rows")] = None,
+) -> None:
+    """Run a read-only SQL query on a store: SELECT only; nothing can write, attach or read files.
+
+    Example: curate query corpus/ "SELECT tier, count(*) FROM documents WHERE status = 'kept' GROUP BY 1" --format csv
+    """
+    _check_format(fmt)
+    _print_tables([query(store, sql, timeout_s=timeout, limit=limit)], fmt)
+
+
+@app.command("show")
+@_fail_cleanly
+def show_cmd(
+    store: Annotated[Path, typer.Argument(help=STORE_HELP)],
+    doc_id: Annotated[str, typer.Argument(help="the document's id (documents.doc_id)")],
+    fmt: FormatOpt = "table",
+) -> None:
+    """Show one document: coordinates, tier and its evidence, MGT score, licence and opt-out evidence, its
+    duplicate cluster and representative, and the decision that set its status.
+
+    Example: curate show corpus/ 3f2a9c0d1e7b4a66
+    """
+    _check_format(fmt)
+    _print_tables(show(store, doc_id), fmt)
 
 
 @classifiers_app.command("list")

@@ -31,17 +31,20 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
 
 
 def sandboxed(store_file: Path | None = None) -> Any:
-    """A DuckDB connection that cannot touch files or other databases: the store opened read-only, or an
-    empty in-memory database when ``store_file`` is None."""
+    """A DuckDB connection that cannot touch files or other databases: an in-memory database that attaches the
+    store read-only (when ``store_file`` is given) as its default schema, then disables external access and
+    locks its configuration. It is an instance of its own, so it coexists with other open connections to the
+    store in the same process."""
     import duckdb
 
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "enable_external_access": False,
-        "lock_configuration": True,
-    }
-    if store_file is None:
-        return duckdb.connect(config=config)
-    return duckdb.connect(str(store_file), read_only=True, config=config)
+    con = duckdb.connect()
+    if store_file is not None:
+        path = str(store_file).replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
+        con.execute("USE store")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def check_predicate(where: str, what: str) -> None:
