@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()!|])")  # inline markup; the values never start a line
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

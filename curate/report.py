@@ -15,6 +15,7 @@ from typing import Any
 
 from curate.escape import csv_cell_sql
 from curate.licenses.policy import get_policy
+from curate.licenses.spdx import license_by_spdx
 from curate.recipe import Recipe
 from curate.schema import REASON_HELP
 from curate.score.contamination import contamination_table
@@ -61,6 +62,24 @@ def _token_view(con: Any, mix: Path | None) -> None:
         )
 
 
+def _relative(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(target, start)).as_posix()
+
+
+def _nc_nd_in_mix(con: Any) -> list[tuple[str, int, int]]:
+    """(licence, documents, tokens) of mixed text under a non-commercial or no-derivatives licence."""
+    rows = con.execute(
+        """SELECT d.license_spdx, count(*), sum(t.tokens) FROM documents d JOIN mix_tokens t USING (doc_id)
+           WHERE t.tokens > 0 AND d.license_spdx IS NOT NULL GROUP BY 1 ORDER BY 3 DESC, 1"""
+    ).fetchall()
+    out = []
+    for spdx, docs, tokens in rows:
+        lic = license_by_spdx(spdx)
+        if lic is not None and (lic.noncommercial or lic.no_derivatives):
+            out.append((spdx, int(docs), int(tokens)))
+    return out
+
+
 def latest_decision(con: Any) -> dict[str, Any]:
     """The store's latest decision pass as a dict (what the report's header shows): ``run_id`` names it."""
     cols = [d[0] for d in con.execute("SELECT * FROM decisions LIMIT 0").description]
@@ -82,8 +101,9 @@ def ingested_inputs(con: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return sorted(inputs, key=lambda e: str(e["path"])), versions
 
 
-def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[str, Any]:
-    """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts."""
+def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts and the
+    attribution file; ``report_dir`` (where the page goes) makes its links relative."""
 
     _token_view(con, mix)
     policy = get_policy(recipe.license.policy)
@@ -170,6 +190,24 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
             ["kind", "records", "clusters"],
         ),
     ]
+    sections.append(
+        _section(
+            con,
+            "by-domain-review",
+            "Domains: licence verdicts and domain reviews (every domain with a licence signal or a review)",
+            """SELECT d.domain, count(*) FILTER (d.status = 'kept'),
+                      string_agg(DISTINCT coalesce(d.tagged_license_spdx, 'none') || ' ' || coalesce(d.tagged_license_scope, '-'), '; '),
+                      string_agg(DISTINCT coalesce(d.license_spdx, 'none') || ' ' || coalesce(d.license_scope, '-'), '; '),
+                      coalesce(any_value(r.raw_value), 'not reviewed')
+               FROM documents d LEFT JOIN (SELECT doc_id, raw_value FROM license_evidence WHERE kind = 'domain-review') r
+                 USING (doc_id)
+               WHERE d.domain IS NOT NULL AND (d.tagged_license_spdx IS NOT NULL OR r.raw_value IS NOT NULL)
+               GROUP BY 1 ORDER BY 2 DESC, 1""",
+            ["domain", "kept", "tagger's verdicts", "verdicts in force", "domain review"],
+            note="The tagger's page verdicts, the verdicts in force after domain reviews, and each domain's review. "
+            "Every document's verdict is in provenance/documents.csv.",
+        )
+    )
     evidence = con.execute(
         """SELECT d.url, e.spdx_id, e.kind, e.location, e.scope, e.snippet, d.warc_file_name, d.record_offset, d.record_length
            FROM license_evidence e JOIN documents d USING (doc_id) WHERE e.spdx_id IS NOT NULL
@@ -187,7 +225,8 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
         "record_length",
     ]
     optouts = con.execute(
-        """SELECT d.url, o.kind, o.raw_value, o.agent, o.observed_at, o.source FROM optout_evidence o JOIN documents d USING (doc_id)
+        """SELECT d.url, o.kind, o.raw_value, coalesce(o.agent, 'all agents'), coalesce(o.observed_at::VARCHAR, 'unknown'),
+                  o.source FROM optout_evidence o JOIN documents d USING (doc_id)
            ORDER BY d.doc_id, o.kind LIMIT 100"""
     ).fetchall()
     inputs, versions = ingested_inputs(con)
@@ -196,8 +235,34 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None) -> dict[st
     contamination = {}
     source = ""
     for by in ("crawl", "month", "domain"):
-        contamination[by], source = contamination_table(con, card_hist, by, min_docs=20 if by != "domain" else 10)
+        contamination[by], source = contamination_table(
+            con, card_hist, by, min_docs=20 if by != "domain" else 10, limit=1000 if by == "month" else 30
+        )
+        if by == "month":  # every month, in time order
+            contamination[by].sort(key=lambda r: str(r["group"]))
+    not_checked = []
+    if not (recipe.optout.robots_dir or recipe.optout.tdmrep_dir):
+        not_checked.append(
+            "site-level opt-outs: no robots.txt or TDMRep snapshots were given (optout.robots_dir, optout.tdmrep_dir), "
+            "so only signals inside the captured records were checked"
+        )
+    elif not recipe.optout.honour_site:
+        not_checked.append("site-level opt-outs were recorded but not honoured (optout.honour_site = false)")
+    if not recipe.optout.honour:
+        not_checked.append("opt-outs in the records were recorded but not honoured (optout.honour = false)")
+    if not recipe.license.domain_review:
+        not_checked.append("no domain review file was given (license.domain_review): every verdict is the tagger's")
+    nc_nd = _nc_nd_in_mix(con) if mix is not None else []
+    totals = {
+        "evidence": con.execute("SELECT count(*) FROM license_evidence WHERE spdx_id IS NOT NULL").fetchone()[0],
+        "optouts": con.execute("SELECT count(*) FROM optout_evidence").fetchone()[0],
+    }
     return {
+        "not_checked": not_checked,
+        "nc_nd": nc_nd,
+        "totals": totals,
+        "attribution": _relative(mix / "ATTRIBUTION.md", report_dir) if mix is not None and report_dir else None,
+        "exports": _relative(report_dir / "provenance", report_dir) if report_dir else "provenance",
         "contamination": contamination,
         "contamination_source": source,
         "run": run,
@@ -221,8 +286,18 @@ KEPT_EXPORT = """
     FROM documents d LEFT JOIN mix_tokens t USING (doc_id) WHERE d.status = 'kept' ORDER BY d.doc_id"""
 
 
+ALL_EXPORT = """
+    SELECT d.doc_id, d.status, d.reason, d.reason_detail, d.url, d.domain, d.warc_file, d.record_offset,
+           d.record_length, d.warc_record_id, d.warc_payload_digest, d.warc_date, d.crawl_id, d.tier, d.date_reason,
+           d.tagged_license_spdx, d.tagged_license_scope, d.license_spdx, d.license_scope, d.license_conflict,
+           d.license_url, d.title, d.author, d.site_name, d.optout, d.optout_site, d.mgt_score, d.mgt_reason,
+           d.dup_cluster_id, d.decision_id, coalesce(t.tokens, 0) AS mix_tokens
+    FROM documents d LEFT JOIN mix_tokens t USING (doc_id) ORDER BY d.doc_id"""
+
+
 def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[Path]:
-    """Write every kept document's licence, attribution and coordinates, and their evidence, as CSV and Parquet
+    """Write every document's status, licence, attribution and coordinates (``documents``: kept, dropped and
+    excluded alike; ``kept_documents`` the kept ones), and all licence and opt-out evidence, as CSV and Parquet
     into ``folder`` (written beside it and renamed into place when whole). In the CSV files a crawled value
     that a spreadsheet would read as a formula starts with an apostrophe (:func:`curate.escape.csv_cell_sql`)."""
     _token_view(con, mix)
@@ -231,7 +306,8 @@ def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[P
     tmp.mkdir(parents=True)
     queries = {
         "kept_documents": KEPT_EXPORT,
-        "license_evidence": "SELECT e.* FROM license_evidence e JOIN documents d USING (doc_id) WHERE d.status = 'kept' ORDER BY ALL",
+        "documents": ALL_EXPORT,
+        "license_evidence": "SELECT e.* FROM license_evidence e ORDER BY ALL",
         "optout_evidence": "SELECT o.* FROM optout_evidence o ORDER BY ALL",
     }
     names: list[str] = []
@@ -263,5 +339,7 @@ def render_report(con: Any, recipe: Recipe, path: Path, mix: Path | None = None)
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**report_context(con, recipe, mix))
+    html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(
+        **report_context(con, recipe, mix, report_dir=path.parent)
+    )
     path.write_text(html, encoding="utf-8")

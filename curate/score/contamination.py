@@ -31,13 +31,27 @@ def histogram(scores: Sequence[float], bins: int = BINS) -> np.ndarray:
     return normalised
 
 
+GRID = np.linspace(0, 1, 1001)  # the machine shares the likelihood is evaluated at
+
+
+def _bins(scores: np.ndarray, n_bins: int) -> np.ndarray:
+    idx = np.minimum((np.clip(scores, 0, 1) * n_bins).astype(int), n_bins - 1)
+    return np.bincount(idx, minlength=n_bins).astype(float)
+
+
+def _loglik_table(human: np.ndarray, machine: np.ndarray) -> np.ndarray:
+    """log((1 - a) h_b + a m_b) for every grid share ``a`` (rows) and score bin ``b`` (columns)."""
+    return np.asarray(np.log(np.outer(1 - GRID, human) + np.outer(GRID, machine)))
+
+
+def _mle(counts: np.ndarray, table: np.ndarray) -> float:
+    return float(GRID[int(np.argmax(table @ counts))])
+
+
 def mixture_mle(scores: np.ndarray, human: np.ndarray, machine: np.ndarray) -> float:
-    """The machine share ``a`` in [0, 1] maximising the likelihood of ``scores`` under (1 - a) H + a M."""
-    idx = np.minimum((np.clip(scores, 0, 1) * len(human)).astype(int), len(human) - 1)
-    h, m = human[idx], machine[idx]
-    grid = np.linspace(0, 1, 1001)
-    loglik = np.log(np.outer(1 - grid, h) + np.outer(grid, m)).sum(axis=1)
-    return float(grid[int(np.argmax(loglik))])
+    """The machine share ``a`` in [0, 1] maximising the likelihood of ``scores`` under (1 - a) H + a M. The
+    likelihood depends on the scores only through their bin counts, so it costs O(bins) per share tried."""
+    return _mle(_bins(np.asarray(scores, dtype=float), len(human)), _loglik_table(human, machine))
 
 
 @dataclass(frozen=True)
@@ -53,9 +67,10 @@ class Estimate:
 def estimate(scores: Sequence[float], human: np.ndarray, machine: np.ndarray, seed: int = 0) -> Estimate:
     """Mixture estimate with a seeded bootstrap 95% interval."""
     s = np.asarray(scores, dtype=float)
-    share = mixture_mle(s, human, machine)
+    table = _loglik_table(human, machine)
+    share = _mle(_bins(s, len(human)), table)
     rng = np.random.default_rng(seed)
-    boots = [mixture_mle(rng.choice(s, size=len(s), replace=True), human, machine) for _ in range(BOOTSTRAP)]
+    boots = [_mle(_bins(rng.choice(s, size=len(s), replace=True), len(human)), table) for _ in range(BOOTSTRAP)]
     low, high = np.quantile(boots, [0.025, 0.975])
     return Estimate(len(s), round(share, 4), round(float(low), 4), round(float(high), 4))
 
@@ -86,18 +101,23 @@ def references(con: Any, card_hist: dict[str, Any] | None, language: str = "en")
 def contamination_table(
     con: Any, card_hist: dict[str, Any] | None, by: str, *, limit: int = 30, min_docs: int = 20
 ) -> tuple[list[dict[str, Any]], str]:
-    """Estimated machine share of post-cutoff scored documents per ``by`` (crawl, month or domain)."""
+    """Estimated machine share of post-cutoff scored documents per ``by`` (crawl, month or domain), the ``limit``
+    largest groups; a group with fewer than ``min_docs`` scored documents is listed with its count and no
+    estimate (``share``, ``low``, ``high`` None) rather than left out."""
     group = {"crawl": "coalesce(crawl_id, 'no crawl id')", "month": "strftime(warc_date, '%Y-%m')", "domain": "domain"}[
         by
     ]
     human, machine, source = references(con, card_hist)
     rows = con.execute(
         f"""SELECT {group} AS g, list(mgt_score ORDER BY doc_id) FROM documents
-            WHERE tier IN ('post_cutoff', 'attested') AND mgt_score IS NOT NULL GROUP BY g HAVING count(*) >= {min_docs}
+            WHERE tier IN ('post_cutoff', 'attested') AND mgt_score IS NOT NULL GROUP BY g
             ORDER BY count(*) DESC, g LIMIT {limit}"""
     ).fetchall()
-    out = []
+    out: list[dict[str, Any]] = []
     for g, scores in rows:
+        if len(scores) < min_docs:
+            out.append({"group": g, "n": len(scores), "share": None, "low": None, "high": None})
+            continue
         e = estimate(scores, human, machine)
         out.append({"group": g, "n": e.n, "share": e.share, "low": e.low, "high": e.high})
     return out, source
