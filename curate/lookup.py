@@ -141,53 +141,62 @@ def show(store: Path, doc_id: str) -> list[Table]:
     open_store(store).close()
     con = sandboxed(store_file(store))
     try:
-        doc = _table(con, "document", "SELECT * FROM documents WHERE doc_id = ?", [doc_id])
-        if not doc.rows:
-            raise StoreError(f"no document {doc_id!r} in {store}")
-        fields = Table("document", ["field", "value"], list(zip(doc.columns, doc.rows[0], strict=True)))
-        return [
-            fields,
-            _table(
-                con,
-                "text (first 500 characters)",
-                "SELECT left(text, 500) AS text FROM texts WHERE doc_id = ?",
-                [doc_id],
-            ),
-            _table(
-                con,
-                "capture-time evidence: the same payload captured elsewhere in the store",
-                """SELECT o.doc_id, o.warc_date, o.tier, o.url, o.warc_file_name, o.record_offset FROM documents d
-                   JOIN documents o ON o.warc_payload_digest = d.warc_payload_digest AND o.doc_id <> d.doc_id
-                   WHERE d.doc_id = ? ORDER BY o.warc_date NULLS LAST, o.doc_id""",
-                [doc_id],
-            ),
-            _table(
-                con,
-                "licence evidence",
-                "SELECT kind, raw_value, spdx_id, location, scope, snippet FROM license_evidence WHERE doc_id = ? ORDER BY ALL",
-                [doc_id],
-            ),
-            _table(
-                con,
-                "opt-out evidence",
-                "SELECT kind, raw_value, agent, observed_at, source FROM optout_evidence WHERE doc_id = ? ORDER BY ALL",
-                [doc_id],
-            ),
-            _table(
-                con,
-                "duplicate cluster (anchored at its earliest capture)",
-                """SELECT m.doc_id, m.warc_date, m.dup_kind, m.status, m.reason, m.reason_detail FROM documents d
-                   JOIN documents m ON m.dup_cluster_id = d.dup_cluster_id WHERE d.doc_id = ?
-                   ORDER BY m.warc_date NULLS LAST, m.doc_id""",
-                [doc_id],
-            ),
-            _table(
-                con,
-                "decision",
-                """SELECT x.decision_id, x.finished_at, x.recipe_name, x.recipe_digest, x.cutoff, x.mgt_rule
-                   FROM documents d JOIN decisions x USING (decision_id) WHERE d.doc_id = ?""",
-                [doc_id],
-            ),
-        ]
+        return document_tables(con, doc_id, str(store))
     finally:
         con.close()
+
+
+def document_tables(con: Any, doc_id: str, where: str = "the store") -> list[Table]:
+    """The tables of :func:`show`, from an open connection to a store.
+
+    Raises:
+        StoreError: no document with this id.
+    """
+    doc = _table(con, "document", "SELECT * FROM documents WHERE doc_id = ?", [doc_id])
+    if not doc.rows:
+        raise StoreError(f"no document {doc_id!r} in {where}")
+    fields = Table("document", ["field", "value"], list(zip(doc.columns, doc.rows[0], strict=True)))
+    return [
+        fields,
+        _table(
+            con,
+            "text (first 500 characters)",
+            "SELECT left(text, 500) AS text FROM texts WHERE doc_id = ?",
+            [doc_id],
+        ),
+        _table(
+            con,
+            "capture-time evidence: the same payload captured elsewhere in the store",
+            """SELECT o.doc_id, o.warc_date, o.tier, o.url, o.warc_file_name, o.record_offset FROM documents d
+               JOIN documents o ON o.warc_payload_digest = d.warc_payload_digest AND o.doc_id <> d.doc_id
+               WHERE d.doc_id = ? ORDER BY o.warc_date NULLS LAST, o.doc_id""",
+            [doc_id],
+        ),
+        _table(
+            con,
+            "licence evidence",
+            "SELECT kind, raw_value, spdx_id, location, scope, snippet FROM license_evidence WHERE doc_id = ? ORDER BY ALL",
+            [doc_id],
+        ),
+        _table(
+            con,
+            "opt-out evidence",
+            "SELECT kind, raw_value, agent, observed_at, source FROM optout_evidence WHERE doc_id = ? ORDER BY ALL",
+            [doc_id],
+        ),
+        _table(
+            con,
+            "duplicate cluster (anchored at its earliest capture)",
+            """SELECT m.doc_id, m.warc_date, m.dup_kind, m.status, m.reason, m.reason_detail FROM documents d
+               JOIN documents m ON m.dup_cluster_id = d.dup_cluster_id WHERE d.doc_id = ?
+               ORDER BY m.warc_date NULLS LAST, m.doc_id""",
+            [doc_id],
+        ),
+        _table(
+            con,
+            "decision",
+            """SELECT x.decision_id, x.finished_at, x.recipe_name, x.recipe_digest, x.cutoff, x.mgt_rule
+               FROM documents d JOIN decisions x USING (decision_id) WHERE d.doc_id = ?""",
+            [doc_id],
+        ),
+    ]

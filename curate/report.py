@@ -16,6 +16,7 @@ from typing import Any
 from curate.escape import csv_cell_sql
 from curate.licenses.policy import get_policy
 from curate.licenses.spdx import license_by_spdx
+from curate.lookup import document_tables
 from curate.recipe import Recipe
 from curate.schema import REASON_HELP
 from curate.score.contamination import contamination_table
@@ -78,6 +79,55 @@ def _nc_nd_in_mix(con: Any) -> list[tuple[str, int, int]]:
         if lic is not None and (lic.noncommercial or lic.no_derivatives):
             out.append((spdx, int(docs), int(tokens)))
     return out
+
+
+EVIDENCE_SAMPLE = 50
+OPTOUT_SAMPLE = 100
+
+
+def _samples(con: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The licence-evidence and opt-out rows the report shows (the rest are in the exports)."""
+    ev = con.execute(
+        f"""SELECT d.doc_id, d.url, e.spdx_id, e.kind, e.location, e.scope, e.snippet, d.warc_file_name,
+                   d.record_offset, d.record_length
+            FROM license_evidence e JOIN documents d USING (doc_id) WHERE e.spdx_id IS NOT NULL
+            ORDER BY d.doc_id, e.kind LIMIT {EVIDENCE_SAMPLE}"""
+    )
+    evidence = [dict(zip([c[0] for c in ev.description], r, strict=True)) for r in ev.fetchall()]
+    op = con.execute(
+        f"""SELECT d.doc_id, d.url, o.kind, o.raw_value, coalesce(o.agent, 'all agents') AS agent,
+                   coalesce(o.observed_at::VARCHAR, 'unknown') AS observed_at, o.source
+            FROM optout_evidence o JOIN documents d USING (doc_id) ORDER BY d.doc_id, o.kind LIMIT {OPTOUT_SAMPLE}"""
+    )
+    optouts = [dict(zip([c[0] for c in op.description], r, strict=True)) for r in op.fetchall()]
+    return evidence, optouts
+
+
+DOC_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ doc_id }}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin-bottom:1.5em}
+td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top} .mono{font-family:monospace}</style>
+</head><body><h1>Document <span class="mono">{{ doc_id }}</span></h1>
+<p><a href="../../{{ report }}">back to the report</a>; the same in a terminal: <code>curate show STORE {{ doc_id }}</code></p>
+{% for t in tables %}<h2>{{ t.title }}</h2>{% if t.rows %}<table><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for r in t.rows %}<tr>{% for v in r %}<td class="mono">{{ "NULL" if v is none else v }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% else %}<p>none</p>{% endif %}{% endfor %}</body></html>
+"""
+
+
+def write_document_pages(con: Any, folder: Path, report_name: str = "report.html") -> int:
+    """One HTML page per document the report shows in its samples (``folder/<doc_id>.html``): the tables of
+    ``curate show``, every crawled string escaped. Returns the pages written."""
+    import jinja2
+
+    evidence, optouts = _samples(con)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    page = env.from_string(DOC_PAGE)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = sorted({r["doc_id"] for r in evidence + optouts})
+    for doc_id in ids:
+        html = page.render(doc_id=doc_id, tables=document_tables(con, doc_id), report=report_name)
+        (folder / f"{doc_id}.html").write_text(html, encoding="utf-8")
+    return len(ids)
 
 
 def latest_decision(con: Any) -> dict[str, Any]:
@@ -208,27 +258,7 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
             "Every document's verdict is in provenance/documents.csv.",
         )
     )
-    evidence = con.execute(
-        """SELECT d.url, e.spdx_id, e.kind, e.location, e.scope, e.snippet, d.warc_file_name, d.record_offset, d.record_length
-           FROM license_evidence e JOIN documents d USING (doc_id) WHERE e.spdx_id IS NOT NULL
-           ORDER BY d.doc_id, e.kind LIMIT 50"""
-    ).fetchall()
-    ev_cols = [
-        "url",
-        "spdx_id",
-        "kind",
-        "location",
-        "scope",
-        "snippet",
-        "warc_file_name",
-        "record_offset",
-        "record_length",
-    ]
-    optouts = con.execute(
-        """SELECT d.url, o.kind, o.raw_value, coalesce(o.agent, 'all agents'), coalesce(o.observed_at::VARCHAR, 'unknown'),
-                  o.source FROM optout_evidence o JOIN documents d USING (doc_id)
-           ORDER BY d.doc_id, o.kind LIMIT 100"""
-    ).fetchall()
+    evidence, optouts = _samples(con)
     inputs, versions = ingested_inputs(con)
 
     card_hist = load_card(recipe.score.model).get("reference_histograms")
@@ -268,10 +298,8 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
         "run": run,
         "cutoff": recipe.cutoff.isoformat(),
         "sections": sections,
-        "evidence": [dict(zip(ev_cols, r, strict=True)) for r in evidence],
-        "optouts": [
-            dict(zip(["url", "kind", "raw_value", "agent", "observed_at", "source"], r, strict=True)) for r in optouts
-        ],
+        "evidence": evidence,
+        "optouts": optouts,
         "policy": policy,
         "inputs": inputs,
         "versions": sorted(versions.items()),
@@ -313,6 +341,7 @@ def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[P
     names: list[str] = []
     try:
         _export(con, tmp, queries, names)
+        write_document_pages(con, tmp / "doc")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -76,6 +76,14 @@ def test_report_renders_without_console_errors_or_scripts(sample_run, sample_con
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     assert "<img" not in dom.lower()
     assert shot.exists() and shot.stat().st_size > 10_000
+    # every sampled row links to its document's page, which renders the same way (escaped, no script)
+    links = sorted(set(re.findall(r'href="(provenance/doc/[^"]+\.html)"', dom)))
+    assert links
+    xss = sample_con.execute("SELECT doc_id FROM documents WHERE url LIKE '%xss.html'").fetchone()[0]
+    for link in [links[0], f"provenance/doc/{xss}.html"]:
+        doc_dom, doc_console = render(sample_run.report.parent / link, tmp_path)
+        assert doc_console == [] and "<script" not in doc_dom.lower() and "<img" not in doc_dom.lower()
+        assert link.rsplit("/", 1)[1].removesuffix(".html") in doc_dom
 
 
 @pytest.mark.slow
