@@ -183,3 +183,44 @@ def sample_files() -> list[Path]:
     from curate.read.inputs import resolve_inputs
 
     return [Path(p) for p in resolve_inputs([str(SAMPLE_DIR)])]
+
+
+STORE_TABLES = (
+    "documents",
+    "texts",
+    "license_evidence",
+    "optout_evidence",
+    "minhash_signatures",
+    "minhash_bands",
+    "dup_edges",
+)
+WALL_CLOCK = frozenset({"started_at", "finished_at"})
+
+
+def store_rows(store: Path, table: str, skip: frozenset[str] = WALL_CLOCK) -> list[tuple]:
+    """A store table's rows in a stable order, without the columns in ``skip`` (wall-clock times by default)."""
+    from curate.store import open_store
+
+    con = open_store(store)
+    try:
+        cols = [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description if c[0] not in skip]
+        return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def curate_process(*args: str):
+    """``curate ARGS`` as a real process in its own session (so a test can signal its whole group)."""
+    import subprocess
+    import sys
+
+    from curate.resources import REPO_ROOT
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "curate.cli", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )

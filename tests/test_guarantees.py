@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,8 @@ from curate.resources import REPO_ROOT, SAMPLE_DIR
 from curate.run.commands import decide, dedup, mix, report
 from curate.run.ingest import ingest
 from curate.store import open_store
+
+from conftest import curate_process
 
 WARCIO = SAMPLE_DIR / "fixtures" / "warc-warcio"
 DOLMA = SAMPLE_DIR / "fixtures" / "warc-dolma"
@@ -60,17 +61,6 @@ def q(store: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-def curate(*args: str, cwd: Path = REPO_ROOT) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "curate.cli", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 @contextlib.contextmanager
 def small_filesystem(where: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
     """A real tmpfs of ``size`` mounted at ``where`` (root and mount rights needed: CI has both)."""
@@ -96,11 +86,11 @@ def recipe():
 @pytest.mark.slow
 def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     out = tmp_path / "X"
-    first = curate("run", str(SAMPLE_DIR), "--out", str(out), "-q")
+    first = curate_process("run", str(SAMPLE_DIR), "--out", str(out), "-q")
     deadline = time.monotonic() + 120
     while not list(out.glob("work/ingest-*/progress/*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = curate(
+    second = curate_process(
         "run",
         str(DOLMA / "sample-0000.warc.gz"),
         str(DOLMA / "sample-0001.warc.gz"),
@@ -307,7 +297,7 @@ def test_read_only_output_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_full_disk_during_a_run_is_a_message_and_leaves_no_store(tmp_path: Path) -> None:
     with small_filesystem(tmp_path / "full", "1m") as full:
-        p = curate("run", str(SAMPLE_DIR), "--out", str(full / "out"), "-q")
+        p = curate_process("run", str(SAMPLE_DIR), "--out", str(full / "out"), "-q")
         _, err = p.communicate(timeout=600)
         assert p.returncode == 2, err
         assert "Traceback" not in err and err.startswith("error:")

@@ -12,7 +12,7 @@ import pytest
 from curate.mix import encoding
 from curate.store import open_store
 
-from conftest import run_sample
+from conftest import STORE_TABLES, run_sample, store_rows
 from test_read import warcio_counts
 
 pytestmark = pytest.mark.slow
@@ -143,33 +143,12 @@ def test_report_is_escaped_and_from_the_store(sample_run, sample_con) -> None:
     assert "duplicate_of" in html and "pre_cutoff" in html
 
 
-STORE_TABLES = (
-    "documents",
-    "texts",
-    "license_evidence",
-    "optout_evidence",
-    "minhash_signatures",
-    "minhash_bands",
-    "dup_edges",
-)
-
-
-def _table(con, name: str) -> list[tuple]:
-    """A table's rows in a stable order, without the columns that hold wall-clock times."""
-    cols = [
-        c[0]
-        for c in con.execute(f"SELECT * FROM {name} LIMIT 0").description
-        if c[0] not in ("started_at", "finished_at")
-    ]
-    return con.execute(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").fetchall()
-
-
 def test_rerun_gives_same_store_and_identical_shards(sample_run, tmp_path: Path) -> None:
     again = run_sample(tmp_path / "run2")
+    for table in STORE_TABLES:
+        assert store_rows(sample_run.store, table) == store_rows(again.store, table), table
     a, b = open_store(sample_run.store), open_store(again.store)
     try:
-        for table in STORE_TABLES:
-            assert _table(a, table) == _table(b, table), table
         cols = "run_id, recipe_toml, versions_json, n_read, n_kept, n_dropped, n_quarantined"
         assert a.execute(f"SELECT {cols} FROM runs").fetchall() == b.execute(f"SELECT {cols} FROM runs").fetchall()
         names = "SELECT [regexp_extract(e.path, '[^/]+$'), e.sha256] FROM (SELECT unnest(from_json(inputs_json, '[\"JSON\"]')) AS j FROM runs), LATERAL (SELECT j->>'path' AS path, j->>'sha256' AS sha256) e ORDER BY 1"
@@ -234,12 +213,11 @@ def test_resume_after_an_interrupted_run(sample_run, tmp_path: Path) -> None:
     out = tmp_path / "resumed"
     ingest([str(SAMPLE_DIR)], out, load_recipe(None))  # a run stopped after its ingest: no decision, no mix
     again = run_sample(out, resume=True)
-    a, b = open_store(sample_run.store), open_store(again.store)
+    for table in STORE_TABLES:
+        assert store_rows(sample_run.store, table) == store_rows(again.store, table), table
+    b = open_store(again.store)
     try:
-        for table in STORE_TABLES:
-            assert _table(a, table) == _table(b, table), table
         assert b.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # nothing was read twice
     finally:
-        a.close()
         b.close()
     assert again.counts == sample_run.counts and again.mix_summary == sample_run.mix_summary

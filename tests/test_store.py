@@ -15,34 +15,22 @@ import pytest
 
 from curate.errors import ConfigError, InputError, StoreError
 from curate.recipe import load_recipe
-from curate.resources import REPO_ROOT, SAMPLE_DIR
+from curate.resources import SAMPLE_DIR
 from curate.run.commands import decide, dedup, mix, report
 from curate.run.ingest import ingest
 from curate.store import open_store, store_lock
+
+from conftest import STORE_TABLES, WALL_CLOCK, curate_process, store_rows
 
 DOLMA = SAMPLE_DIR / "fixtures" / "warc-dolma"
 WARCIO = SAMPLE_DIR / "fixtures" / "warc-warcio"
 RESILIPARSE = SAMPLE_DIR / "fixtures" / "warc-resiliparse"
 V1_STORE = Path(__file__).parent / "data" / "store-v1" / "provenance.duckdb.gz"
-STORE_TABLES = (
-    "documents",
-    "texts",
-    "license_evidence",
-    "optout_evidence",
-    "minhash_signatures",
-    "minhash_bands",
-    "dup_edges",
-)
-NOT_COMPARED = {"run_id", "started_at", "finished_at", "dedup_pass", "decision_id", "pass_id"}
+NOT_COMPARED = WALL_CLOCK | {"run_id", "dedup_pass", "decision_id", "pass_id"}
 
 
 def rows(store: Path, table: str) -> list[tuple]:
-    con = open_store(store)
-    try:
-        cols = [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description if c[0] not in NOT_COMPARED]
-        return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
-    finally:
-        con.close()
+    return store_rows(store, table, NOT_COMPARED)
 
 
 def q(store: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -271,17 +259,6 @@ def test_a_locked_store_is_refused_with_the_holder_named(recipe, tmp_path: Path)
         decide(store, recipe)
 
 
-def _curate(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "curate.cli", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def _wait_for(path_glob: str, folder: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -296,13 +273,13 @@ def test_an_ingest_killed_midway_leaves_the_store_unchanged_and_resumes(recipe, 
     store = tmp_path / "s"
     ingest([str(WARCIO / "example.warc.gz")], store, recipe)
     before = {t: rows(store, t) for t in STORE_TABLES}
-    p = _curate("ingest", str(SAMPLE_DIR), "--store", str(store), "-q", cwd=REPO_ROOT)
+    p = curate_process("ingest", str(SAMPLE_DIR), "--store", str(store), "-q")
     _wait_for("work/ingest-*/progress/*.json", store)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert {t: rows(store, t) for t in STORE_TABLES} == before  # never half an ingest
     assert q(store, "SELECT count(*) FROM runs") == [(1,)]
-    resumed = _curate("ingest", str(SAMPLE_DIR), "--store", str(store), "--resume", "-q", cwd=REPO_ROOT)
+    resumed = curate_process("ingest", str(SAMPLE_DIR), "--store", str(store), "--resume", "-q")
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
     clean = tmp_path / "clean"
     ingest([str(WARCIO / "example.warc.gz")], clean, recipe)
@@ -314,7 +291,7 @@ def test_an_ingest_killed_midway_leaves_the_store_unchanged_and_resumes(recipe, 
 @pytest.mark.slow
 def test_ctrl_c_says_what_was_interrupted_and_how_to_resume(tmp_path: Path) -> None:
     store = tmp_path / "s"
-    p = _curate("ingest", str(SAMPLE_DIR), "--store", str(store), cwd=REPO_ROOT)
+    p = curate_process("ingest", str(SAMPLE_DIR), "--store", str(store))
     _wait_for("work/ingest-*/progress/*.json", store)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=120)

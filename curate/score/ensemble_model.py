@@ -9,7 +9,6 @@ to load until it is refitted.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,11 @@ from curate.score import fasttext_model, minilm_model
 from curate.score.labelled import Keep, calibration_rows, prepare, split_rows
 from curate.score.metrics import auroc, clipped_logit, fit_platt, leave_one_out_table, platt
 from curate.score.minilm_model import fit_head
-from curate.score.model import MgtModel, finish_card, load_card, retrain_hint
+from curate.score.model import MgtModel, finish_card, retrain_hint
+from curate.score.single import load_single
 
 ENSEMBLE_MEMBERS = ("mgt-fasttext-v1", "mgt-minilm-v1")
 STACK_L2 = 1e-3
-
-
-@functools.cache
-def load_member(name: str, device: str = "auto") -> MgtModel:
-    """Load a member classifier (a fasttext or minilm kind) by name, as registered in ``classifiers/``.
-
-    Raises:
-        ModelError: the member is missing, corrupt, or of a kind an ensemble cannot hold.
-    """
-    card = load_card(name)
-    kind = card.get("kind")
-    if kind == "fasttext":
-        return fasttext_model.load(name, card)
-    if kind == "minilm":
-        return minilm_model.load(name, card, device)
-    raise ModelError(f"ensemble member {name!r} has kind {kind!r}; an ensemble holds fasttext and minilm classifiers")
 
 
 class EnsembleModel(MgtModel):
@@ -105,7 +89,7 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel
     """
     members = []
     for spec in card["members"]:
-        member = load_member(spec["name"], device)
+        member = load_single(spec["name"], device)
         if _pinned_calibration(member) != [round(v, 9) for v in spec["calibration"]]:
             raise ModelError(
                 f"ensemble {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
@@ -129,7 +113,7 @@ def leave_one_out(rows: list[dict[str, Any]], device: str = "auto") -> dict[str,
     scored = [val_rows[i] for i in kept]
     y = np.asarray(labels, dtype=bool)
     cal = np.asarray(calibration_rows(scored), dtype=bool)
-    minilm = load_member("mgt-minilm-v1", device)
+    minilm = load_single("mgt-minilm-v1", device)
     if not isinstance(minilm, minilm_model.MiniLMModel):
         raise ModelError("the ensemble's leave-one-out table needs mgt-minilm-v1 to be a minilm model")
     params = minilm.card.get("minilm_params", minilm_model.MINILM_PARAMS)
@@ -166,7 +150,7 @@ def train(
     which no part of the ensemble was fitted on.
     """
     _, val_rows = split_rows(rows)
-    members = [load_member(m, device) for m in ENSEMBLE_MEMBERS]
+    members = [load_single(m, device) for m in ENSEMBLE_MEMBERS]
     labels, docs, kept = prepare(val_rows)
     model = EnsembleModel(name, {}, members, [1.0] * len(members) + [0.0])
     x = model.member_logits(docs)

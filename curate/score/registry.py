@@ -15,6 +15,7 @@ from curate.resources import CLASSIFIERS_DIR
 from curate.score import ensemble_model, fasttext_model, minilm_model
 from curate.score.labelled import read_labelled
 from curate.score.model import MgtModel, load_card, model_dir
+from curate.score.single import load_single
 
 
 def registry() -> list[dict[str, Any]]:
@@ -72,14 +73,9 @@ def load_model(name: str, device: str = "auto") -> MgtModel:
         ConfigError: ``device`` is unknown, or ``cuda`` where torch sees no GPU.
     """
     card = load_card(name)
-    kind = card.get("kind")
-    if kind == "fasttext":
-        return fasttext_model.load(name, card)
-    if kind == "minilm":
-        return minilm_model.load(name, card, device)
-    if kind == "ensemble":
+    if card.get("kind") == "ensemble":
         return ensemble_model.load(name, card, device)
-    raise ModelError(f"classifier card {model_dir(name) / 'card.json'} has an unknown kind {kind!r}")
+    return load_single(name, device)
 
 
 def train(
@@ -115,4 +111,4 @@ def train(
 def forget_loaded() -> None:
     """Drop every loaded classifier, so the next load reads ``classifiers/`` again (after retraining)."""
     load_model.cache_clear()
-    ensemble_model.load_member.cache_clear()
+    load_single.cache_clear()
