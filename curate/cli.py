@@ -422,11 +422,16 @@ def _print_tables(tables: list[Any], fmt: str) -> None:
 
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="the same as --format csv")]
 
 
-def _check_format(fmt: str) -> None:
+def _check_format(fmt: str, as_csv: bool = False, as_json: bool = False) -> str:
+    if as_csv and as_json:
+        raise CurateError("--csv and --json exclude each other")
+    fmt = "csv" if as_csv else "json" if as_json else fmt
     if fmt not in ("table", "csv", "json"):
         raise CurateError(f"--format must be table, csv or json, got {fmt!r}")
+    return fmt
 
 
 @app.command("inspect")
@@ -434,14 +439,15 @@ def _check_format(fmt: str) -> None:
 def inspect_cmd(
     store: Annotated[Path, typer.Argument(help=STORE_HELP)],
     fmt: FormatOpt = "table",
+    as_csv: CsvOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Summarise a store: records by status and reason, tiers, ingests, dedup passes, decisions, languages,
     licences and domains.
 
     Example: curate inspect corpus/
     """
-    _check_format(fmt)
-    _print_tables(summary(store), fmt)
+    _print_tables(summary(store), _check_format(fmt, as_csv, as_json))
 
 
 @app.command("query")
@@ -452,13 +458,14 @@ def query_cmd(
     fmt: FormatOpt = "table",
     timeout: Annotated[float, typer.Option("--timeout", help="stop the query after this many seconds")] = 60.0,
     limit: Annotated[int | None, typer.Option("--limit", help="print at most this many rows")] = None,
+    as_csv: CsvOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a read-only SQL query on a store: SELECT only; nothing can write, attach or read files.
 
     Example: curate query corpus/ "SELECT tier, count(*) FROM documents WHERE status = 'kept' GROUP BY 1" --format csv
     """
-    _check_format(fmt)
-    _print_tables([query(store, sql, timeout_s=timeout, limit=limit)], fmt)
+    _print_tables([query(store, sql, timeout_s=timeout, limit=limit)], _check_format(fmt, as_csv, as_json))
 
 
 @app.command("show")
@@ -467,14 +474,15 @@ def show_cmd(
     store: Annotated[Path, typer.Argument(help=STORE_HELP)],
     doc_id: Annotated[str, typer.Argument(help="the document's id (documents.doc_id)")],
     fmt: FormatOpt = "table",
+    as_csv: CsvOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one document: coordinates, tier and its evidence, MGT score, licence and opt-out evidence, its
     duplicate cluster and representative, and the decision that set its status.
 
     Example: curate show corpus/ 3f2a9c0d1e7b4a66
     """
-    _check_format(fmt)
-    _print_tables(show(store, doc_id), fmt)
+    _print_tables(show(store, doc_id), _check_format(fmt, as_csv, as_json))
 
 
 @classifiers_app.command("list")

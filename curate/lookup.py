@@ -194,6 +194,13 @@ def document_tables(con: Any, doc_id: str, where: str = "the store") -> list[Tab
         ),
         _table(
             con,
+            "mixes that hold it",
+            """SELECT m.mix_id, m.out, m.created_at, md.entries, md.tokens FROM mix_documents md
+               JOIN mixes m USING (mix_id) WHERE md.doc_id = ? ORDER BY m.mix_id""",
+            [doc_id],
+        ),
+        _table(
+            con,
             "decision",
             """SELECT x.decision_id, x.finished_at, x.recipe_name, x.recipe_digest, x.cutoff, x.mgt_rule
                FROM documents d JOIN decisions x USING (decision_id) WHERE d.doc_id = ?""",

@@ -429,6 +429,22 @@ STORE_TABLES_DDL: tuple[str, ...] = (
   n_edges BIGINT,
   n_clustered BIGINT
 )""",
+    # one row per mix written from the store, and the documents each holds
+    """CREATE TABLE mixes (
+  mix_id INTEGER PRIMARY KEY, -- the mix's number in this store
+  created_at TIMESTAMPTZ, -- when it was published
+  out VARCHAR, -- the folder it was written to
+  decision_id INTEGER, -- the decision whose kept documents it holds
+  recipe_digest VARCHAR, -- SHA-256 of the recipe it was cut with
+  documents BIGINT, -- entries (a document repeated by its bucket's weight counts each time)
+  tokens BIGINT -- tokens, end-of-text tokens included
+)""",
+    """CREATE TABLE mix_documents (
+  mix_id INTEGER, -- the mix (mixes.mix_id)
+  doc_id VARCHAR, -- a document in it
+  entries INTEGER, -- how many times it is in the mix
+  tokens BIGINT -- its tokens over all its entries
+)""",
     # verified duplicate pairs (a, b, exact | near); clusters are their connected components
     "CREATE TABLE dup_edges (a VARCHAR, b VARCHAR, kind VARCHAR, pass_id INTEGER)",
     "CREATE TABLE minhash_signatures (doc_id VARCHAR PRIMARY KEY, minhash UINTEGER[])",

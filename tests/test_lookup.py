@@ -67,6 +67,14 @@ def test_show_one_document_with_its_evidence(store, sample_con) -> None:
     n_ev = sample_con.execute("SELECT count(*) FROM license_evidence WHERE doc_id = ?", [doc_id]).fetchone()[0]
     assert len(tables["licence evidence"].rows) == n_ev
     assert tables["decision"].rows[0][0] == fields["decision_id"]
+    kept = sample_con.execute(
+        "SELECT doc_id FROM documents WHERE status = 'kept' AND tier = 'pre_cutoff' ORDER BY doc_id LIMIT 1"
+    ).fetchone()[0]
+    mixes = {t.title: t for t in show(store, kept)}["mixes that hold it"].rows
+    entries = sample_con.execute(
+        f"SELECT count(*) FROM read_parquet('{store / 'mix' / 'sidecar.parquet'}') WHERE doc_id = ?", [kept]
+    ).fetchone()[0]
+    assert [r[3] for r in mixes] == ([entries] if entries else [])
     with pytest.raises(StoreError, match="no document"):
         show(store, "nope")
 
@@ -74,7 +82,7 @@ def test_show_one_document_with_its_evidence(store, sample_con) -> None:
 def test_the_commands(store) -> None:
     r = runner.invoke(app, ["inspect", str(store), "--format", "json"])
     assert r.exit_code == 0 and "records by status and reason" in json.loads(r.stdout)
-    r = runner.invoke(app, ["query", str(store), "SELECT count(*) AS n FROM documents", "--format", "csv"])
+    r = runner.invoke(app, ["query", str(store), "SELECT count(*) AS n FROM documents", "--csv"])
     assert r.exit_code == 0 and r.stdout.splitlines()[0] == "n"
     r = runner.invoke(app, ["query", str(store), "DROP TABLE documents"])
     assert r.exit_code == 2 and "only SELECT" in r.output

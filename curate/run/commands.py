@@ -140,7 +140,9 @@ def _require_decided(con: object, store: Path) -> None:
         )
 
 
-def mix(store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool = False) -> MixSummary:
+def mix(
+    store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool = False, lock: bool = True
+) -> MixSummary:
     """Write a tokenized mix of the store's kept documents to ``out`` (the recipe's buckets; by default the
     recipe of the latest decision). The mix is written beside ``out`` and renamed into place when whole.
 
@@ -173,7 +175,36 @@ def mix(store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
+    record_mix(store, out, recipe, summary, lock=lock)
     return summary
+
+
+def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, lock: bool = True) -> int:
+    """Record a published mix in the store (``mixes``, and ``mix_documents`` from its sidecar), so a document
+    can be asked which mixes hold it; returns the mix's id."""
+    import hashlib
+
+    sidecar = (out / "sidecar.parquet").as_posix().replace("'", "''")
+    with writing(store, "curate mix", lock=lock, memory_limit=recipe.executor.duckdb_memory) as con:
+        mix_id = int(con.execute("SELECT coalesce(max(mix_id), 0) + 1 FROM mixes").fetchone()[0])
+        decision = con.execute("SELECT max(decision_id) FROM decisions").fetchone()[0]
+        con.execute(
+            "INSERT INTO mixes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                mix_id,
+                dt.datetime.now(dt.UTC),
+                str(out.resolve()),
+                decision,
+                hashlib.sha256(recipe.source.encode()).hexdigest(),
+                summary.documents,
+                summary.tokens,
+            ],
+        )
+        con.execute(
+            f"""INSERT INTO mix_documents SELECT {mix_id}, doc_id, count(*), sum(token_end - token_start)
+                FROM read_parquet('{sidecar}') GROUP BY doc_id ORDER BY doc_id"""
+        )
+    return mix_id
 
 
 def report(store: Path, out: Path, *, mix_dir: Path | None = None) -> Path:
@@ -314,7 +345,7 @@ def finish_run(out: Path, recipe: Recipe, reporter: Reporter | None = None) -> t
     decision = decide(out, recipe, lock=False)
     reporter.end("decide", f"kept {decision.counts.kept}")
     reporter.stage("mix", 1, None)
-    summary = mix(out, out / "mix", recipe, overwrite=True)
+    summary = mix(out, out / "mix", recipe, overwrite=True, lock=False)
     reporter.end("mix", f"{summary.tokens} tokens")
     reporter.stage("report", 1, None)
     report(out, out / "report.html", mix_dir=out / "mix")
