@@ -8,6 +8,7 @@ made, so it keeps drawing while datatrove's task logs are redirected to a file.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from curate.run.progress import Snapshot
@@ -32,6 +33,8 @@ class RichReporter:
         )
         self.task: Any = None
         self.total_bytes: int | None = None
+        self.started = time.monotonic()
+        self.records = 0
         self.progress.start()
 
     def stage(self, name: str, tasks: int, total_bytes: int | None) -> None:
@@ -44,6 +47,7 @@ class RichReporter:
         """Move the bar and refresh the numbers."""
         if self.task is None:
             return
+        self.records = max(self.records, snapshot.records)
         done = snapshot.bytes if self.total_bytes else snapshot.tasks_done
         detail = (
             f"{snapshot.tasks_done}/{snapshot.tasks} tasks · {snapshot.records:,} records · "
@@ -55,10 +59,19 @@ class RichReporter:
         """Complete the stage's bar."""
         if self.task is not None:
             t = self.progress.tasks[-1]
-            self.progress.update(self.task, completed=t.total, detail=summary or t.fields.get("detail", ""))
+            detail = t.fields.get("detail", "")
+            # a stage that reported figures keeps them; one that did not shows its summary
+            shown = f"{detail} · done" if "records" in detail else (summary or detail)
+            self.progress.update(self.task, completed=t.total, detail=shown)
             self.task = None
 
     def close(self) -> None:
-        """Stop drawing."""
+        """Stop drawing, with the overall figures: stages, records, time, docs/s."""
         self.progress.stop()
+        if self.progress.tasks:
+            elapsed = time.monotonic() - self.started
+            rate = f" · {self.records / elapsed:,.0f} records/s" if self.records and elapsed > 0 else ""
+            self.console.print(
+                f"[bold]overall[/bold]: {len(self.progress.tasks)} stages · {self.records:,} records · {elapsed:,.1f} s{rate}"
+            )
         self._stream.flush()

@@ -356,7 +356,7 @@ def run_stages(
         with watch, stderr_to(work / "run.log" if quiet else None):
             stage.executor.run()  # type: ignore[attr-defined]
         check_completed(stage, logs)
-        reporter.end(stage.name, "")
+        reporter.end(stage.name, f"{stage.tasks}/{stage.tasks} tasks done")
 
 
 def _local_size(files: list[str]) -> int | None:
