@@ -255,29 +255,34 @@ def _local(recipe: Recipe) -> Recipe:
     return replace(recipe, executor=replace(recipe.executor, kind="local"))
 
 
-def prepare_out(out: Path, *, force: bool, resume: bool) -> None:
-    """Check ``out`` before a run: refuse to overwrite a previous run unless ``force`` (which clears it)
-    or ``resume`` (which keeps what it finished).
+OUTPUTS = (STORE_FILE, "mix", "report.html", "provenance", WORK_DIR, COMPLETE_FILE)
+
+
+def check_out(out: Path, *, force: bool, resume: bool) -> None:
+    """Refuse to overwrite a previous run in ``out`` unless ``force`` or ``resume`` is given.
 
     Raises:
         ConfigError: ``out`` holds a run and neither flag is set.
     """
-    final = [
-        out / STORE_FILE,
-        out / "mix",
-        out / "report.html",
-        out / "provenance",
-        out / WORK_DIR,
-        out / COMPLETE_FILE,
-    ]
-    existing = [p for p in final if p.exists()]
+    existing = [name for name in OUTPUTS if (out / name).exists()]
     if existing and not (force or resume):
         raise ConfigError(
-            f"{out} already holds a run ({existing[0].name}); pass --force to replace it or --resume to finish it"
+            f"{out} already holds a run ({existing[0]}); pass --force to replace it or --resume to finish it"
         )
+
+
+def prepare_out(out: Path, *, force: bool, resume: bool, lock: bool = True) -> None:
+    """Check ``out`` before a run (:func:`check_out`), then clear a previous run (``force``) or keep what it
+    finished (``resume``). ``lock``: take the store's lock for the removal (False when the caller holds it).
+
+    Raises:
+        ConfigError: ``out`` holds a run and neither flag is set.
+        StoreError: another process holds the lock.
+    """
+    check_out(out, force=force, resume=resume)
     if force and not resume:
-        with store_lock(out, "curate run --force"):
-            remove_outputs([*existing, out / COMPLETE_FILE])
+        with store_lock(out, "curate run --force") if lock else contextlib.nullcontext():
+            remove_outputs([out / name for name in OUTPUTS])
     elif resume:
         (out / COMPLETE_FILE).unlink(missing_ok=True)  # the outputs are rebuilt; the marker comes back last
 
@@ -303,19 +308,30 @@ def run(
     """
     reporter = reporter or NullReporter()
     out = Path(out)
-    prepare_out(out, force=force, resume=resume)
+    resolve_inputs(list(paths), base_url)  # a missing input fails before anything is created
+    check_out(out, force=force, resume=resume)
     if recipe.executor.kind == "slurm":
+        prepare_out(out, force=force, resume=resume)
         return _submit_run(paths, out, recipe, base_url=base_url, resume=resume)
-    ingested: IngestResult = ingest(
-        paths, out, recipe, base_url=base_url, resume=resume, quiet=quiet, reporter=reporter, command="curate run"
-    )
-    try:
-        with store_lock(out, "curate run"):
+    with store_lock(out, "curate run"):  # held from the first removal to the last output: one writer throughout
+        prepare_out(out, force=force, resume=resume, lock=False)
+        ingested: IngestResult = ingest(
+            paths,
+            out,
+            recipe,
+            base_url=base_url,
+            resume=resume,
+            quiet=quiet,
+            reporter=reporter,
+            command="curate run",
+            lock=False,
+        )
+        try:
             decision, summary = finish_run(out, recipe, reporter)
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"run interrupted after the ingest; the store in {out} is whole: finish with the same command and --resume"
-        ) from None
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"run interrupted after the ingest; the store in {out} is whole: finish with the same command and --resume"
+            ) from None
     inputs = sorted({*ingested.inputs, *ingested.skipped})
     return RunResult(
         ingested.run_id, out / STORE_FILE, out / "mix", out / "report.html", decision.counts, summary, inputs, []

@@ -376,9 +376,11 @@ def ingest(
     quiet: bool = True,
     reporter: Reporter | None = None,
     command: str = "curate ingest",
+    lock: bool = True,
 ) -> IngestResult:
     """Ingest ``paths`` (files, globs, folders, URLs, ``*.paths.gz`` listings) into the store folder ``store``,
-    creating it when it does not exist. With ``quiet``, datatrove's task logs go to the work folder's
+    creating it when it does not exist; ``lock``: take the store's write lock (False when the caller holds it).
+    With ``quiet``, datatrove's task logs go to the work folder's
     ``run.log`` instead of stderr. On Slurm the stages are submitted and the result lists the job ids.
 
     Raises:
@@ -394,7 +396,7 @@ def ingest(
     # fail before any work on a missing or corrupt classifier; on Slurm/Ray the device is the nodes' business
     load_model(recipe.score.model, recipe.score.device if recipe.executor.kind == "local" else "cpu")
     store = Path(store)
-    with store_lock(store, command):
+    with store_lock(store, command) if lock else nullcontext():
         plan = plan_ingest(store, recipe, files, resume=resume, started=started)
         if not plan.files:
             return IngestResult(plan.run_id, store, [], plan.skipped, 0, 0)
