@@ -25,7 +25,7 @@ from typing import Any
 from curate.dedup.minhash import MinHasher, band_keys
 from curate.errors import StoreError
 from curate.recipe import ingest_settings, recipe_from_source
-from curate.schema import DOCUMENT_COLUMNS, INGEST_REASONS, SCHEMA_VERSION, STORE_TABLES_DDL, ddl
+from curate.schema import DOCUMENT_COLUMNS, INGEST_REASONS, OPTOUT_COLUMNS, SCHEMA_VERSION, STORE_TABLES_DDL, ddl
 from curate.store import STORE_FILE, store_file, store_lock, store_version
 
 V1_PARAMS = re.compile(r"perm=(\d+),ngram=(\d+),bands=(\d+)x(\d+),seed=(\d+)")
@@ -70,6 +70,23 @@ def _documents_v2(con: Any) -> None:
     con.execute(f"INSERT INTO documents_v2 SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
     con.execute("DROP TABLE documents")
     con.execute("ALTER TABLE documents_v2 RENAME TO documents")
+
+
+def _optouts_v2(con: Any) -> None:
+    """v2 says what an opt-out reserves (``applies_to``): v1 treated every signal as a text opt-out, except
+    ``noimageai`` alone, which v2 reads as an image-only reservation."""
+    names = ", ".join(c.name for c in OPTOUT_COLUMNS)
+    select = ", ".join(
+        "CASE WHEN lower(raw_value) LIKE '%noimageai%' AND NOT regexp_matches(lower(raw_value), '\\bno(ai|ml)\\b') "
+        "THEN 'images' ELSE 'text' END"
+        if c.name == "applies_to"
+        else c.name
+        for c in OPTOUT_COLUMNS
+    )
+    con.execute(ddl("optout_evidence_v2", OPTOUT_COLUMNS))
+    con.execute(f"INSERT INTO optout_evidence_v2 ({names}) SELECT {select} FROM optout_evidence ORDER BY ALL")
+    con.execute("DROP TABLE optout_evidence")
+    con.execute("ALTER TABLE optout_evidence_v2 RENAME TO optout_evidence")
 
 
 def _signatures(con: Any, params_name: str) -> None:
@@ -123,6 +140,7 @@ def _from_v1(con: Any) -> None:
     con.execute("ALTER TABLE runs DROP COLUMN mgt_rule")  # a decision's, in v2: moved to decisions
     recipe = recipe_from_source(source)
     _documents_v2(con)
+    _optouts_v2(con)
     _signatures(con, json.loads(run[6]).get("dedup_params", ""))
     import hashlib
 

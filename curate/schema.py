@@ -299,7 +299,7 @@ INGEST_COLUMNS: tuple[Column, ...] = (
     _c("title", "str", "title the page states (ccREL dct:title, og:title, JSON-LD headline, <title>)"),
     _c("author", "str", "author the page states (cc:attributionName, meta author, JSON-LD author, byline)"),
     _c("site_name", "str", "site name the page states (og:site_name)"),
-    _c("optout", "bool", "an AI/TDM opt-out signal in the record (HTTP headers, HTML metas); NULL if not checked"),
+    _c("optout", "bool", "an AI/TDM opt-out of the text in the record (HTTP headers, HTML metas); NULL if not checked"),
     _c("optout_site", "bool", "the site opts out in the robots.txt/tdmrep.json snapshot (retroactive); NULL if none"),
     _c(
         "ingest_reason",
@@ -358,6 +358,7 @@ OPTOUT_COLUMNS: tuple[Column, ...] = (
     _c("kind", "str", "x-robots-tag | robots-meta | tdm-reservation | content-usage | robots-txt | content-signal | …"),
     _c("raw_value", "str", "the header or attribute value as found"),
     _c("agent", "str", "the crawler the signal names; NULL when it applies to all"),
+    _c("applies_to", "str", "text (the page's text is reserved) | images (an image-only reservation, e.g. noimageai)"),
     _c("observed_at", "ts", "when the signal was seen: the capture time, or the snapshot date for site signals"),
     _c("source", "str", "record (in the captured record) | site-snapshot (retroactive)"),
     _c("tagger", "str", "versioned name of the tagger"),

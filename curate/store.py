@@ -265,7 +265,7 @@ def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset(
             continue
         src = (work / sub / "*.parquet").as_posix()
         con.execute(
-            f"""INSERT INTO {table} SELECT {names} FROM read_parquet('{src}')
+            f"""INSERT INTO {table} ({names}) SELECT {names} FROM read_parquet('{src}')
                 WHERE doc_id IN (SELECT doc_id FROM read_parquet('{docs}') WHERE {skip}) ORDER BY ALL""",
             [sorted(skip_files)],
         )

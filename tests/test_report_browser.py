@@ -119,7 +119,7 @@ def test_report_of_a_100k_document_store_stays_usable(tmp_path: Path) -> None:
                  'CC-BY-4.0', 'head', 'page', '<a rel=license>', 'license-tagger-v1' FROM documents WHERE license_spdx IS NOT NULL"""
         )
         con.execute(
-            """INSERT INTO optout_evidence SELECT doc_id, 'x-robots-tag', 'noai', NULL, warc_date, 'record', 'license-tagger-v1'
+            """INSERT INTO optout_evidence SELECT doc_id, 'x-robots-tag', 'noai', NULL, 'text', warc_date, 'record', 'license-tagger-v1'
                FROM documents WHERE record_offset % 97000 = 0"""
         )
         con.execute(

@@ -72,7 +72,7 @@ class LicenseStep(CurateStep):
                 Meta.LICENSE_SIGNALS: len(v.evidence),
                 Meta.LICENSE_TAGGER: LICENSE_TAGGER_NAME,
                 Meta.LICENSE_URL: v.license_url,
-                Meta.OPTOUT: bool(v.optouts),
+                Meta.OPTOUT: any(o.applies_to == "text" for o in v.optouts),
                 **v.attribution,
             }
         )

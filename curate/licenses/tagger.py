@@ -41,6 +41,8 @@ COPYRIGHT = re.compile(
 MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "photograph"}
 LICENSE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
 AI_DIRECTIVES = {"noai", "noimageai", "noml"}
+IMAGE_ONLY_DIRECTIVES = {"noimageai"}  # reserves images, not the text
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 NON_AGENT_PREFIXES = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 SNIPPET = 240
 
@@ -62,11 +64,13 @@ class Evidence:
 
 @dataclass
 class OptOut:
-    """One opt-out signal; ``agent`` is None when it applies to every crawler."""
+    """One opt-out signal; ``agent`` is None when it applies to every crawler; ``applies_to`` is ``text`` (the
+    page's text may not be used) or ``images`` (a reservation for images only, e.g. ``noimageai``)."""
 
     kind: str
     raw_value: str
     agent: str | None
+    applies_to: str = "text"
 
 
 @dataclass
@@ -174,7 +178,9 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     low = html.lower()  # once: every scan below is a plain substring search on it
     end_head = low.find("</head>")
     head = html[: end_head + 7] if end_head != -1 else html[:65536]
-    meta_attrs = [_attrs(m.group(0)) for m in _META_TAG.finditer(head)] if "<meta" in low[: len(head)] else []
+    if "<!--" in head:  # a commented-out meta is not a signal
+        head = _COMMENT.sub("", head)
+    meta_attrs = [_attrs(m.group(0)) for m in _META_TAG.finditer(head)] if "<meta" in low else []
     for a in meta_attrs:
         name = (a.get("name") or a.get("property") or "").strip().lower()
         verdict.optouts.extend(_optouts_from_meta(name, (a.get("content") or "").strip()))
@@ -450,26 +456,44 @@ def _decide(v: Verdict) -> None:
 
 
 def _directives(value: str) -> Iterable[tuple[str | None, str]]:
-    """(agent or None, directive) pairs of an X-Robots-Tag / robots meta value."""
+    """(agent as written or None, lower-cased directive) pairs of an X-Robots-Tag / robots meta value.
+
+    Google's grammar: comma-separated directives, each optionally prefixed ``agent:``; an agent prefix holds for
+    the directives after it until the next one (``googlebot: noindex, nofollow``); ``unavailable_after: DATE``
+    and the ``max-…`` directives take values, not agents."""
     agent: str | None = None
     for raw in value.split(","):
         part = raw.strip()
         head, sep, rest = part.partition(":")
-        if sep and head.strip().lower() not in NON_AGENT_PREFIXES:
+        if sep and head.strip().lower() not in NON_AGENT_PREFIXES and " " not in head.strip():
             agent, part = head.strip(), rest.strip()
         for token in part.split():
             yield agent, token.lower()
 
 
+def _ai_optouts(kind: str, value: str, *, named_agent: str | None = None) -> list[OptOut]:
+    """The opt-outs in one directive list: per agent (None: every crawler), a text opt-out where a directive
+    reserves text (``noai``, ``noml``, or ``noindex``/``none`` for an AI crawler), else an image-only one."""
+    found: dict[str | None, str] = {}
+    for agent, d in _directives(value):
+        who = agent or named_agent
+        ai = who is not None and who.lower() in ai_agents()
+        if who is not None and who != "*" and not ai and d not in AI_DIRECTIVES:
+            continue  # a search-engine directive for a crawler that is not an AI crawler
+        if d in AI_DIRECTIVES - IMAGE_ONLY_DIRECTIVES or (ai and d in ("noindex", "none")):
+            found[who] = "text"
+        elif d in IMAGE_ONLY_DIRECTIVES:
+            found.setdefault(who, "images")
+    return [OptOut(kind, value, None if who in (None, "*") else who, scope) for who, scope in found.items()]
+
+
 def optouts_from_headers(headers: dict[str, str]) -> list[OptOut]:
-    """Opt-out signals in HTTP headers (keys case-insensitive)."""
+    """Opt-out signals in HTTP headers. Names are case-insensitive, and a header sent on several lines is one
+    comma-separated value (RFC 9110 5.3): the reader combines them."""
     out: list[OptOut] = []
     h = {k.lower(): v for k, v in headers.items() if v}
     if "x-robots-tag" in h:
-        for agent, d in _directives(h["x-robots-tag"]):
-            if d in AI_DIRECTIVES or (agent and agent.lower() in ai_agents() and d in ("noindex", "none")):
-                out.append(OptOut("x-robots-tag", h["x-robots-tag"], agent))
-                break  # one evidence row per header value
+        out += _ai_optouts("x-robots-tag", h["x-robots-tag"])
     if h.get("tdm-reservation", "").strip() == "1":
         out.append(OptOut("tdm-reservation", h["tdm-reservation"], None))
     if "content-usage" in h and re.search(r"(?:train-ai|ai-use|train-genai)\s*=\s*n", h["content-usage"], re.I):
@@ -481,9 +505,9 @@ def _optouts_from_meta(name: str, content: str) -> list[OptOut]:
     if name == "tdm-reservation":
         return [OptOut("tdm-reservation", content, None)] if content.strip() == "1" else []
     if name == "robots":
-        return [OptOut("robots-meta", content, a) for a, d in _directives(content) if d in AI_DIRECTIVES][:1]
-    if name in ai_agents() and any(d in AI_DIRECTIVES | {"noindex", "none"} for _, d in _directives(content)):
-        return [OptOut("robots-meta", content, name)]
+        return _ai_optouts("robots-meta", content)
+    if name in ai_agents():
+        return _ai_optouts("robots-meta", content, named_agent=name)
     return []
 
 

@@ -202,7 +202,12 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
         except (TypeError, ValueError):
             meta[Meta.HTTP_STATUS] = None
         content_type = http.get_header("Content-Type") or None
-        meta[Meta.HEADERS] = {k: http.get_header(k) for k in OPTOUT_HEADERS if http.get_header(k)}
+        # a header sent on several lines is one comma-separated list (RFC 9110 5.3); names are case-insensitive
+        meta[Meta.HEADERS] = {
+            k: ", ".join(v for name, v in http.headers if name.strip().lower() == k and v)
+            for k in OPTOUT_HEADERS
+            if any(name.strip().lower() == k and v for name, v in http.headers)
+        }
     mime, declared_charset = _mime_and_charset(content_type)
     meta[Meta.CONTENT_TYPE] = mime
     payload: bytes = record._curate_payload
