@@ -20,7 +20,6 @@ Each pass is a row of ``decisions`` (recipe, digest, time, counts), and every re
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from curate.licenses.policy import get_policy, load_domain_reviews
 from curate.recipe import Recipe, ingest_settings
 from curate.schema import INGEST_REASONS, LICENSE_TAGGER_NAME, SCHEMA_VERSION, Reason, Status, Tier, status_for
 from curate.score.contamination import reference_percentiles
-from curate.store import RunCounts, counts
+from curate.store import RunCounts, counts, registered
 
 
 @dataclass(frozen=True)
@@ -203,7 +202,6 @@ def _licenses(con: Any, recipe: Recipe) -> None:
 
 def _duplicates(con: Any) -> None:
     """In each dedup cluster the earliest kept capture represents; other kept members become ``duplicate_of``."""
-    import pyarrow as pa
 
     rows = con.execute(
         """SELECT doc_id, status, warc_date, tagged_license_scope, text_chars, text_hash, dup_cluster_id
@@ -215,14 +213,11 @@ def _duplicates(con: Any) -> None:
     drop = sorted((d, rep) for d, (rep, _, kind) in chosen.items() if kind != "self" and d in kept)
     if not drop:
         return
-    con.register("dups", pa.table({"doc_id": [d for d, _ in drop], "rep": [r for _, r in drop]}))
-    try:
+    with registered(con, "dups", {"doc_id": [d for d, _ in drop], "rep": [r for _, r in drop]}):
         con.execute(
             f"""UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.DUPLICATE_OF}', reason_detail = d.rep
                 FROM dups d WHERE documents.doc_id = d.doc_id"""
         )
-    finally:
-        con.unregister("dups")
 
 
 def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
@@ -256,7 +251,7 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
             dt.datetime.now(dt.UTC),
             recipe.name,
             recipe.version,
-            hashlib.sha256(recipe.source.encode()).hexdigest(),
+            recipe.digest,
             recipe.source,
             recipe.cutoff,
             mgt_rule,

@@ -32,11 +32,20 @@ def _table(con: Any, title: str, sql: str, params: list[Any] | None = None) -> T
     return Table(title, [d[0] for d in cur.description], cur.fetchall())
 
 
+def _reader(store: Path) -> Any:
+    """A sandboxed read-only connection to the store, after checking it is a store of this schema.
+
+    Raises:
+        StoreError: not a store, an older schema, or being written by another process.
+    """
+    open_store(store).close()
+    return sandboxed(store_file(store))
+
+
 def summary(store: Path) -> list[Table]:
     """The store at a glance: records by status and reason, tiers, ingests, dedup passes, decisions, languages,
     licences, domains."""
-    open_store(store).close()  # a store of this schema, or a clear error
-    con = sandboxed(store_file(store))
+    con = _reader(store)
     try:
         return [
             _table(
@@ -103,8 +112,7 @@ def query(store: Path, sql: str, *, timeout_s: float = 60.0, limit: int | None =
         StoreError: not a store.
         ConfigError: not a single SELECT, invalid SQL, a forbidden operation, or over the time limit.
     """
-    open_store(store).close()
-    con = sandboxed(store_file(store))
+    con = _reader(store)
     try:
         try:
             statements = con.extract_statements(sql)
@@ -138,8 +146,7 @@ def show(store: Path, doc_id: str) -> list[Table]:
     Raises:
         StoreError: not a store, or no document with this id.
     """
-    open_store(store).close()
-    con = sandboxed(store_file(store))
+    con = _reader(store)
     try:
         return document_tables(con, doc_id, str(store))
     finally:

@@ -26,7 +26,7 @@ from curate.dedup.minhash import MinHasher, band_keys
 from curate.errors import StoreError
 from curate.recipe import ingest_settings, recipe_from_source
 from curate.schema import DOCUMENT_COLUMNS, INGEST_REASONS, OPTOUT_COLUMNS, SCHEMA_VERSION, STORE_TABLES_DDL, ddl
-from curate.store import STORE_FILE, store_file, store_lock, store_version
+from curate.store import STORE_FILE, registered, store_file, store_lock, store_version
 
 V1_PARAMS = re.compile(r"perm=(\d+),ngram=(\d+),bands=(\d+)x(\d+),seed=(\d+)")
 
@@ -107,21 +107,15 @@ def _signatures(con: Any, params_name: str) -> None:
         ids.append(doc_id)
         sigs.append(sig.tolist())
         band_rows += [(doc_id, i + 1, k) for i, k in enumerate(band_keys(sig, bands, rows))]
-    con.register("sigs", pa.table({"doc_id": ids, "minhash": pa.array(sigs, type=pa.list_(pa.uint32()))}))
-    con.register(
-        "bnds",
-        pa.table(
-            {
-                "doc_id": [r[0] for r in band_rows],
-                "band": pa.array([r[1] for r in band_rows], type=pa.int32()),
-                "key": pa.array([r[2] for r in band_rows], type=pa.uint64()),
-            }
-        ),
-    )
-    con.execute("INSERT INTO minhash_signatures SELECT * FROM sigs")
-    con.execute("INSERT INTO minhash_bands SELECT * FROM bnds")
-    con.unregister("sigs")
-    con.unregister("bnds")
+    with registered(con, "sigs", {"doc_id": ids, "minhash": pa.array(sigs, type=pa.list_(pa.uint32()))}):
+        con.execute("INSERT INTO minhash_signatures SELECT * FROM sigs")
+    bnds = {
+        "doc_id": [r[0] for r in band_rows],
+        "band": pa.array([r[1] for r in band_rows], type=pa.int32()),
+        "key": pa.array([r[2] for r in band_rows], type=pa.uint64()),
+    }
+    with registered(con, "bnds", bnds):
+        con.execute("INSERT INTO minhash_bands SELECT * FROM bnds")
 
 
 def _from_v1(con: Any) -> None:
@@ -142,8 +136,6 @@ def _from_v1(con: Any) -> None:
     _documents_v2(con)
     _optouts_v2(con)
     _signatures(con, json.loads(run[6]).get("dedup_params", ""))
-    import hashlib
-
     reasons = con.execute(
         "SELECT status, reason, count(*) AS n FROM documents WHERE reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, reason"
     ).fetchall()
@@ -155,7 +147,7 @@ def _from_v1(con: Any) -> None:
             run[2],
             run[3],
             run[4],
-            hashlib.sha256(source.encode()).hexdigest(),
+            recipe.digest,
             source,
             recipe.cutoff,
             run[11],

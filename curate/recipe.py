@@ -143,6 +143,13 @@ class Recipe:
         return DedupParams(d.num_perm, d.ngram, bands, rows, d.seed)
 
     @property
+    def digest(self) -> str:
+        """SHA-256 of ``source``: what the store records to say which recipe an ingest, decision or mix used."""
+        import hashlib
+
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    @property
     def cutoff_datetime(self) -> dt.datetime:
         """The cutoff as an aware UTC datetime at midnight starting ``cutoff``."""
         return dt.datetime.combine(self.cutoff, dt.time(0, 0), tzinfo=dt.UTC)

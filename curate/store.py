@@ -67,10 +67,27 @@ def duckdb_connect(path: str | Path, *, memory_limit: str, spill_dir: Path, read
 
     spill_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+    _bound(con, memory_limit, spill_dir)
     con.execute("SET preserve_insertion_order = false")
     return con
+
+
+def _bound(con: Any, memory_limit: str, spill_dir: Path) -> None:
+    """Cap ``con``'s memory at ``memory_limit``; beyond it DuckDB spills to ``spill_dir``."""
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+
+
+@contextlib.contextmanager
+def registered(con: Any, name: str, table: Any) -> Iterator[None]:
+    """``table`` (a pyarrow Table, or a dict of columns) visible to ``con``'s SQL as ``name`` for the block."""
+    import pyarrow as pa
+
+    con.register(name, pa.table(table) if isinstance(table, dict) else table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def store_version(con: Any) -> str:
@@ -193,8 +210,7 @@ def connect_for_writing(store: Path, *, memory_limit: str = "2GB", create: bool 
         con.execute("COMMIT")
         return con
     con = _connect_checked(path, read_only=False)
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET temp_directory = '{(Path(store) / WORK_DIR / 'duckdb-tmp').as_posix()}'")
+    _bound(con, memory_limit, Path(store) / WORK_DIR / "duckdb-tmp")
     return con
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from curate.dedup.buckets import exact_candidates
 from curate.dedup.minhash import Member, UnionFind, choose_representatives, jaccard
 from curate.dedup.params import signature_margin
+from curate.store import registered
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class DedupPass:
     clusters: int
 
 
-def _estimated(con: Any, pairs: str, num_perm: int) -> str:
+def _estimated(pairs: str, num_perm: int) -> str:
     """SQL adding each pair's estimated Jaccard (share of equal MinHash values) to ``pairs`` (a, b)."""
     return f"""
         SELECT p.a, p.b, len(list_filter(list_zip(sa.minhash, sb.minhash), lambda x: x[1] = x[2])) / {num_perm} AS est
@@ -43,13 +44,8 @@ def _estimated(con: Any, pairs: str, num_perm: int) -> str:
 
 
 def _texts(con: Any, ids: set[str]) -> dict[str, str]:
-    import pyarrow as pa
-
-    con.register("wanted", pa.table({"doc_id": sorted(ids)}))
-    try:
+    with registered(con, "wanted", {"doc_id": sorted(ids)}):
         return dict(con.execute("SELECT doc_id, text FROM texts JOIN wanted USING (doc_id)").fetchall())
-    finally:
-        con.unregister("wanted")
 
 
 def verified_near_edges(
@@ -62,7 +58,7 @@ def verified_near_edges(
     floor = threshold - signature_margin(threshold, num_perm) if verify != "none" else -1.0
     pairs = f"SELECT DISTINCT a, b FROM read_parquet('{(edges_dir / '*.parquet').as_posix()}')"
     rows = con.execute(
-        f"SELECT a, b, est FROM ({_estimated(con, pairs, num_perm)}) WHERE est >= {floor} ORDER BY a, b"
+        f"SELECT a, b, est FROM ({_estimated(pairs, num_perm)}) WHERE est >= {floor} ORDER BY a, b"
     ).fetchall()
     if verify != "exact":
         return [(a, b) for a, b, _ in rows]
@@ -71,16 +67,11 @@ def verified_near_edges(
 
 
 def _members(con: Any, ids: list[str]) -> list[Member]:
-    import pyarrow as pa
-
-    con.register("wanted", pa.table({"doc_id": ids}))
-    try:
+    with registered(con, "wanted", {"doc_id": ids}):
         rows = con.execute(
             """SELECT doc_id, warc_date, tagged_license_scope, text_chars, text_hash FROM documents
                JOIN wanted USING (doc_id) ORDER BY doc_id"""
         ).fetchall()
-    finally:
-        con.unregister("wanted")
     return [Member(r[0], True, r[1], r[2] == "page", r[3] or 0, r[4]) for r in rows]
 
 
@@ -90,16 +81,11 @@ def _check_against_anchor(
     """Drop near members that are not near their anchor; recount sizes; dissolve clusters left with one."""
     if verify == "none":
         return chosen
-    import pyarrow as pa
-
     pairs = [(d, rep) for d, (rep, _, kind) in chosen.items() if kind == "near"]
     if not pairs:
         return chosen
-    con.register("star", pa.table({"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}))
-    try:
-        est = con.execute(f"SELECT a, b, est FROM ({_estimated(con, 'SELECT a, b FROM star', num_perm)})").fetchall()
-    finally:
-        con.unregister("star")
+    with registered(con, "star", {"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}):
+        est = con.execute(f"SELECT a, b, est FROM ({_estimated('SELECT a, b FROM star', num_perm)})").fetchall()
     floor = threshold - signature_margin(threshold, num_perm)
     if verify == "exact":
         texts = _texts(con, {a for a, _, _ in est} | {b for _, b, _ in est})
@@ -118,7 +104,6 @@ def _check_against_anchor(
 def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: str) -> tuple[int, int]:
     """Recompute every cluster from ``dup_edges`` and write ``dup_cluster_id`` (the anchor: earliest capture),
     ``dup_cluster_size`` and ``dup_kind`` on ``documents``; returns (documents clustered, clusters)."""
-    import pyarrow as pa
 
     uf = UnionFind()
     for a, b in con.execute("SELECT a, b FROM dup_edges ORDER BY a, b").fetchall():
@@ -130,22 +115,17 @@ def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: 
         "UPDATE documents SET dup_cluster_id = NULL, dup_cluster_size = NULL, dup_kind = NULL WHERE dup_cluster_id IS NOT NULL"
     )
     if chosen:
-        table = pa.table(
-            {
-                "doc_id": list(chosen),
-                "rep": [v[0] for v in chosen.values()],
-                "size": [v[1] for v in chosen.values()],
-                "kind": [None if v[2] == "self" else v[2] for v in chosen.values()],
-            }
-        )
-        con.register("clusters", table)
-        try:
+        table = {
+            "doc_id": list(chosen),
+            "rep": [v[0] for v in chosen.values()],
+            "size": [v[1] for v in chosen.values()],
+            "kind": [None if v[2] == "self" else v[2] for v in chosen.values()],
+        }
+        with registered(con, "clusters", table):
             con.execute(
                 """UPDATE documents SET dup_cluster_id = c.rep, dup_cluster_size = c.size, dup_kind = c.kind
                    FROM clusters c WHERE documents.doc_id = c.doc_id"""
             )
-        finally:
-            con.unregister("clusters")
     return len(chosen), len({v[0] for v in chosen.values()})
 
 
@@ -170,7 +150,6 @@ def record_pass(
 ) -> DedupPass:
     """One dedup pass inside the caller's transaction: verify the new candidates, add them to ``dup_edges``,
     mark the new documents matched, recluster, and record the pass."""
-    import pyarrow as pa
 
     pass_id = int(con.execute("SELECT coalesce(max(pass_id), 0) + 1 FROM dedup_passes").fetchone()[0])
     n_new = unmatched(con)
@@ -192,14 +171,9 @@ def record_pass(
     seen: set[tuple[str, str]] = set()
     unique = [(a, b, k) for a, b, k in edges if (a, b) not in seen and not seen.add((a, b))]  # type: ignore[func-returns-value]
     if unique:
-        con.register(
-            "new_edges",
-            pa.table({"a": [e[0] for e in unique], "b": [e[1] for e in unique], "kind": [e[2] for e in unique]}),
-        )
-        try:
+        new_edges = {"a": [e[0] for e in unique], "b": [e[1] for e in unique], "kind": [e[2] for e in unique]}
+        with registered(con, "new_edges", new_edges):
             con.execute(f"INSERT INTO dup_edges SELECT a, b, kind, {pass_id} FROM new_edges ORDER BY a, b")
-        finally:
-            con.unregister("new_edges")
     con.execute(f"UPDATE documents SET dedup_pass = {pass_id} WHERE text_hash IS NOT NULL AND dedup_pass IS NULL")
     clustered, clusters = recluster(con, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify)
     con.execute(

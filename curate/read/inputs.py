@@ -12,7 +12,8 @@ DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 INPUT_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
 
 
-def _is_remote(path: str) -> bool:
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL that fsspec reads remotely (``file://`` is local)."""
     return "://" in path and not path.startswith("file://")
 
 
@@ -49,7 +50,7 @@ def read_paths_listing(listing: str, base_url: str = DEFAULT_BASE_URL) -> list[s
             f"paths listing {listing}: {len(unsafe)} entries do not name a file under the base URL "
             f"(absolute, '..' or a URL of their own; first: {unsafe[0]!r}); nothing was read"
         )
-    if _is_remote(base_url):
+    if is_remote(base_url):
         return [base_url.rstrip("/") + "/" + e for e in entries]
     root = os.path.realpath(base_url)
     out = [os.path.abspath(os.path.join(base_url, e)) for e in entries]
@@ -83,7 +84,7 @@ def resolve_inputs(paths: Sequence[str], base_url: str = DEFAULT_BASE_URL) -> li
         if p.endswith((".paths", ".paths.gz")):
             out.extend(read_paths_listing(p, base_url))
             continue
-        if _is_remote(p):
+        if is_remote(p):
             out.append(p)
             continue
         if any(ch in p for ch in "*?["):

@@ -160,11 +160,7 @@ def mix(
     con = open_store(store)
     try:
         _require_decided(con, store)
-    finally:
-        con.close()
-    selected = select_buckets(store_file(store), recipe)
-    con = open_store(store)
-    try:
+        selected = select_buckets(store_file(store), recipe)  # its own sandboxed instance, beside this one
         summary = build_mix(con, tmp, recipe, selected)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)  # never a half-written mix beside the real one
@@ -182,8 +178,6 @@ def mix(
 def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, lock: bool = True) -> int:
     """Record a published mix in the store (``mixes``, and ``mix_documents`` from its sidecar), so a document
     can be asked which mixes hold it; returns the mix's id."""
-    import hashlib
-
     sidecar = (out / "sidecar.parquet").as_posix().replace("'", "''")
     with writing(store, "curate mix", lock=lock, memory_limit=recipe.executor.duckdb_memory) as con:
         mix_id = int(con.execute("SELECT coalesce(max(mix_id), 0) + 1 FROM mixes").fetchone()[0])
@@ -195,7 +189,7 @@ def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, l
                 dt.datetime.now(dt.UTC),
                 str(out.resolve()),
                 decision,
-                hashlib.sha256(recipe.source.encode()).hexdigest(),
+                recipe.digest,
                 summary.documents,
                 summary.tokens,
             ],

@@ -34,7 +34,7 @@ from curate.dedup.step import SignatureStep
 from curate.errors import InputError, Interrupted
 from curate.extract import ExtractStep, extractor_name
 from curate.licenses.step import LicenseStep
-from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
+from curate.read.inputs import DEFAULT_BASE_URL, is_remote, resolve_inputs
 from curate.read.warc import ProvenanceWarcReader
 from curate.recipe import Recipe, ingest_settings
 from curate.run.executors import Stage, check_completed, make_executor, stderr_to, torch_threads
@@ -133,13 +133,10 @@ def inventory(work: Path) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: str(e["path"]))
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def split_known(store: Path, files: list[str]) -> tuple[list[str], list[str]]:
-    """(files to read, files the store already holds). Local files are compared by SHA-256 with the recorded
-    input of the same name; a remote one is compared after reading, at load.
+def split_known(files: list[str], known: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(files to read, files the store already holds), given the store's ``known`` inputs
+    (:func:`curate.store.known_inputs`). Local files are compared by SHA-256 with the recorded input of the
+    same name; a remote one is compared after reading, at load.
 
     Raises:
         InputError: two inputs share a file name, or a local file differs from the recorded file of its name.
@@ -152,17 +149,10 @@ def split_known(store: Path, files: list[str]) -> tuple[list[str], list[str]]:
                 f"two inputs are named {name} ({names[name]} and {f}); document ids derive from file names: rename one"
             )
         names[name] = f
-    if not store_file(store).exists():
-        return list(files), []
-    con = open_store(store)
-    try:
-        known = known_inputs(con)
-    finally:
-        con.close()
     todo, skipped = [], []
     for f in files:
         entry = known.get(Path(f).name)
-        if entry is None or _is_remote(f):
+        if entry is None or is_remote(f):
             todo.append(f)
         elif file_sha256(f) == entry["sha256"]:
             skipped.append(f)
@@ -296,13 +286,15 @@ def plan_ingest(
         InputError: conflicting input names (see :func:`split_known`).
         ConfigError: the recipe's ingest-time keys differ from the store's.
     """
+    known: dict[str, dict[str, Any]] = {}
     if store_file(store).exists():
         con = open_store(store)
         try:
             check_ingest_settings(con, recipe)
+            known = known_inputs(con)
         finally:
             con.close()
-    todo, skipped = split_known(store, files)
+    todo, skipped = split_known(files, known)
     versions = component_versions(recipe)
     run_id = ingest_id(recipe, todo, versions)
     work = Path(store) / WORK_DIR / f"ingest-{run_id}"
@@ -414,29 +406,25 @@ def ingest(
     con = open_store(store)
     try:
         n_read, _, _, n_quarantined = _ingest_counts(con, plan.run_id)
+        if n_read and n_read == n_quarantined:
+            raise_if_nothing_readable(con, store, plan.run_id)
     finally:
         con.close()
-    if n_read and n_read == n_quarantined:
-        raise_if_nothing_readable(store, plan.run_id)
     for sub in ("documents", "evidence", "optout", "progress"):  # loaded: the store holds them now
         shutil.rmtree(plan.work / sub, ignore_errors=True)
     return IngestResult(plan.run_id, store, plan.files, plan.skipped, n_read, n_quarantined)
 
 
-def raise_if_nothing_readable(store: Path, run_id: str) -> None:
+def raise_if_nothing_readable(con: Any, store: Path, run_id: str) -> None:
     """Raise when every record of an ingest is an unreadable file (no input was a WARC at all).
 
     Raises:
         InputError: with one example file and its error.
     """
-    con = open_store(store)
-    try:
-        rows = con.execute(
-            "SELECT ingest_reason, any_value(warc_file), any_value(ingest_detail) FROM documents WHERE run_id = ? GROUP BY 1",
-            [run_id],
-        ).fetchall()
-    finally:
-        con.close()
+    rows = con.execute(
+        "SELECT ingest_reason, any_value(warc_file), any_value(ingest_detail) FROM documents WHERE run_id = ? GROUP BY 1",
+        [run_id],
+    ).fetchall()
     if [r[0] for r in rows] == ["unreadable_file"]:
         raise InputError(
             f"no record could be read from any input; e.g. {rows[0][1]}: {rows[0][2]} (rows kept in {store / STORE_FILE})"

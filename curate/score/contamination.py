@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from curate.store import registered
+
 BINS = 20
 MIN_REFERENCE = 50
 BOOTSTRAP = 200
@@ -129,7 +131,6 @@ def reference_percentiles(con: Any, min_reference: int = MIN_REFERENCE, language
 
     Returns the reference size; with fewer than ``min_reference`` pre-cutoff scores nothing is set (NULL).
     """
-    import pyarrow as pa
 
     ref = np.sort(
         np.asarray(
@@ -149,9 +150,6 @@ def reference_percentiles(con: Any, min_reference: int = MIN_REFERENCE, language
         *con.execute("SELECT doc_id, mgt_score FROM documents WHERE mgt_score IS NOT NULL").fetchall(), strict=True
     )
     pctl = np.searchsorted(ref, np.asarray(scores, dtype=float), side="left") / len(ref)
-    con.register("pctl", pa.table({"doc_id": list(ids), "p": pctl.tolist()}))
-    try:
+    with registered(con, "pctl", {"doc_id": list(ids), "p": pctl.tolist()}):
         con.execute("UPDATE documents SET mgt_ref_pctl = pctl.p FROM pctl WHERE documents.doc_id = pctl.doc_id")
-    finally:
-        con.unregister("pctl")
     return len(ref)
