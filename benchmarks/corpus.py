@@ -146,3 +146,19 @@ if __name__ == "__main__":
     args = ap.parse_args()
     for f in write_corpus(args.out, args.mb, args.file_mb, args.seed):
         print(f, f.stat().st_size)
+
+
+def pack_documents(texts: list[str], n: int, doc_bytes: int) -> list[str]:
+    """``n`` documents of about ``doc_bytes`` bytes each: ``texts`` joined by blank lines in turn (cycled when
+    there are too few), cut at a word boundary."""
+    docs: list[str] = []
+    i = 0
+    while len(docs) < n:
+        parts: list[str] = []
+        size = 0
+        while size < doc_bytes:
+            parts.append(texts[i % len(texts)])
+            size += len(parts[-1].encode()) + 2
+            i += 1
+        docs.append("\n\n".join(parts).encode()[:doc_bytes].decode(errors="ignore").rsplit(" ", 1)[0])
+    return docs

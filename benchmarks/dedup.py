@@ -1,270 +1,97 @@
-"""Near-dedup quality and speed: curate vs datatrove's MinHash stages vs datasketch, same corpus, one run.
+"""Near-dedup quality and speed on generated re-captures, through a real store and `curate dedup`.
 
-Corpus: ``--docs`` synthetic Zipf-English documents (~450 words, ~2.8 KB) of which 10% get planted copies:
-exact copies and edited copies at target Jaccard levels 0.95/0.9/0.85/0.8 (true duplicates) and 0.75/0.7/0.6
-(near misses). Truth is the *exact* Jaccard of word 5-gram sets, duplicate when >= 0.8.
+Corpus: ``tests/recaptures.py`` (articles on site templates, each re-captured under the edit classes of
+``recaptures.EDITS``, and near misses: other articles on one template, short articles on a wordy template,
+same-topic articles, a series sharing an introduction). For each configuration, the store is built as an
+ingest writes it (text hash, MinHash signature and band keys per document) and deduplicated by
+``curate.run.commands.dedup``; clusters are scored against the planted truth: pairwise recall and precision,
+recall per edit class, wrong pairs per near-miss class, and the share of articles whose cluster is represented
+by the original (the earliest capture) with every copy in it.
 
-Quality (curate, whole corpus): pairwise precision and recall of the clusters against the planted truth.
-Speed (docs/s per core, CPU seconds): signatures alone and the whole stage (signatures, buckets, clustering),
-for curate on the whole corpus and for all three on the same ``--peer-docs`` subset, with the same word
-5-grams and the same number of hashes (curate's band split: 15 bands x 7 rows = 105 hashes).
-Peak memory: curate's stage in its own process, reported per million documents.
+Speed: the sign step's work per document (text hash, signature, band keys) in CPU seconds, and the dedup pass
+(buckets, verification, clustering) in CPU seconds of this process and its workers.
 
-Usage: python benchmarks/dedup.py [--docs 100000] [--peer-docs 5000]
+Usage: python benchmarks/dedup.py [--articles 600] [--copies 2] [--near-miss 200] [--seed 1]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import subprocess
+import os
 import sys
-import tempfile
-import time
-from itertools import combinations
-from pathlib import Path
 
-import numpy as np
+# this folder holds a tokenize.py, which would shadow the standard library's (imported by inspect, pandas...)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-LEVELS_DUP = (1.0, 0.95, 0.9, 0.85, 0.8)
-LEVELS_MISS = (0.75, 0.7, 0.6)
-BANDS, ROWS = 15, 7
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
 
-def make_corpus(n_docs: int, seed: int = 1) -> tuple[list[str], list[tuple[int, int]]]:
-    """Documents and the planted (original, copy) index pairs."""
-    rng = np.random.default_rng(seed)
-    vocab = np.array([f"w{i}" for i in range(50_000)])
-    p = 1 / np.arange(1, len(vocab) + 1) ** 1.05
-    p /= p.sum()
-    n_base = int(n_docs / 1.25)
-    docs = [" ".join(vocab[rng.choice(len(vocab), size=rng.integers(350, 550), p=p)]) for _ in range(n_base)]
-    planted: list[tuple[int, int]] = []
-    levels = LEVELS_DUP + LEVELS_MISS
-    while len(docs) < n_docs:
-        base = int(rng.integers(n_base))
-        words = docs[base].split()
-        target = levels[len(planted) % len(levels)]
-        # replacing k scattered words breaks about 5k of the ~N 5-grams: J ~ (N - 5k) / (N + 5k)
-        k = round(len(words) * (1 - target) / (5 * (1 + target))) if target < 1 else 0
-        for i in rng.choice(len(words), size=k, replace=False):
-            words[i] = f"edit{rng.integers(10**9)}"
-        docs.append(" ".join(words))
-        planted.append((base, len(docs) - 1))
-    return docs, planted
+LEGACY = {"scheme": "words-v1", "threshold": 0.8, "num_perm": 128, "ngram": 5, "verify": "signature"}
+"""The defaults before issue 14 (what stores ingested before keep)."""
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_curate(docs: list[str], work: Path, verify: str) -> dict[str, float]:
-    import datetime as dt
+def run(pages: list, recipe, label: str) -> None:
+    import recaptures
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from curate.dedup.minhash import band_keys, text_hash
+    from curate.run.commands import dedup
 
-    from curate.dedup.buckets import DedupBucketStep
-    from curate.dedup.cluster import cluster_documents, split_chains
-    from curate.dedup.minhash import Member, MinHasher, band_keys, choose_representatives, text_hash
-    from curate.schema import DOCUMENT_COLUMNS, SHARD_DEDUP_FIELDS, arrow_schema
-    from curate.store import duckdb_connect
-
-    baseline = _rss_mb()
-    t0 = time.process_time()
-    mh = MinHasher(BANDS * ROWS, 5, seed=1)
-    (work / "documents").mkdir(parents=True)
-    schema = arrow_schema(DOCUMENT_COLUMNS, [pa.field("text", pa.string()), *SHARD_DEDUP_FIELDS])
-    t_sig = 0.0
-    for start in range(0, len(docs), 10_000):  # one shard per 10k documents, as stage-1 tasks write them
-        rows = []
-        for i, text in enumerate(docs[start : start + 10_000], start):
-            t = time.process_time()
-            sig = mh.signature(text)
-            keys = band_keys(sig, BANDS, ROWS)
-            t_sig += time.process_time() - t
-            rows.append(
-                {
-                    "doc_id": f"d{i:08d}",
-                    "text": text if verify == "exact" else None,
-                    "text_hash": text_hash(text),
-                    "minhash": sig.tolist(),
-                    "bands": keys,
-                    "status": "kept",
-                }
-            )
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), work / "documents" / f"{start // 10_000:05d}.parquet")
-    list(DedupBucketStep(str(work), BANDS, "1GB").run(None, 0, 1) or ())
-    con = duckdb_connect(":memory:", memory_limit="1GB", spill_dir=work / "tmp")
-    roots = cluster_documents(
-        con, work, threshold=0.8, num_perm=BANDS * ROWS, ngram=5, verify=verify, exact=True, near=True
-    )
-    when = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-    chosen = choose_representatives([Member(d, True, when, False, 0, "") for d in roots], roots)
-    chosen = split_chains(con, work, chosen, threshold=0.8, num_perm=BANDS * ROWS, verify=verify, ngram=5)
-    total = time.process_time() - t0
-    clusters: dict[str, list[int]] = {}
-    for d, (rep, _, _) in chosen.items():
-        clusters.setdefault(rep, []).append(int(d[1:]))
-    for rep, members in clusters.items():  # the representative first
-        members.sort(key=lambda i, r=int(rep[1:]): (i != r, i))
-    (work / "clusters.json").write_text(json.dumps(list(clusters.values())))
-    return {
-        "sig_s": t_sig,
-        "total_s": total,
-        "stage_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline,
-    }
-
-
-def run_datatrove(docs: list[str], work: Path) -> dict[str, float]:
-    from datatrove.data import Document
-    from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupSignature,
-    )
-
-    cfg = MinhashConfig(n_grams=5, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=1)
-    t0 = time.process_time()
-    list(
-        MinhashDedupSignature(str(work / "sigs"), cfg).run(
-            (Document(text=t, id=str(i)) for i, t in enumerate(docs)), 0, 1
-        )
-        or ()
-    )
-    t_sig = time.process_time() - t0
-    for b in range(BANDS):
-        list(MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg).run(None, b, BANDS) or ())
-    list(MinhashDedupCluster(str(work / "buckets"), str(work / "clusters"), config=cfg).run() or ())
-    return {"sig_s": t_sig, "total_s": time.process_time() - t0}
-
-
-def run_datasketch(docs: list[str]) -> dict[str, float]:
-    from datasketch import MinHash, MinHashLSH
-
-    t0 = time.process_time()
-    sigs = []
-    for t in docs:
-        w = t.split()
-        m = MinHash(num_perm=BANDS * ROWS, seed=1)
-        m.update_batch([" ".join(w[i : i + 5]).encode() for i in range(len(w) - 4)])
-        sigs.append(m)
-    t_sig = time.process_time() - t0
-    lsh = MinHashLSH(threshold=0.8, num_perm=BANDS * ROWS)
-    for i, m in enumerate(sigs):
-        lsh.query(m)
-        lsh.insert(str(i), m)
-    return {"sig_s": t_sig, "total_s": time.process_time() - t0}
-
-
-def child(system: str, corpus: Path, n: int, verify: str) -> None:
-    docs = json.loads(corpus.read_text())[:n]
+    p = recipe.dedup_params
+    mh = p.hasher()
+    t = time.process_time()
+    for page in pages:
+        text_hash(page.text)
+        sig = mh.signature(page.text, page.language)
+        if sig is not None:
+            band_keys(sig, p.bands, p.rows)
+    sign = time.process_time() - t
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        if system == "curate":
-            out = run_curate(docs, work, verify)
-            out["clusters"] = json.loads((work / "clusters.json").read_text())
-        elif system == "datatrove":
-            out = run_datatrove(docs, work)
-        else:
-            out = run_datasketch(docs)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
-
-
-def quality(docs: list[str], planted: list[tuple[int, int]], clusters: list[list[int]]) -> dict[str, float]:
-    from curate.dedup.minhash import jaccard
-
-    cache: dict[tuple[int, int], float] = {}
-
-    def j(a: int, b: int) -> float:
-        key = (min(a, b), max(a, b))
-        if key not in cache:
-            cache[key] = jaccard(docs[key[0]], docs[key[1]], 5)
-        return cache[key]
-
-    groups: dict[int, list[int]] = {}
-    for base, copy in planted:
-        groups.setdefault(base, [base]).append(copy)
-    # planted clusters: an original and its copies at Jaccard >= 0.8 with it (near misses stay outside)
-    planted_clusters = [
-        sorted({base} | {c for c in g if c != base and j(base, c) >= 0.8}) for base, g in groups.items()
-    ]
-    cluster_truth = {p for c in planted_clusters for p in combinations(c, 2)}
-    predicted = {tuple(sorted(p)) for c in clusters for p in combinations(sorted(c), 2)}
-    c_tp = len(predicted & cluster_truth)
-    # stricter: a pair is true only when the two documents themselves are at Jaccard >= 0.8
-    truth = {tuple(sorted(p)) for g in groups.values() for p in combinations(sorted(set(g)), 2) if j(*p) >= 0.8}
-    tp = sum(1 for p in predicted if p in truth or j(*p) >= 0.8)
-    found = sum(1 for p in truth if p in predicted)
-    decisions = [(c[0], m) for c in clusters for m in c[1:]]  # each dropped member vs its representative
-    good = sum(1 for rep, m in decisions if j(rep, m) >= 0.8)
-    return {
-        "cluster_precision": c_tp / len(predicted) if predicted else 1.0,
-        "cluster_recall": c_tp / len(cluster_truth) if cluster_truth else 1.0,
-        "precision": tp / len(predicted) if predicted else 1.0,
-        "recall": found / len(truth) if truth else 1.0,
-        "true_pairs": len(truth),
-        "predicted_pairs": len(predicted),
-        "decision_precision": good / len(decisions) if decisions else 1.0,
-        "dropped": len(decisions),
-    }
-
-
-def spawn(system: str, corpus: Path, n: int, verify: str = "signature") -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", system, "--corpus", str(corpus), "--n", str(n), "--verify", verify],
-        capture_output=True,
-        text=True,
-        check=True,
+        store = recaptures.build_store(Path(tmp) / "s", pages, recipe)
+        t, w = _cpu(), time.perf_counter()
+        dedup(store, recipe)
+        stage, wall = _cpu() - t, time.perf_counter() - w
+        s = recaptures.score(pages, recaptures.clusters_of(store))
+    classes = " ".join(f"{k} {v:.3f}" for k, v in s.class_recall.items())
+    misses = " ".join(f"{k} {v}" for k, v in s.class_false_pairs.items())
+    print(
+        f"{label}: {p.name}, verify={recipe.dedup.verify}\n"
+        f"  pairwise recall {s.recall:.4f} precision {s.precision:.4f} ({s.true_pairs} true pairs, {s.predicted_pairs} "
+        f"predicted); earliest capture represents its whole cluster: {s.earliest_survives:.4f}\n"
+        f"  recall by edit class: {classes}\n  wrong pairs by near-miss class: {misses}\n"
+        f"  sign step {len(pages) / sign:.0f} docs/s/core; dedup pass {len(pages) / stage:.0f} docs/s/core (CPU, with workers), "
+        f"{wall:.2f} s wall"
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--docs", type=int, default=100_000)
-    ap.add_argument("--peer-docs", type=int, default=5_000)
-    ap.add_argument("--child")
-    ap.add_argument("--corpus", type=Path)
-    ap.add_argument("--n", type=int)
-    ap.add_argument("--verify", default="signature")
+    ap.add_argument("--articles", type=int, default=600)
+    ap.add_argument("--copies", type=int, default=2)
+    ap.add_argument("--near-miss", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    if args.child:
-        child(args.child, args.corpus, args.n, args.verify)
-        return
-    docs, planted = make_corpus(args.docs)
-    corpus = Path(tempfile.mkdtemp()) / "corpus.json"
-    corpus.write_text(json.dumps(docs))
-    kb = sum(map(len, docs)) / len(docs) / 1000
-    print(
-        f"corpus: {len(docs)} docs, {kb:.1f} KB/doc, {len(planted)} planted copies; word 5-grams, {BANDS}x{ROWS} = {BANDS * ROWS} hashes"
-    )
-    for verify in ("signature", "exact"):
-        r = spawn("curate", corpus, len(docs), verify)
-        q = quality(docs, planted, r["clusters"])
-        print(
-            f"curate (verify={verify}) on {len(docs)} docs: vs planted clusters precision {q['cluster_precision']:.4f} "
-            f"recall {q['cluster_recall']:.4f}; strict pairwise precision {q['precision']:.4f} recall {q['recall']:.4f} "
-            f"({q['true_pairs']} true pairs, {q['predicted_pairs']} predicted); dropped-vs-representative precision "
-            f"{q['decision_precision']:.4f} ({q['dropped']} dropped); signatures {len(docs) / r['sig_s']:.0f} docs/s/core, "
-            f"whole stage {len(docs) / r['total_s']:.0f} docs/s/core; stage memory {r['stage_rss_mb']:.0f} MB above the loaded corpus "
-            f"(~{r['stage_rss_mb'] * 1e6 / len(docs) / 1024:.2f} GB per million docs)"
-        )
-    n = min(args.peer_docs, len(docs))
-    res = {s: spawn(s, corpus, n) for s in ("curate", "datatrove", "datasketch")}
-    peer = res["datatrove"]
-    print(f"\nsame {n}-doc subset, docs/s per core (CPU seconds):")
-    print(f"{'system':<12}{'signatures':>12}{'whole stage':>13}{'sig vs datatrove':>18}{'stage vs datatrove':>20}")
-    for s, r in res.items():
-        print(
-            f"{s:<12}{n / r['sig_s']:>12.0f}{n / r['total_s']:>13.0f}{peer['sig_s'] / r['sig_s']:>17.1f}x{peer['total_s'] / r['total_s']:>19.1f}x"
-        )
+    import recaptures
+
+    from curate.recipe import load_recipe
+
+    pages = recaptures.generate(args.articles, args.copies, args.near_miss, args.seed)
+    kb = sum(len(p.text) for p in pages) / len(pages) / 1000
+    print(f"corpus: {len(pages)} pages, {kb:.1f} KB/page, seed {args.seed}")
+    recipe = load_recipe()
+    run(pages, replace(recipe, dedup=replace(recipe.dedup, **LEGACY)), "before (legacy defaults)")
+    run(pages, recipe, "now (default recipe)")
 
 
 if __name__ == "__main__":

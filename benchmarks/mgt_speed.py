@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from corpus import pack_documents
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "mgt" / "train.jsonl.gz"
 DOC_BYTES = 3000
@@ -34,18 +36,7 @@ def make_docs(n: int, data: Path) -> list[str]:
     from curate.score.labelled import read_labelled, split_rows
 
     texts = [r["text"].strip() for r in split_rows(read_labelled(data))[1] if len(r["text"].split()) >= 30]
-    docs: list[str] = []
-    i = 0
-    while len(docs) < n:
-        parts: list[str] = []
-        size = 0
-        while size < DOC_BYTES:
-            parts.append(texts[i % len(texts)])
-            size += len(parts[-1].encode()) + 2
-            i += 1
-        doc = "\n\n".join(parts).encode()[:DOC_BYTES].decode(errors="ignore")
-        docs.append(doc.rsplit(" ", 1)[0])
-    return docs
+    return pack_documents(texts, n, DOC_BYTES)
 
 
 def cpu_rate(fn: object, n: int, repeat: int = 3) -> float:

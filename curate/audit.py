@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from curate.errors import InputError, StoreError
-from curate.licenses.policy import get_policy
+from curate.licenses.policy import excluded_documents, get_policy
 from curate.licenses.spdx import license_by_spdx
 from curate.mix import select_buckets
 from curate.recipe import Recipe, recipe_from_source
@@ -191,15 +191,18 @@ def tiers_by_month(store: StoreLike) -> pd.DataFrame:
     """Documents per low-background tier per capture month (UTC ``YYYY-MM`` of ``warc_date``).
 
     Columns: ``month``, ``tier``, ``documents``, ``kept``; one row per (month, tier) that has documents, in
-    month then tier order. Records without a capture date (tier NULL, see ``date_reason``) have no month and
-    are left out: :func:`reason_waterfall` counts them.
+    month then tier order. A record whose capture date is only known as an interval (a malformed WARC-Date whose
+    year and month are certain: ``date_rule``) is counted under the month its interval starts in (UTC).
+    Records without a tier (see ``date_reason``) have no month and are left out: :func:`reason_waterfall`
+    counts them.
     """
     with _connect(store) as con:
         return _df(
             con,
-            """SELECT strftime(warc_date, '%Y-%m') AS month, tier, count(*) AS documents,
-                      count(*) FILTER (status = 'kept') AS kept
-               FROM documents WHERE warc_date IS NOT NULL AND tier IS NOT NULL GROUP BY ALL ORDER BY month, tier""",
+            """SELECT strftime(coalesce(warc_date, warc_date_from), '%Y-%m') AS month,
+                      tier, count(*) AS documents, count(*) FILTER (status = 'kept') AS kept
+               FROM documents WHERE coalesce(warc_date, warc_date_from) IS NOT NULL AND tier IS NOT NULL
+               GROUP BY ALL ORDER BY month, tier""",
         )
 
 
@@ -578,7 +581,7 @@ def bucket_samples(
 
 
 def token_provenance(store: StoreLike, shard: str, token: int, mix_dir: StoreLike | None = None) -> dict[str, Any]:
-    """Where token number ``token`` of mix shard ``shard`` (e.g. ``low_background_00000.ds``) came from: its
+    """Where token number ``token`` of mix shard ``shard`` (e.g. ``mix_00000.ds``) came from: its
     sidecar entry (token range, bucket, WARC file, offset, length, record id, URL) with the document's status,
     tier, licence and MGT score in the store now.
 
@@ -783,11 +786,8 @@ def policy_preview(store: StoreLike, policy: str) -> pd.DataFrame:
             """SELECT doc_id, url, domain, license_spdx, license_scope, license_conflict
                FROM documents WHERE status = 'kept' ORDER BY doc_id""",
         )
-    spdx = [s if isinstance(s, str) else None for s in df["license_spdx"]]
-    scope = [s if isinstance(s, str) else None for s in df["license_scope"]]
-    conflict = [None if _is_missing(c) else bool(c) for c in df["license_conflict"]]
-    keep = [not rule.admits(a, b, c) for a, b, c in zip(spdx, scope, conflict, strict=True)]
-    out = df[keep].reset_index(drop=True)
+        excluded = set(excluded_documents(con, rule))
+    out = df[df["doc_id"].isin(excluded)].reset_index(drop=True)
     licenses = [license_by_spdx(s) if isinstance(s, str) else None for s in out["license_spdx"]]
     out["license_name"] = [lic.name if lic else None for lic in licenses]
     return out

@@ -15,20 +15,23 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from curate.attest import attest
+from curate.certify import certificate_lines, certify
 from curate.dedup.params import s_curve, signature_margin
-from curate.errors import CurateError, Interrupted
+from curate.errors import CurateError, InputError, Interrupted
 from curate.lookup import query, show, summary
 from curate.migrate import migrate
 from curate.recipe import load_recipe, with_device
 from curate.resources import SAMPLE_DIR
 from curate.run.commands import decide, dedup, mix, report, run, run_summary_lines
-from curate.run.ingest import ingest
+from curate.run.ingest import ingest, quarantined_inputs
 from curate.run.progress import NullReporter
 from curate.sample import build_sample
 from curate.score.labelled import read_labelled, split_rows
 from curate.score.model import evaluate
 from curate.score.registry import load_model, registry, train
 from curate.terminal import RichReporter
+from curate.trace import trace, trace_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +61,9 @@ RECIPE_HELP = "recipe TOML; keys it sets override pipelines/default.toml"
 
 StoreOpt = Annotated[Path, typer.Option("--store", "-s", help=STORE_HELP)]
 RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help=RECIPE_HELP)]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="exit non-zero, naming them, when any input could not be read")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="print nothing but errors (for scripts)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable JSON summary instead of text")]
 BaseUrlOpt = Annotated[
@@ -134,6 +140,7 @@ def run_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="finish an interrupted run in --out: keep what it finished")
     ] = False,
+    strict: StrictOpt = False,
     base_url: BaseUrlOpt = "https://data.commoncrawl.org/",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs (else in OUT/work/…/run.log)")
@@ -158,6 +165,7 @@ def run_cmd(
         base_url=base_url,
         quiet=not verbose,
         reporter=_reporter(quiet, as_json),
+        strict=strict,
     )
     if r.submitted:
         _emit(
@@ -194,13 +202,20 @@ def run_summary_dict(r: Any) -> dict[str, Any]:
 @app.command("ingest")
 @_fail_cleanly
 def ingest_cmd(
-    paths: Annotated[
-        list[str], typer.Argument(help="WARC/WET/WAT/ARC files, globs, folders, URLs or *.paths.gz listings")
-    ],
     store: StoreOpt,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="WARC/WET/WAT/ARC files, globs, folders, URLs or *.paths.gz listings")
+    ] = None,
     recipe: RecipeOpt = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="finish an interrupted ingest of the same inputs: keep its finished tasks")
+    ] = False,
+    strict: StrictOpt = False,
+    retry_quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--retry-quarantined", help="read again the inputs no earlier ingest into --store could read (with PATHS)"
+        ),
     ] = False,
     base_url: BaseUrlOpt = "https://data.commoncrawl.org/",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show datatrove's per-task logs")] = False,
@@ -214,20 +229,31 @@ def ingest_cmd(
     the store knows is refused. Statuses are set by `curate decide`.
 
     Example: curate ingest crawl-2019/*.warc.gz --store corpus/
-    """
 
+    Inputs that could not be read: curate ingest --retry-quarantined --store corpus/
+    """
+    todo = [*(paths or []), *(quarantined_inputs(store) if retry_quarantined else [])]
+    if not todo:
+        raise InputError(
+            "nothing to ingest: name input files"
+            + (" (the store has no quarantined input)" if retry_quarantined else "")
+        )
     r = ingest(
-        paths,
+        todo,
         store,
         _recipe(recipe, device),
         base_url=base_url,
         resume=resume,
         quiet=not verbose,
         reporter=_reporter(quiet, as_json),
+        strict=strict,
     )
     lines = [f"ingest {r.run_id}: {len(r.inputs)} files read, {r.added} records added ({r.quarantined} quarantined)"]
     if r.skipped:
         lines.append(f"  {len(r.skipped)} files already in the store, not read again: {', '.join(r.skipped[:5])}")
+    if r.unread:
+        lines.append(f"  {len(r.unread)} inputs could not be read (quarantined), e.g. {r.unread[0][:200]}")
+        lines.append(f"  retry them alone: curate ingest --retry-quarantined --store {store}")
     if r.submitted:
         lines = [f"ingest {r.run_id}: {len(r.inputs)} files submitted as jobs {', '.join(r.submitted)}"]
     lines.append(f"next: curate dedup --store {store} && curate decide --store {store}")
@@ -238,6 +264,7 @@ def ingest_cmd(
             "run_id": r.run_id,
             "read": r.inputs,
             "skipped": r.skipped,
+            "unread": r.unread,
             "added": r.added,
             "quarantined": r.quarantined,
             "submitted": r.submitted,
@@ -334,11 +361,106 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
     )
 
 
+@app.command("attest")
+@_fail_cleanly
+def attest_cmd(
+    store: StoreOpt,
+    index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index",
+            "-i",
+            help="Common Crawl columnar index Parquet: a file, folder, glob or s3:// URL (repeatable)",
+        ),
+    ] = None,
+    store_ref: Annotated[
+        list[Path] | None,
+        typer.Option("--store-ref", help="an earlier curate store to look digests up in (repeatable)"),
+    ] = None,
+    recipe: RecipeOpt = None,
+    near: Annotated[
+        bool, typer.Option("--near/--no-near", help="also record same-URL captures with another digest (weak)")
+    ] = True,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="look up every document, not only those the cutoff leaves unproven (for a later, earlier cutoff)",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Look the payload digests of the store's post-cutoff and undated captures up in Common Crawl's columnar
+    index and earlier stores, and record every match as evidence.
+
+    Digest equality with a capture fetched before the recipe's cutoff makes a document `attested` at the next
+    `curate decide`; matches are kept whatever their fetch time, so a later cutoff is judged without a new lookup.
+
+    Example: curate attest --store corpus/ --index 'cc-index/table/cc-main/warc/crawl=CC-MAIN-2021-*/subset=warc/'
+    """
+    r = _recipe(recipe)
+    a = attest(
+        store,
+        r.cutoff_datetime,
+        indexes=index or [],
+        store_refs=store_ref or [],
+        near=near,
+        every=every,
+        memory_limit=r.executor.duckdb_memory,
+        reporter=_reporter(quiet, as_json),
+    )
+    _emit(
+        as_json,
+        quiet,
+        {
+            "pass": a.pass_id,
+            "looked_up": a.looked_up,
+            "hard": a.hard,
+            "weak": a.weak,
+            "flagged": a.flagged,
+            "attested_before_cutoff": a.attested,
+            "cutoff": r.cutoff.isoformat(),
+            "sources": a.sources,
+        },
+        [
+            f"attest pass {a.pass_id}: {a.looked_up} documents looked up; {a.hard} digest matches, {a.weak} same-URL "
+            f"captures, {a.flagged} flagged",
+            f"{a.attested} documents have a digest match fetched before {r.cutoff.isoformat()}",
+            f"next: curate decide --store {store}",
+        ],
+    )
+
+
+@app.command("certify")
+@_fail_cleanly
+def certify_cmd(
+    store: StoreOpt,
+    doc_id: Annotated[str, typer.Argument(help="the document's id (documents.doc_id)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a document's low-background certificate: tier, the evidence chain with sources and coordinates, the
+    cutoff, and the tool, recipe and index versions.
+
+    Example: curate certify --store corpus/ 3f2a9c0d1e7b4a66 --json
+    """
+    cert = certify(store, doc_id)
+    _emit(as_json, False, cert, certificate_lines(cert))
+
+
 @app.command("mix")
 @_fail_cleanly
 def mix_cmd(
     store: StoreOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the mix's shards, sidecar and manifest")],
+    mix_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--mix",
+            "-m",
+            help="mix recipe (TOML: name, version, seed, [mix] and its [[mix.buckets]]), e.g. pipelines/mixes/*.toml",
+        ),
+    ] = None,
     recipe: Annotated[
         Path | None, typer.Option("--recipe", "-r", help="recipe whose [mix] to use (default: the latest decision's)")
     ] = None,
@@ -348,10 +470,15 @@ def mix_cmd(
 ) -> None:
     """Write a tokenized training mix of the store's kept documents, with a token-to-WARC sidecar.
 
-    Example: curate mix --store corpus/ --out mixes/v1 --recipe pipelines/default.toml
+    Buckets select documents with SQL, each with a weight, a token target or neither (every document once);
+    tokenization runs as datatrove tasks, then one merge task per shard writes every format of mix.formats
+    (datatrove .ds, Megatron .bin/.idx, JSONL, Parquet) with a sidecar beside each shard file. manifest.json
+    says requested and achieved tokens per bucket and why they differ.
+
+    Example: curate mix --store corpus/ --out mixes/v1 --mix pipelines/mixes/low-background-en.toml
     """
 
-    m = mix(store, out, _recipe(recipe) if recipe else None, overwrite=overwrite)
+    m = mix(store, out, _recipe(recipe) if recipe else None, overwrite=overwrite, mix_recipe=mix_file)
     _emit(
         as_json,
         quiet,
@@ -483,6 +610,53 @@ def show_cmd(
     Example: curate show corpus/ 3f2a9c0d1e7b4a66
     """
     _print_tables(show(store, doc_id), _check_format(fmt, as_csv, as_json))
+
+
+@app.command("trace")
+@_fail_cleanly
+def trace_cmd(
+    shard: Annotated[
+        Path, typer.Argument(help="a mix shard: a datatrove .ds file, or a Megatron .bin or .idx file or their prefix")
+    ],
+    token_index: Annotated[
+        int,
+        typer.Argument(
+            help="the token's position in the shard, from 0; negative counts from the end (after --: -- -1)"
+        ),
+    ],
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="the store the mix was cut from: adds its evidence now")
+    ] = None,
+    warc_dir: Annotated[
+        list[Path] | None,
+        typer.Option("--warc-dir", help="a folder to find the WARC in by file name when its recorded path is gone"),
+    ] = None,
+    no_warc: Annotated[bool, typer.Option("--no-warc", help="do not re-read the record from its WARC file")] = False,
+    save_record: Annotated[
+        Path | None, typer.Option("--save-record", help="write the record's exact bytes, as in the WARC, to this file")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trace one token of a mix back to its document and WARC record: WARC coordinates, tier, date, licence and
+    the store's evidence, and the record's bytes re-read and checked when the WARC is reachable.
+
+    Example: curate trace out/mix/mix_00000.ds 1234 --store out/
+    """
+    t = trace(shard, token_index, store, read_warc=not no_warc, warc_dirs=warc_dir or [])
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(t.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        for line in trace_lines(t):
+            typer.echo(line)
+        shown = [x for x in t.evidence if t.text is None or not x.title.startswith("text")]  # decoded above
+        if shown:
+            _print_tables(shown, "table")
+    if save_record is not None:
+        if t.record is None or t.record.data is None:
+            raise CurateError(f"the record's bytes were not read, so {save_record} was not written")
+        save_record.write_bytes(t.record.data)
 
 
 @classifiers_app.command("list")

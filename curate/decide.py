@@ -4,10 +4,13 @@ This is the only module that sets ``documents.status``/``reason``/``reason_detai
 nothing but the store (no WARC), so a new cutoff, MGT rule, licence policy or domain review re-decides every
 record in seconds. In order, each rule applies only to records that no earlier rule ruled out:
 
-1. tiers from WARC-Date against the recipe's cutoff; ``attested`` where a post-cutoff capture's verified
-   payload digest was captured before the cutoff anywhere in the store;
+1. tiers from WARC-Date against the recipe's cutoff (a malformed date read as an interval gives a tier only when
+   the whole interval lies on one side of it); ``attested`` where a post-cutoff capture's verified payload digest
+   was captured before the cutoff anywhere in the store, or where ``curate attest`` recorded an unflagged capture
+   of the same digest fetched before the cutoff (Common Crawl index, earlier store; undated captures too);
 2. what ingest found (``ingest_reason``: unreadable, truncated, not HTML, HTTP error, …);
-3. per record: no text, too short, language, opt-outs, unknown capture date;
+3. per record: a truncated payload (flags ``http_truncated``/``warc_truncated``, when the recipe's
+   ``read.truncated`` is ``drop``), no text, too short, language, opt-outs, unknown capture date;
 4. the MGT rule for post-cutoff records (against the store's own pre-cutoff captures, or a probability);
 5. licences: domain reviews over the tagger's verdicts, then the licence policy;
 6. duplicates: in each cluster (``curate dedup``) the earliest capture the rules above keep represents, the
@@ -27,9 +30,20 @@ from typing import Any
 
 from curate.dedup.minhash import Member, choose_representatives
 from curate.errors import ConfigError, CurateError
-from curate.licenses.policy import get_policy, load_domain_reviews
-from curate.recipe import Recipe, ingest_settings
-from curate.schema import INGEST_REASONS, LICENSE_TAGGER_NAME, SCHEMA_VERSION, Reason, Status, Tier, status_for
+from curate.licenses.policy import excluded_documents, get_policy, load_domain_reviews
+from curate.recipe import Recipe, ingest_settings, with_store_settings
+from curate.schema import (
+    ATTESTING_KINDS,
+    INGEST_REASONS,
+    LICENSE_TAGGER_NAME,
+    SCHEMA_VERSION,
+    Flag,
+    Reason,
+    Status,
+    Strength,
+    Tier,
+    status_for,
+)
 from curate.score.contamination import reference_percentiles
 from curate.store import RunCounts, counts, registered
 
@@ -43,17 +57,20 @@ class Decision:
     mgt_rule: str
 
 
-def check_ingest_settings(con: Any, recipe: Recipe) -> None:
-    """Refuse a recipe whose ingest-time keys differ from those the store's documents were ingested with:
-    those keys act while the WARCs are read, so only a new ingest can apply them.
+def check_ingest_settings(con: Any, recipe: Recipe) -> Recipe:
+    """``recipe`` with the store's ingest-time settings where it leaves a key at its default
+    (:func:`curate.recipe.with_store_settings`); refuse a recipe that sets one to another value than the
+    store's documents were ingested with: those keys act while the WARCs are read, so only a new ingest can
+    apply them.
 
     Raises:
         ConfigError: naming each differing key, both values, and what to do.
     """
     row = con.execute("SELECT value FROM store_meta WHERE key = 'ingest_settings'").fetchone()
     if row is None:
-        return
+        return recipe
     stored = json.loads(row[0])
+    recipe = with_store_settings(recipe, stored)
     wanted = ingest_settings(recipe)
     diff = [k for k in sorted(wanted) if k in stored and stored[k] != wanted[k]]
     if diff:
@@ -63,13 +80,17 @@ def check_ingest_settings(con: Any, recipe: Recipe) -> None:
             "read, so applying it means re-reading them: ingest the crawls into a new store with this recipe "
             "(curate ingest PATHS --store NEW --recipe FILE), or drop the key from the recipe"
         )
+    return recipe
 
 
 def _tiers(con: Any, cutoff: dt.datetime) -> None:
     con.execute(
-        f"""UPDATE documents SET tier = CASE WHEN warc_date IS NULL THEN NULL
-                                        WHEN warc_date < ? THEN '{Tier.PRE_CUTOFF}' ELSE '{Tier.POST_CUTOFF}' END""",
-        [cutoff],
+        f"""UPDATE documents SET tier = CASE
+              WHEN warc_date IS NULL AND warc_date_until <= ? THEN '{Tier.PRE_CUTOFF}'
+              WHEN warc_date IS NULL AND warc_date_from >= ? THEN '{Tier.POST_CUTOFF}'
+              WHEN warc_date IS NULL THEN NULL
+              WHEN warc_date < ? THEN '{Tier.PRE_CUTOFF}' ELSE '{Tier.POST_CUTOFF}' END""",
+        [cutoff, cutoff, cutoff],
     )
     con.execute(
         f"""UPDATE documents SET tier = '{Tier.ATTESTED}'
@@ -77,6 +98,15 @@ def _tiers(con: Any, cutoff: dt.datetime) -> None:
               AND warc_payload_digest IN (
                 SELECT warc_payload_digest FROM documents
                 WHERE tier = '{Tier.PRE_CUTOFF}' AND coalesce(payload_digest_ok, true))"""
+    )
+    kinds = ", ".join(f"'{k}'" for k in ATTESTING_KINDS)
+    con.execute(  # digest equality with a capture outside the store (curate attest), judged against this cutoff
+        f"""UPDATE documents SET tier = '{Tier.ATTESTED}'
+            WHERE (tier = '{Tier.POST_CUTOFF}' OR tier IS NULL) AND coalesce(payload_digest_ok, true)
+              AND doc_id IN (SELECT doc_id FROM attestation_evidence
+                             WHERE kind IN ({kinds}) AND strength = '{Strength.HARD}' AND flag IS NULL
+                               AND fetch_time < ?)""",
+        [cutoff],
     )
 
 
@@ -111,6 +141,9 @@ def _drop(con: Any, reason: Reason, where: str, params: list[Any] | None = None,
 def _record_rules(con: Any, recipe: Recipe) -> None:
     """The per-record rules, first broken rule wins; what breaks none is kept."""
     e, o = recipe.extract, recipe.optout
+    if recipe.read.truncated == "drop":
+        cut = f"list_has_any(flags, ['{Flag.HTTP_TRUNCATED}', '{Flag.WARC_TRUNCATED}'])"
+        _drop(con, Reason.TRUNCATED_PAYLOAD, f"coalesce({cut}, false)", detail="flag_detail")
     _drop(con, Reason.NO_TEXT, "coalesce(text_chars, 0) = 0", detail="ingest_detail")
     _drop(con, Reason.TOO_SHORT, "text_chars < ?", [e.min_chars])
     if e.languages:
@@ -188,10 +221,7 @@ def _licenses(con: Any, recipe: Recipe) -> None:
                     [r.domain],
                 )
     policy = get_policy(recipe.license.policy)
-    rows = con.execute(
-        f"SELECT doc_id, license_spdx, license_scope, license_conflict FROM documents WHERE status = '{Status.KEPT}' ORDER BY doc_id"
-    ).fetchall()
-    excluded = [(d,) for d, spdx, scope, conflict in rows if not policy.admits(spdx, scope, conflict)]
+    excluded = [(d,) for d in excluded_documents(con, policy)]
     if excluded:
         con.executemany(
             f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.LICENSE_POLICY}', "
@@ -228,7 +258,7 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
         ConfigError: the recipe changes a key that only a new ingest can apply.
         CurateError: the counts do not reconcile (a bug, never expected).
     """
-    check_ingest_settings(con, recipe)
+    recipe = check_ingest_settings(con, recipe)
     _tiers(con, recipe.cutoff_datetime)
     _from_ingest(con)
     _record_rules(con, recipe)

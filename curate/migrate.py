@@ -1,6 +1,19 @@
 """Upgrading a store written by an older curate, in place and all or nothing.
 
-``store-v1`` (one sealed run per store) → ``store-v2`` (a store that grows):
+``store-v2`` → ``store-v3`` (the reader records the damage it found in ``flags`` and ``flag_detail``; dates
+read as intervals; attestation tables):
+
+- ``documents`` is rebuilt in the v3 column order with ``flags`` and ``flag_detail`` NULL: the older reader did
+  not examine records for that damage, and nothing is invented for it. Re-ingest the WARCs into a new store
+  to have them examined. ``date_rule``, ``warc_date_from`` and ``warc_date_until`` are NULL too (the older
+  reader read no intervals). ``attest_passes`` and ``attestation_evidence`` are created empty.
+  ``charset_source`` keeps the older reader's values (``declared``, ``meta``, ``detected``, ``fallback``).
+- The recipes recorded with every ingest and decision gain ``read.truncated = "keep"``, which is what those
+  passes did with truncated records, and any other key this version added at the default recipe's value, so
+  they load again (their ``recipe_digest`` stays the digest of the recipe as applied).
+- ``runs`` and ``decisions`` keep the schema version that wrote each row.
+
+``store-v1`` (one sealed run per store) is brought to v2 as follows and then to v3 like a v2 store:
 
 - ``documents`` is rebuilt in the v2 column order. What v1 found while reading (its quarantine and read-time
   drop reasons) becomes ``ingest_reason``; the licence verdict v1 stored becomes the tagger's verdict
@@ -19,16 +32,32 @@ import json
 import os
 import re
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from curate.dedup.minhash import MinHasher, band_keys
 from curate.errors import StoreError
 from curate.recipe import ingest_settings, recipe_from_source
+from curate.resources import DEFAULT_RECIPE
 from curate.schema import DOCUMENT_COLUMNS, INGEST_REASONS, OPTOUT_COLUMNS, SCHEMA_VERSION, STORE_TABLES_DDL, ddl
 from curate.store import STORE_FILE, registered, store_file, store_lock, store_version
 
 V1_PARAMS = re.compile(r"perm=(\d+),ngram=(\d+),bands=(\d+)x(\d+),seed=(\d+)")
+
+# documents columns that store-v1 and store-v2 did not have: NULL in migrated rows (never examined)
+V3_COLUMNS = {
+    "flags": "NULL::VARCHAR[]",
+    "flag_detail": "NULL::VARCHAR",
+    # the interval reading of malformed dates is a v3 reader's: re-ingest to have it
+    "date_rule": "NULL::VARCHAR",
+    "warc_date_from": "NULL::TIMESTAMPTZ",
+    "warc_date_until": "NULL::TIMESTAMPTZ",
+    "http_last_modified": "NULL::TIMESTAMPTZ",
+}
+# What stores before v3 did where a key added since is a choice: truncated records were kept; near duplicates
+# were word 5-gram shingles of the old normalisation (scheme words-v1).
+V3_RECIPE_KEYS = {"read": {"truncated": "keep"}, "dedup": {"scheme": "words-v1", "containment": 0.5}}
 
 
 def _v1_recipe_source(source: str) -> str:
@@ -37,6 +66,25 @@ def _v1_recipe_source(source: str) -> str:
     dedup = data.setdefault("dedup", {})
     dedup.pop("against", None)
     dedup.setdefault("seed", data.get("seed", 1234))
+    return _v3_recipe_source(json.dumps(data, sort_keys=True, default=str))
+
+
+def _fill(data: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Add to ``data`` (in place) the keys of ``defaults`` it lacks, table by table; what it has stays."""
+    for key, value in defaults.items():
+        if key not in data:
+            data[key] = value
+        elif isinstance(value, dict) and isinstance(data[key], dict):
+            _fill(data[key], value)
+
+
+def _v3_recipe_source(source: str) -> str:
+    """A recorded recipe (JSON) with the keys store-v3 added: set to what older curates did where that is a
+    choice (:data:`V3_RECIPE_KEYS`), else to the default recipe's values (settings that change nothing the
+    store records, such as batch sizes), so the recorded recipe loads again."""
+    data = json.loads(source)
+    _fill(data, V3_RECIPE_KEYS)
+    _fill(data, tomllib.loads(DEFAULT_RECIPE.read_text(encoding="utf-8")))
     return json.dumps(data, sort_keys=True, default=str)
 
 
@@ -57,6 +105,7 @@ def _documents_v2(con: Any) -> None:
         "tagged_license_conflict": "license_conflict",
         "decision_id": "1",
         "dedup_pass": "NULL",
+        **V3_COLUMNS,
     }
     select = []
     for c in DOCUMENT_COLUMNS:
@@ -87,6 +136,39 @@ def _optouts_v2(con: Any) -> None:
     con.execute(f"INSERT INTO optout_evidence_v2 ({names}) SELECT {select} FROM optout_evidence ORDER BY ALL")
     con.execute("DROP TABLE optout_evidence")
     con.execute("ALTER TABLE optout_evidence_v2 RENAME TO optout_evidence")
+
+
+def _from_v2(con: Any) -> None:
+    """store-v2 → store-v3: ``documents`` gains ``flags``/``flag_detail`` (NULL: not examined), recorded recipes
+    gain the v3 keys."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents'"
+        ).fetchall()
+    }
+    select = []
+    for c in DOCUMENT_COLUMNS:
+        if c.name in have:
+            select.append(c.name)
+        elif c.name in V3_COLUMNS:
+            select.append(f"{V3_COLUMNS[c.name]} AS {c.name}")
+        else:
+            raise StoreError(f"cannot migrate: the v2 documents table has no column {c.name}")
+    con.execute(ddl("documents_v3", DOCUMENT_COLUMNS, primary_key="doc_id"))
+    con.execute(f"INSERT INTO documents_v3 SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
+    con.execute("DROP TABLE documents")
+    con.execute("ALTER TABLE documents_v3 RENAME TO documents")
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for stmt in STORE_TABLES_DDL:  # tables v3 added (attestation): empty until their command runs
+        if stmt.split()[2] not in tables:
+            con.execute(stmt)
+    for table, key in (("runs", "run_id"), ("decisions", "decision_id")):
+        rows = con.execute(f"SELECT {key}, recipe_toml FROM {table} WHERE recipe_toml IS NOT NULL").fetchall()
+        con.executemany(
+            f"UPDATE {table} SET recipe_toml = ? WHERE {key} = ?", [(_v3_recipe_source(src), k) for k, src in rows]
+        )
+    con.execute("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", [SCHEMA_VERSION])
 
 
 def _signatures(con: Any, params_name: str) -> None:
@@ -188,15 +270,20 @@ def migrate(store: Path) -> tuple[str, str]:
             con.close()
         if before == SCHEMA_VERSION:
             return before, before
-        if before != "store-v1":
-            raise StoreError(f"{folder} has schema {before}; this curate can upgrade store-v1 to {SCHEMA_VERSION} only")
+        if before not in ("store-v1", "store-v2"):
+            raise StoreError(
+                f"{folder} has schema {before}; this curate can upgrade store-v1 and store-v2 to {SCHEMA_VERSION} only"
+            )
         tmp = folder / f".{STORE_FILE}.migrating"
         tmp.unlink(missing_ok=True)
         shutil.copyfile(path, tmp)
         con = duckdb.connect(str(tmp))
         try:
             con.execute("BEGIN")
-            _from_v1(con)
+            if before == "store-v1":
+                _from_v1(con)  # straight to the current documents layout
+            else:
+                _from_v2(con)
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         except BaseException:

@@ -13,12 +13,15 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from curate.dedup.minhash import SCHEMES
 from curate.dedup.params import DedupParams, recall_bands
 from curate.errors import ConfigError
 from curate.licenses.policy import get_policy, load_domain_reviews
 from curate.predicate import check_predicate
 from curate.resources import DEFAULT_RECIPE
+from curate.schema import TOKEN_FORMATS, MixFormat
 from curate.score.encoder import DEVICES
+from curate.tokens.tokenizer import canonical_spec
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,13 @@ class ExecutorConfig:
     gpus_per_task: int
     env_command: str
     duckdb_memory: str
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """What ``curate decide`` does with records the reader could read but found damaged (``documents.flags``)."""
+
+    truncated: str
 
 
 @dataclass(frozen=True)
@@ -95,16 +105,21 @@ class DedupConfig:
     min_recall: float
     verify: str
     seed: int
+    # recipes recorded before these keys existed get what their stores were made and checked with
+    scheme: str = "words-v1"
+    containment: float = 0.5
 
 
 @dataclass(frozen=True)
 class Bucket:
-    """One bucket of the mix: kept documents matching ``where`` (SQL over ``documents``), sampled by ``weight``
-    (1.0 when a bucket does not say)."""
+    """One bucket of the mix: kept documents matching ``where`` (SQL over ``documents``). ``weight`` is its share
+    of the mix (normalised over the weighted buckets), ``tokens`` a token target; with neither, every document is
+    taken once (see :mod:`curate.tokens.plan`)."""
 
     name: str
     where: str
-    weight: float = 1.0
+    weight: float | None = None
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,13 @@ class MixConfig:
 
     tokenizer: str
     max_tokens_per_shard: int
+    tokens: int
+    max_copies: int
+    bos_token: str
+    eos_token: str
+    formats: list[str]
+    tasks: int
+    batch_docs: int
     buckets: list[Bucket]
 
 
@@ -126,6 +148,7 @@ class Recipe:
     cutoff: dt.date
     seed: int
     executor: ExecutorConfig
+    read: ReadConfig
     extract: ExtractConfig
     score: ScoreConfig
     optout: OptoutConfig
@@ -140,7 +163,7 @@ class Recipe:
 
         d = self.dedup
         bands, rows = recall_bands(d.threshold, d.num_perm, d.min_recall)
-        return DedupParams(d.num_perm, d.ngram, bands, rows, d.seed)
+        return DedupParams(d.num_perm, d.ngram, bands, rows, d.seed, d.scheme)
 
     @property
     def digest(self) -> str:
@@ -202,6 +225,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"recipe key {key!r} must be an integer, got {value!r}")
         return value
+    if tp in (float | None, int | None):  # optional keys: absent means None
+        return _coerce(float if tp == float | None else int, value, key)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"recipe key {key!r} must be a number, got {value!r}")
@@ -230,6 +255,8 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"executor.gpus_per_task must be >= 0, got {r.executor.gpus_per_task}")
     if r.executor.tasks < 0 or r.executor.workers < 1:
         raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
+    if r.read.truncated not in ("keep", "drop"):
+        raise ConfigError(f"read.truncated must be keep or drop, got {r.read.truncated!r}")
     if r.extract.extractor not in ("trafilatura", "resiliparse"):
         raise ConfigError(f"extract.extractor must be trafilatura or resiliparse, got {r.extract.extractor!r}")
     if r.extract.max_payload_bytes < 1024 or r.extract.timeout_s <= 0:
@@ -249,8 +276,12 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"dedup.threshold must be within (0, 1], got {r.dedup.threshold}")
     if r.dedup.num_perm < 16 or r.dedup.ngram < 1:
         raise ConfigError("dedup.num_perm must be >= 16 and dedup.ngram >= 1")
-    if r.dedup.verify not in ("signature", "exact", "none"):
-        raise ConfigError(f"dedup.verify must be signature, exact or none, got {r.dedup.verify!r}")
+    if r.dedup.verify not in ("text", "signature", "exact", "none"):
+        raise ConfigError(f"dedup.verify must be text, signature, exact or none, got {r.dedup.verify!r}")
+    if r.dedup.scheme not in SCHEMES:
+        raise ConfigError(f"dedup.scheme must be one of {', '.join(SCHEMES)}, got {r.dedup.scheme!r}")
+    if not 0.0 < r.dedup.containment <= 1.0:
+        raise ConfigError(f"dedup.containment must be within (0, 1], got {r.dedup.containment}")
     if not 0.5 <= r.dedup.min_recall < 1.0:
         raise ConfigError(f"dedup.min_recall must be within [0.5, 1), got {r.dedup.min_recall}")
     if not r.mix.buckets:
@@ -261,8 +292,13 @@ def _validate(r: Recipe) -> None:
     for b in r.mix.buckets:
         if not b.name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"mix bucket name {b.name!r} may hold only letters, digits, '-' and '_'")
-        if b.weight < 0:
+        if b.weight is not None and b.tokens is not None:
+            raise ConfigError(f"mix bucket {b.name!r}: give a weight or a token target (tokens), not both")
+        if b.weight is not None and b.weight < 0:
             raise ConfigError(f"mix bucket {b.name!r}: weight must be >= 0")
+        if b.tokens is not None and b.tokens < 1:
+            raise ConfigError(f"mix bucket {b.name!r}: tokens must be >= 1")
+    _validate_mix(r.mix)
     _check_bucket_sql(r.mix.buckets)
 
     get_policy(r.license.policy)
@@ -279,6 +315,18 @@ def _validate(r: Recipe) -> None:
             dt.date.fromisoformat(r.optout.snapshot_date)
         except ValueError:
             raise ConfigError(f"optout.snapshot_date must be YYYY-MM-DD, got {r.optout.snapshot_date!r}") from None
+
+
+def _validate_mix(m: MixConfig) -> None:
+    known = [f.value for f in MixFormat]
+    if not m.formats or len(set(m.formats)) != len(m.formats) or any(f not in known for f in m.formats):
+        raise ConfigError(f"mix.formats must list distinct formats of {', '.join(known)}, got {m.formats}")
+    if not any(f in TOKEN_FORMATS for f in m.formats):
+        raise ConfigError(f"mix.formats must hold a token format ({', '.join(TOKEN_FORMATS)}), got {m.formats}")
+    if m.max_tokens_per_shard < 1 or m.tokens < 0 or m.max_copies < 1:
+        raise ConfigError("mix.max_tokens_per_shard and mix.max_copies must be >= 1, and mix.tokens >= 0")
+    if m.tasks < 0 or m.batch_docs < 1:
+        raise ConfigError("mix.tasks must be >= 0 (0 = one per executor worker) and mix.batch_docs >= 1")
 
 
 def _check_bucket_sql(buckets: list[Bucket]) -> None:
@@ -331,9 +379,46 @@ def load_recipe(path: Path | None = None) -> Recipe:
         {  # the source records the files as resolved, so a store's recipe still finds them from anywhere
             "license": {"domain_review": recipe.license.domain_review},
             "optout": {"robots_dir": recipe.optout.robots_dir, "tdmrep_dir": recipe.optout.tdmrep_dir},
+            "mix": {"tokenizer": recipe.mix.tokenizer},
         },
     )
     return _with_source(recipe, data)
+
+
+MIX_RECIPE_KEYS = ("name", "version", "seed", "executor", "mix")
+"""The keys a mix recipe file (``curate mix --mix FILE``) may set."""
+
+
+def load_mix_recipe(path: Path, base: Recipe) -> Recipe:
+    """``base`` with the mix recipe file ``path`` over it: its name, version and seed, its ``[mix]`` (whose
+    ``[[mix.buckets]]`` replace the base's) and, optionally, ``[executor]``; a tokenizer path is relative to the
+    file's folder.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, sets a key a mix recipe may not set, has no buckets, or
+            sets an unknown key or an invalid value.
+    """
+    import json
+    from dataclasses import replace
+
+    try:
+        over = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read mix recipe {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"mix recipe {path} is not valid TOML: {e}") from None
+    extra = sorted(set(over) - set(MIX_RECIPE_KEYS))
+    if extra:
+        raise ConfigError(f"mix recipe {path} sets {extra[0]!r}; a mix recipe sets only {', '.join(MIX_RECIPE_KEYS)}")
+    if not isinstance(over.get("mix"), dict) or not over["mix"].get("buckets"):
+        raise ConfigError(f"mix recipe {path} has no [[mix.buckets]]")
+    data = json.loads(base.source)
+    data["mix"] = {k: v for k, v in data["mix"].items() if k != "buckets"}
+    data = _merge(data, over)
+    recipe = _build(Recipe, data, "")
+    recipe = replace(recipe, mix=replace(recipe.mix, tokenizer=canonical_spec(recipe.mix.tokenizer, Path(path).parent)))
+    _validate(recipe)
+    return _with_source(recipe, _merge(data, {"mix": {"tokenizer": recipe.mix.tokenizer}}))
 
 
 def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
@@ -345,6 +430,7 @@ def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
 
     return replace(
         recipe,
+        mix=replace(recipe.mix, tokenizer=canonical_spec(recipe.mix.tokenizer, base)),
         license=replace(recipe.license, domain_review=fix(recipe.license.domain_review)),
         optout=replace(
             recipe.optout, robots_dir=fix(recipe.optout.robots_dir), tdmrep_dir=fix(recipe.optout.tdmrep_dir)
@@ -373,6 +459,7 @@ INGEST_KEYS: tuple[str, ...] = (
     "dedup.ngram",
     "dedup.min_recall",
     "dedup.seed",
+    "dedup.scheme",
 )
 """Recipe keys that act while WARCs are read (extraction, the classifier, site opt-out snapshots, MinHash
 signatures and band keys). Every ingest into one store uses the same values; ``curate decide``, ``dedup`` and
@@ -388,6 +475,39 @@ def ingest_settings(recipe: Recipe) -> dict[str, Any]:
     return out
 
 
+def with_store_settings(recipe: Recipe, stored: dict[str, Any]) -> Recipe:
+    """``recipe`` with each ingest-time key (:data:`INGEST_KEYS`) that it leaves at its default set to the value
+    the store's documents were ingested with, so a store keeps its settings when curate's defaults change.
+
+    ``stored`` is the store's record (``store_meta.ingest_settings``); a key it lacks was added after the store
+    was made, and the store has that key's compatibility value (the value the field takes in recipes recorded
+    before it existed), when there is one. A key the recipe sets to a value other than the default stays as set
+    (and is refused by the store if it differs from the store's).
+    """
+    import json
+
+    base = tomllib.loads(DEFAULT_RECIPE.read_text(encoding="utf-8"))
+    data = json.loads(recipe.source) if recipe.source else {}
+    out = recipe
+    for key in INGEST_KEYS:
+        table, name = key.split(".")
+        section = getattr(out, table)
+        field = next(f for f in fields(section) if f.name == name)
+        if key in stored:
+            value = _coerce(get_type_hints(type(section))[name], stored[key], key)
+        elif field.default is not MISSING:
+            value = field.default
+        else:
+            continue
+        current = getattr(section, name)
+        if current != value and current == base.get(table, {}).get(name, current):
+            from dataclasses import replace
+
+            out = replace(out, **{table: replace(section, **{name: value})})
+            data = _merge(data, {table: {name: value}})
+    return out if out is recipe else _with_source(out, data)
+
+
 def recipe_from_source(source: str) -> Recipe:
     """The recipe recorded in a store (``runs.recipe_toml`` / ``decisions.recipe_toml``: the merged recipe as
     JSON), rebuilt and validated.
@@ -398,6 +518,9 @@ def recipe_from_source(source: str) -> Recipe:
     import json
 
     data = json.loads(source)
+    if isinstance(data.get("mix"), dict):  # recorded before a [mix] key existed: that key's default
+        defaults = tomllib.loads(DEFAULT_RECIPE.read_text(encoding="utf-8"))["mix"]
+        data["mix"] = {**{k: v for k, v in defaults.items() if k != "buckets"}, **data["mix"]}
     recipe = _build(Recipe, data, "")
     _validate(recipe)
     return _with_source(recipe, data)

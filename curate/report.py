@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from curate.certify import certificates_table, hard_evidence_sql
 from curate.escape import csv_cell_sql
 from curate.licenses.policy import get_policy
 from curate.licenses.spdx import license_by_spdx
@@ -175,6 +176,16 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
             ["tier", "records", "kept"],
             note="pre_cutoff: WARC-Date before the cutoff (hard evidence). attested: same payload captured before it.",
         ),
+        _section(
+            con,
+            "by-tier-evidence",
+            "Kept documents and tokens by tier and the hard evidence it rests on",
+            hard_evidence_sql(recipe.cutoff),
+            ["tier · hard evidence", "kept", "mix tokens", "flagged"],
+            note="Every tier rests on hard evidence alone: this capture's WARC-Date (or the interval its certain "
+            "parts prove), or the same payload digest captured before the cutoff. Page dates are soft and same-URL "
+            "captures weak: they never set a tier. flagged: a contradiction in the evidence (curate certify).",
+        ),
         _reason_section(con),
         _section(
             con,
@@ -310,7 +321,7 @@ KEPT_EXPORT = """
     SELECT d.doc_id, d.url, d.domain, d.warc_file, d.record_offset, d.record_length, d.warc_record_id,
            d.warc_payload_digest, d.warc_date, d.crawl_id, d.tier, d.license_spdx, d.license_scope,
            d.license_confidence, d.license_conflict, d.license_url, d.title, d.author, d.site_name,
-           d.optout, d.optout_site, d.mgt_score, coalesce(t.tokens, 0) AS mix_tokens
+           d.optout, d.optout_site, d.mgt_score, d.flags, coalesce(t.tokens, 0) AS mix_tokens
     FROM documents d LEFT JOIN mix_tokens t USING (doc_id) WHERE d.status = 'kept' ORDER BY d.doc_id"""
 
 
@@ -319,13 +330,14 @@ ALL_EXPORT = """
            d.record_length, d.warc_record_id, d.warc_payload_digest, d.warc_date, d.crawl_id, d.tier, d.date_reason,
            d.tagged_license_spdx, d.tagged_license_scope, d.license_spdx, d.license_scope, d.license_conflict,
            d.license_url, d.title, d.author, d.site_name, d.optout, d.optout_site, d.mgt_score, d.mgt_reason,
-           d.dup_cluster_id, d.decision_id, coalesce(t.tokens, 0) AS mix_tokens
+           d.dup_cluster_id, d.decision_id, d.flags, d.flag_detail, coalesce(t.tokens, 0) AS mix_tokens
     FROM documents d LEFT JOIN mix_tokens t USING (doc_id) ORDER BY d.doc_id"""
 
 
 def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[Path]:
     """Write every document's status, licence, attribution and coordinates (``documents``: kept, dropped and
-    excluded alike; ``kept_documents`` the kept ones), and all licence and opt-out evidence, as CSV and Parquet
+    excluded alike; ``kept_documents`` the kept ones), all licence, opt-out and attestation evidence, and each kept
+    document's certificate (``certificates``: tier, hard_evidence_only, contradictions, the certificate as JSON), as CSV and Parquet
     into ``folder`` (written beside it and renamed into place when whole). In the CSV files a crawled value
     that a spreadsheet would read as a formula starts with an apostrophe (:func:`curate.escape.csv_cell_sql`)."""
     _token_view(con, mix)
@@ -337,14 +349,19 @@ def export_provenance(con: Any, folder: Path, mix: Path | None = None) -> list[P
         "documents": ALL_EXPORT,
         "license_evidence": "SELECT e.* FROM license_evidence e ORDER BY ALL",
         "optout_evidence": "SELECT o.* FROM optout_evidence o ORDER BY ALL",
+        "attestation_evidence": "SELECT a.* FROM attestation_evidence a ORDER BY ALL",
+        "certificates": "SELECT * FROM certificates ORDER BY doc_id",
     }
     names: list[str] = []
     try:
+        con.register("certificates", certificates_table(con))
         _export(con, tmp, queries, names)
         write_document_pages(con, tmp / "doc")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        con.unregister("certificates")
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)

@@ -13,3 +13,5 @@ DEFAULT_RECIPE = PIPELINES_DIR / "default.toml"
 CLASSIFIERS_DIR = REPO_ROOT / "classifiers"
 LICENSES_DIR = REPO_ROOT / "licenses"
 SAMPLE_DIR = REPO_ROOT / "sample"
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"  # data that ships inside the package
+CRAWL_CALENDAR = PACKAGE_DATA_DIR / "crawl_calendar.csv"

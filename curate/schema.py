@@ -8,20 +8,23 @@ of every component that changes outputs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "store-v2"
-STORE_VERSIONS = ("store-v1", "store-v2")  # every version this code can open (older ones are migrated)
+SCHEMA_VERSION = "store-v3"
+STORE_VERSIONS = ("store-v1", "store-v2", "store-v3")  # every version this code can open (older ones are migrated)
 
 # Versioned names of the components whose output lands in the store. Bump the suffix when a change alters
 # what a component writes for the same input.
-READER_NAME = "warc-reader-v1"
-LICENSE_TAGGER_NAME = "license-tagger-v1"
-DEDUP_NAME = "dedup-minhash-lsh-v2"
+READER_NAME = "warc-reader-v2"
+LICENSE_TAGGER_NAME = "license-tagger-v2"
+DEDUP_NAME = "dedup-minhash-lsh-v3"
 LANGID_NAME = "fasttext-lid176"
+ATTEST_NAME = "attest-digest-v1"  # how `curate attest` matches payload digests against capture indexes and stores
+CERTIFICATE_NAME = "certificate-v1"  # the layout of a document's low-background certificate
 
 
 class Status(StrEnum):
@@ -37,6 +40,7 @@ class Reason(StrEnum):
 
     # quarantined: the bytes could not be read as a complete record
     UNREADABLE_FILE = "unreadable_file"
+    UNREACHABLE_INPUT = "unreachable_input"
     READ_ERROR = "read_error"
     TRUNCATED_RECORD = "truncated_record"
     DIGEST_MISMATCH = "digest_mismatch"
@@ -49,6 +53,7 @@ class Reason(StrEnum):
     EXTRACT_TIMEOUT = "extract_timeout"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     HTTP_STATUS = "http_status"
+    TRUNCATED_PAYLOAD = "truncated_payload"
     NO_TEXT = "no_text"
     TOO_SHORT = "too_short"
     LANGUAGE_EXCLUDED = "language_excluded"
@@ -62,6 +67,7 @@ class Reason(StrEnum):
 
 REASON_STATUS: dict[Reason, Status] = {
     Reason.UNREADABLE_FILE: Status.QUARANTINED,
+    Reason.UNREACHABLE_INPUT: Status.QUARANTINED,
     Reason.READ_ERROR: Status.QUARANTINED,
     Reason.TRUNCATED_RECORD: Status.QUARANTINED,
     Reason.DIGEST_MISMATCH: Status.QUARANTINED,
@@ -72,6 +78,8 @@ REASON_STATUS: dict[Reason, Status] = {
 
 REASON_HELP: dict[Reason, str] = {
     Reason.UNREADABLE_FILE: "the input file could not be opened or is not a WARC/ARC file; detail has the error",
+    Reason.UNREACHABLE_INPUT: "a remote input could not be reached (connection refused or reset, timeout, HTTP 5xx "
+    "or 429) after retries with backoff; detail has the last error; `curate ingest --retry-quarantined` reads it again",
     Reason.READ_ERROR: "the WARC reader failed at this offset (corrupt gzip, malformed headers); detail has the error",
     Reason.TRUNCATED_RECORD: "the record block is shorter than its Content-Length (cut file or gzip member)",
     Reason.DIGEST_MISMATCH: "the record block does not match its WARC-Block-Digest (corrupt, or a Content-Length that lies)",
@@ -83,6 +91,8 @@ REASON_HELP: dict[Reason, str] = {
     Reason.EXTRACT_TIMEOUT: "the extractor ran past the recipe's extract.timeout_s on this page",
     Reason.UNSUPPORTED_CONTENT_TYPE: "the payload is not HTML (or plain text for WET conversion records)",
     Reason.HTTP_STATUS: "the HTTP status is not 2xx",
+    Reason.TRUNCATED_PAYLOAD: "the payload was cut short (flags `http_truncated` or `warc_truncated`) and the recipe's "
+    "read.truncated is `drop`; detail has the flags' details",
     Reason.NO_TEXT: "the extractor found no main text",
     Reason.TOO_SHORT: "the main text is shorter than the recipe's min_chars",
     Reason.LANGUAGE_EXCLUDED: "the detected language is not in the recipe's languages",
@@ -102,6 +112,7 @@ def status_for(reason: Reason) -> Status:
 
 INGEST_REASONS: tuple[Reason, ...] = (
     Reason.UNREADABLE_FILE,
+    Reason.UNREACHABLE_INPUT,
     Reason.READ_ERROR,
     Reason.TRUNCATED_RECORD,
     Reason.DIGEST_MISMATCH,
@@ -125,6 +136,87 @@ def mark(meta: dict[str, object], reason: Reason, detail: str | None = None) -> 
     meta.update({Meta.INGEST_REASON: reason.value, Meta.INGEST_DETAIL: detail})
 
 
+class Flag(StrEnum):
+    """Damage the reader found in a record it could still read (``documents.flags``, a list; each flag's detail in
+    ``flag_detail``). A flagged record is kept unless a rule of the recipe says otherwise (``read.truncated``)."""
+
+    WARC_TRUNCATED = "warc_truncated"
+    HTTP_TRUNCATED = "http_truncated"
+    MALFORMED_HEADERS = "malformed_headers"
+    CONFLICTING_CONTENT_TYPE = "conflicting_content_type"
+    CONFLICTING_CONTENT_LENGTH = "conflicting_content_length"
+    BAD_CONTENT_ENCODING = "bad_content_encoding"
+    BAD_CHUNKED_ENCODING = "bad_chunked_encoding"
+    PAYLOAD_DIGEST_MISMATCH = "payload_digest_mismatch"
+    CHARSET_UNKNOWN_LABEL = "charset_unknown_label"
+    CHARSET_CONFLICT = "charset_conflict"
+    CHARSET_FALLBACK = "charset_fallback"
+    DECODE_ERRORS = "decode_errors"
+
+
+FLAG_HELP: dict[Flag, str] = {
+    Flag.WARC_TRUNCATED: "the WARC record has a WARC-Truncated header: the crawler stopped storing the payload "
+    "(detail: its value, `length`, `time`, `disconnect` or `unspecified`)",
+    Flag.HTTP_TRUNCATED: "the HTTP body is shorter than its Content-Length, a chunked body ends before its last "
+    "chunk, or a compressed body ends before its end (detail: the bytes present and declared)",
+    Flag.MALFORMED_HEADERS: "the HTTP header block breaks RFC 9112: a line without a colon, bare-LF line ends, "
+    "folded (obs-fold) lines, whitespace before a colon, or no valid status line (detail: the first offending line)",
+    Flag.CONFLICTING_CONTENT_TYPE: "Content-Type is sent on several lines with different values; the last valid "
+    "one is used, as browsers do (WHATWG Fetch), and the detail lists them all",
+    Flag.CONFLICTING_CONTENT_LENGTH: "Content-Length is sent with different values (or beside Transfer-Encoding); "
+    "the body length cannot be checked",
+    Flag.BAD_CONTENT_ENCODING: "the Content-Encoding (gzip, deflate, br) does not match the body, which is read as is",
+    Flag.BAD_CHUNKED_ENCODING: "Transfer-Encoding is chunked but the body is not; it is read as is",
+    Flag.PAYLOAD_DIGEST_MISMATCH: "the payload does not match its WARC-Payload-Digest (the block digest matched "
+    "or was absent); see payload_digest_ok",
+    Flag.CHARSET_UNKNOWN_LABEL: "a declared charset is not a WHATWG encoding label and was ignored (detail: the label)",
+    Flag.CHARSET_CONFLICT: "the BOM, HTTP header and page declare different charsets; the detail names them and "
+    "the one used (BOM, then HTTP, then the page, unless the winner cannot decode the bytes and another can)",
+    Flag.CHARSET_FALLBACK: "no declared charset decodes the payload: the charset is a detector's guess (detail: "
+    "the guess and its confidence)",
+    Flag.DECODE_ERRORS: "some bytes are not valid in the charset used and became U+FFFD (detail: how many)",
+}
+
+
+class CharsetSource(StrEnum):
+    """Where the charset that decoded a payload came from (``documents.charset_source``). Rows read before
+    store-v3 keep that reader's values: ``declared`` (HTTP), ``meta``, ``detected``, ``fallback``."""
+
+    BOM = "bom"
+    HEADER = "header"
+    META = "meta"
+    XML = "xml"
+    UTF8 = "utf8"
+    DETECTED = "detected"
+
+
+CHARSET_SOURCE_HELP: dict[CharsetSource, str] = {
+    CharsetSource.BOM: "a byte-order mark at the start of the payload (UTF-8, UTF-16LE/BE), which overrides any "
+    "declaration (WHATWG)",
+    CharsetSource.HEADER: "the charset parameter of the HTTP Content-Type (or of the WARC record's, for records "
+    "without HTTP headers)",
+    CharsetSource.META: "a `<meta charset>` or `<meta http-equiv=Content-Type>` of the page (WHATWG prescan of "
+    "the first 1024 bytes, then the rest of `<head>`), when the HTTP header names none",
+    CharsetSource.XML: "the encoding of an XML declaration (`<?xml ... encoding=...?>`) at the start of the payload",
+    CharsetSource.UTF8: "nothing declared one and the bytes are UTF-8 (ASCII included)",
+    CharsetSource.DETECTED: "nothing declared one and the bytes are not UTF-8: a detector's guess, always flagged "
+    "`charset_fallback`",
+}
+
+
+def add_flag(meta: dict[str, object], flag: Flag, detail: str | None = None) -> None:
+    """Record in a document's metadata that the reader found ``flag`` (once per flag; the first detail stands)."""
+    flags = meta.get(Meta.FLAGS)
+    if not isinstance(flags, list):
+        flags = meta[Meta.FLAGS] = []
+    if flag.value in flags:
+        return
+    flags.append(flag.value)
+    details = json.loads(str(meta[Meta.FLAG_DETAIL])) if meta.get(Meta.FLAG_DETAIL) else {}
+    details[flag.value] = (detail or "")[:500]
+    meta[Meta.FLAG_DETAIL] = json.dumps(details, ensure_ascii=False)
+
+
 class Tier(StrEnum):
     """Low-background tier of a record, from hard capture-time evidence."""
 
@@ -139,6 +231,106 @@ class DateReason(StrEnum):
     MISSING = "warc_date_missing"
     MALFORMED = "warc_date_malformed"
     IMPLAUSIBLE = "warc_date_implausible"
+
+
+class DateRule(StrEnum):
+    """How a capture date was read from WARC-Date (``documents.date_rule``): exactly, or as an interval when only
+    some of its parts are certain (``warc_date_from``/``warc_date_until``; ``warc_date`` stays NULL)."""
+
+    EXACT = "iso8601"
+    MONTH = "year-month-certain"
+    YEAR = "year-certain"
+
+
+DATE_RULE_HELP: dict[DateRule, str] = {
+    DateRule.EXACT: "a W3C ISO 8601 date as the WARC spec requires: `warc_date` is the capture time",
+    DateRule.MONTH: "malformed, but it starts with a valid year and month (`2008-10-294T05:21:46-0700`, as in "
+    "ClueWeb09): the capture lies in that month, [first day, first day of the next month), shifted by the date's "
+    "own UTC offset when it has a readable one, widened by 14 hours each way when it has an unreadable one",
+    DateRule.YEAR: "malformed, but it starts with a valid year and nothing else readable (`2008`, `2008-xx`): the "
+    "capture lies in that year",
+}
+
+
+class Strength(StrEnum):
+    """How much an evidence item of a certificate proves about when a text existed."""
+
+    HARD = "hard"  # the bytes were captured then: sets a tier
+    SOFT = "soft"  # the page's or server's claim (publication date, Last-Modified): shown, never sets a tier
+    WEAK = "weak"  # a related capture (same URL, other bytes): shown, never sets a tier
+    RANGE = "range"  # a crawl's fetch-date range: context only, never a tier
+
+
+STRENGTH_HELP: dict[Strength, str] = {
+    Strength.HARD: "the bytes were captured then (a WARC-Date, or a capture with the same payload digest): sets a tier",
+    Strength.SOFT: "a claim of the page or its server (a publication date, HTTP Last-Modified): shown in the "
+    "certificate, never sets a tier",
+    Strength.WEAK: "a related capture (the same URL with other bytes): shown, never sets a tier",
+    Strength.RANGE: "a crawl's fetch-date range (a crawl id is not a date): context only, never a tier",
+}
+
+
+class EvidenceKind(StrEnum):
+    """Kinds of time evidence (``attestation_evidence.kind``, and the items of a certificate)."""
+
+    WARC_DATE = "warc-date"
+    WARC_DATE_INTERVAL = "warc-date-interval"
+    STORE_CAPTURE = "store-capture"
+    INDEX_CAPTURE = "index-capture"
+    EARLIER_STORE_CAPTURE = "earlier-store-capture"
+    URL_CAPTURE = "url-capture"
+    PAGE_DATE = "page-date"
+    HTTP_LAST_MODIFIED = "http-last-modified"
+    CRAWL_CALENDAR = "crawl-calendar"
+
+
+EVIDENCE_STRENGTH: dict[EvidenceKind, Strength] = {
+    EvidenceKind.WARC_DATE: Strength.HARD,
+    EvidenceKind.WARC_DATE_INTERVAL: Strength.HARD,
+    EvidenceKind.STORE_CAPTURE: Strength.HARD,
+    EvidenceKind.INDEX_CAPTURE: Strength.HARD,
+    EvidenceKind.EARLIER_STORE_CAPTURE: Strength.HARD,
+    EvidenceKind.URL_CAPTURE: Strength.WEAK,
+    EvidenceKind.PAGE_DATE: Strength.SOFT,
+    EvidenceKind.HTTP_LAST_MODIFIED: Strength.SOFT,
+    EvidenceKind.CRAWL_CALENDAR: Strength.RANGE,
+}
+
+EVIDENCE_KIND_HELP: dict[EvidenceKind, str] = {
+    EvidenceKind.WARC_DATE: "this capture's WARC-Date",
+    EvidenceKind.WARC_DATE_INTERVAL: "this capture's malformed WARC-Date read as an interval (see date_rule)",
+    EvidenceKind.STORE_CAPTURE: "a capture in this store with the same verified payload digest",
+    EvidenceKind.INDEX_CAPTURE: "a capture in a Common Crawl columnar index with the same payload digest (any URL)",
+    EvidenceKind.EARLIER_STORE_CAPTURE: "a capture in another curate store with the same verified payload digest",
+    EvidenceKind.URL_CAPTURE: "a capture of the same URL with another payload digest (a near-match: the page "
+    "existed, its bytes differed)",
+    EvidenceKind.PAGE_DATE: "the publication date the page states",
+    EvidenceKind.HTTP_LAST_MODIFIED: "the server's HTTP Last-Modified header of this capture (a server's claim, "
+    "often the time the page was generated)",
+    EvidenceKind.CRAWL_CALENDAR: "the fetch-date range of the capture's crawl (a crawl id is not a date)",
+}
+
+ATTESTING_KINDS: tuple[EvidenceKind, ...] = (EvidenceKind.INDEX_CAPTURE, EvidenceKind.EARLIER_STORE_CAPTURE)
+"""The kinds of ``attestation_evidence`` rows that make a capture ``attested`` when fetched before the cutoff."""
+
+
+class EvidenceFlag(StrEnum):
+    """Contradictions found in time evidence (``attestation_evidence.flag``; certificate items). A flagged
+    capture never attests."""
+
+    OUTSIDE_CRAWL_RANGE = "outside_crawl_range"
+    PUBLISHED_AFTER_CAPTURE = "published_after_capture"
+    MODIFIED_AFTER_CAPTURE = "modified_after_capture"
+
+
+EVIDENCE_FLAG_HELP: dict[EvidenceFlag, str] = {
+    EvidenceFlag.OUTSIDE_CRAWL_RANGE: "the fetch time lies outside the fetch-date range of the crawl it is part "
+    "of (the crawl calendar), or after the lookup itself: a capture from the future of its crawl, or a mislabelled "
+    "one",
+    EvidenceFlag.PUBLISHED_AFTER_CAPTURE: "the page states a publication date later than its capture",
+    EvidenceFlag.MODIFIED_AFTER_CAPTURE: "the server's Last-Modified is later than the capture (a clock or a claim "
+    "that cannot be true)",
+}
 
 
 DATE_REASON_HELP: dict[DateReason, str] = {
@@ -166,6 +358,29 @@ class LicenseScope(StrEnum):
     MEDIA = "media"
     PARTIAL = "partial"
     UNKNOWN = "unknown"
+
+
+class MixFormat(StrEnum):
+    """Shard formats a mix can be written in (``mix.formats``); every format holds the same shards in the same
+    token order, and each shard file has its sidecar beside it."""
+
+    DATATROVE = "datatrove"
+    MEGATRON = "megatron"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+MIX_FORMAT_HELP: dict[MixFormat, str] = {
+    MixFormat.DATATROVE: "datatrove's tokenized files: `mix_NNNNN.ds` (tokens), `.ds.index` (uint64 document ends), "
+    "`.ds.metadata`; read by datatrove's `DatatroveFolderDataset` and nanotron",
+    MixFormat.MEGATRON: "Megatron-LM's indexed dataset: `mix_NNNNN.bin` (tokens) and `mix_NNNNN.idx`; read by "
+    "megatron-core's `IndexedDataset(prefix)`",
+    MixFormat.JSONL: "`mix_NNNNN.jsonl`: one JSON line per entry (its text, document and token range), for inspection",
+    MixFormat.PARQUET: "`mix_NNNNN.parquet`: the JSONL rows as Parquet, for inspection",
+}
+
+TOKEN_FORMATS = (MixFormat.DATATROVE, MixFormat.MEGATRON)
+"""The formats that hold tokens; a mix writes at least one of them."""
 
 
 class Meta:
@@ -196,6 +411,8 @@ class Meta:
     CHARSET = "charset"
     CHARSET_SOURCE = "charset_source"
     PAYLOAD_BYTES = "payload_bytes"
+    FLAGS = "flags"  # list of Flag values; [] when examined and nothing was found
+    FLAG_DETAIL = "flag_detail"
     HEADERS = "_headers"  # the HTTP headers opt-out checks read, removed by the licence step
     # extraction
     EXTRACTOR = "extractor"
@@ -203,9 +420,13 @@ class Meta:
     LANGUAGE = "language"
     LANGUAGE_SCORE = "language_score"
     PAGE_DATE = "page_date"
+    HTTP_LAST_MODIFIED = "http_last_modified"
     # capture date
     WARC_DATE = "warc_date"
     DATE_REASON = "date_reason"
+    WARC_DATE_FROM = "warc_date_from"
+    WARC_DATE_UNTIL = "warc_date_until"
+    DATE_RULE = "date_rule"
     # MGT score
     MGT_SCORE = "mgt_score"
     MGT_MODEL = "mgt_model"
@@ -251,6 +472,7 @@ def _c(name: str, kind: str, doc: str) -> Column:
         "float": (pa.float64(), "DOUBLE"),
         "bool": (pa.bool_(), "BOOLEAN"),
         "ts": (pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
+        "strlist": (pa.list_(pa.string()), "VARCHAR[]"),
     }
     arrow, sql = types[kind]
     return Column(name, arrow, sql, doc)
@@ -276,7 +498,7 @@ INGEST_COLUMNS: tuple[Column, ...] = (
     _c("http_status", "int", "HTTP status code; NULL for non-HTTP records"),
     _c("content_type", "str", "payload MIME type (HTTP Content-Type, else the record's)"),
     _c("charset", "str", "charset used to decode the payload"),
-    _c("charset_source", "str", "where the charset came from: declared, detected, fallback"),
+    _c("charset_source", "str", "where the charset came from (CharsetSource: bom, header, meta, xml, utf8, detected)"),
     _c("payload_bytes", "int", "payload length in bytes after de-chunking/decompression"),
     _c("extractor", "str", "versioned name of the text extractor"),
     _c("text_chars", "int", "length of the extracted text in characters"),
@@ -284,7 +506,19 @@ INGEST_COLUMNS: tuple[Column, ...] = (
     _c("language", "str", "detected language (ISO 639 code)"),
     _c("language_score", "float", "language-id confidence"),
     _c("page_date", "str", "publication date found in the page (soft evidence only)"),
+    _c(
+        "http_last_modified",
+        "ts",
+        "HTTP Last-Modified of the capture (UTC; soft evidence only); NULL when absent or not an HTTP-date",
+    ),
     _c("date_reason", "str", "why warc_date (and so tier) is NULL"),
+    _c(
+        "date_rule",
+        "str",
+        "how WARC-Date was read (DateRule: iso8601, year-month-certain, year-certain); NULL when it could not be",
+    ),
+    _c("warc_date_from", "ts", "start of the capture-time interval when only part of WARC-Date is certain"),
+    _c("warc_date_until", "ts", "end (exclusive) of that interval; NULL with warc_date_from when there is none"),
     _c("mgt_score", "float", "calibrated P(model-generated); NULL with mgt_reason when not scored"),
     _c("mgt_model", "str", "versioned name of the MGT model"),
     _c("mgt_reason", "str", "why mgt_score is NULL"),
@@ -307,6 +541,13 @@ INGEST_COLUMNS: tuple[Column, ...] = (
         "what reading or extraction found that rules the record out (INGEST_REASONS); NULL if nothing",
     ),
     _c("ingest_detail", "str", "the error or value behind ingest_reason"),
+    _c(
+        "flags",
+        "strlist",
+        "damage the reader found in a record it could read (Flag values); [] when none, NULL when never examined "
+        "(unreadable stretches, rows migrated from stores before store-v3)",
+    ),
+    _c("flag_detail", "str", "JSON object: each flag's detail (the WARC-Truncated value, bytes present/declared, …)"),
 )
 """Columns of ``documents`` that ingest writes (stage-1 shards). They are facts of the record and never change."""
 
@@ -368,6 +609,48 @@ TEXT_COLUMNS: tuple[Column, ...] = (
     _c("doc_id", "str", "the document"),
     _c("text", "str", "extracted main text"),
 )
+
+ATTESTATION_COLUMNS: tuple[Column, ...] = (
+    _c("pass_id", "int", "the attestation pass that found the capture (attest_passes.pass_id)"),
+    _c("doc_id", "str", "the document whose payload digest (or URL, for url-capture) matched"),
+    _c("kind", "str", "index-capture | earlier-store-capture (digest equality) | url-capture (same URL, other digest)"),
+    _c("strength", "str", "hard (digest equality) | weak (url-capture: never changes a tier)"),
+    _c("source", "str", "the index path or glob, or the other store's folder, as given"),
+    _c("digest", "str", "the matched capture's payload digest, canonical (sha1: and base32)"),
+    _c("url", "str", "the matched capture's URL (may differ from the document's: mirrors, tracking parameters)"),
+    _c("fetch_time", "ts", "when the matched capture was fetched (UTC)"),
+    _c("tz_assumed", "bool", "true when the source's fetch time had no time zone and was read as UTC"),
+    _c("crawl", "str", "the matched capture's crawl (e.g. CC-MAIN-2021-04); NULL when the source has none"),
+    _c("warc_filename", "str", "WARC file of the matched capture"),
+    _c("warc_record_offset", "int", "byte offset of the matched capture in its WARC file"),
+    _c("warc_record_length", "int", "byte length of the matched capture"),
+    _c("fetch_status", "int", "HTTP status of the matched capture; NULL when the source has none"),
+    _c("mime", "str", "detected MIME type of the matched capture; NULL when the source has none"),
+    _c("flag", "str", "a contradiction (EvidenceFlag) that keeps this capture from attesting; NULL when none"),
+)
+"""Columns of ``attestation_evidence``: captures found by ``curate attest`` in capture indexes and earlier stores,
+whatever their fetch time, so ``curate decide`` can judge them against any cutoff without looking them up again."""
+
+SIDECAR_COLUMNS: tuple[Column, ...] = (
+    _c("shard", "str", "the shard file the entry is in (e.g. mix_00000.ds)"),
+    _c("token_start", "int", "first token of the entry in the shard (BOS included when the mix adds one)"),
+    _c("token_end", "int", "one past the entry's last token (EOS included when the mix adds one)"),
+    _c("bucket", "str", "the mix bucket the document was selected by"),
+    _c("copy", "int", "0 for a document's first entry in the mix, 1 for its second (upsampled) copy, …"),
+    _c("doc_id", "str", "the document (documents.doc_id)"),
+    _c("warc_file", "str", "WARC file of the record, as read"),
+    _c("record_offset", "int", "byte offset of the record in the WARC file"),
+    _c("record_length", "int", "byte length of the record"),
+    _c("warc_record_id", "str", "WARC-Record-ID"),
+    _c("url", "str", "WARC-Target-URI"),
+    _c("warc_date", "ts", "WARC-Date (UTC)"),
+    _c("license_spdx", "str", "page licence in force when the mix was written"),
+    _c("license_scope", "str", "what the licence covers"),
+    _c("tier", "str", "low-background tier when the mix was written"),
+    _c("mgt_score", "float", "P(model-generated) when the mix was written"),
+)
+"""Columns of a mix's sidecars (``<shard file>.sidecar.parquet`` beside every shard file, and the mix's
+``sidecar.parquet``): one row per entry, token range → document → WARC record."""
 
 
 def arrow_schema(columns: tuple[Column, ...], extra: list[pa.Field] | None = None) -> pa.Schema:
@@ -450,6 +733,19 @@ STORE_TABLES_DDL: tuple[str, ...] = (
     "CREATE TABLE dup_edges (a VARCHAR, b VARCHAR, kind VARCHAR, pass_id INTEGER)",
     "CREATE TABLE minhash_signatures (doc_id VARCHAR PRIMARY KEY, minhash UINTEGER[])",
     "CREATE TABLE minhash_bands (doc_id VARCHAR, band INTEGER, key UBIGINT)",
+    # one row per attestation pass: the sources it looked in (paths, files, crawls) and what it found
+    """CREATE TABLE attest_passes (
+  pass_id INTEGER PRIMARY KEY, -- the pass's number in this store
+  started_at TIMESTAMPTZ, -- when it started
+  finished_at TIMESTAMPTZ, -- when it committed
+  tool VARCHAR, -- ATTEST_NAME of the matching code
+  cutoff DATE, -- documents captured before it were not looked up
+  sources_json VARCHAR, -- each source: kind, path as given, files read, crawls, bytes, modification times
+  n_looked_up BIGINT, -- documents whose digest was looked up
+  n_hard BIGINT, -- digest-equal captures recorded (any fetch time)
+  n_weak BIGINT -- same-URL captures with another digest recorded
+)""",
+    ddl("attestation_evidence", ATTESTATION_COLUMNS),
 )
 """The store's tables besides ``documents``, ``texts`` and the evidence tables (whose DDL comes from their
 column lists)."""

@@ -227,11 +227,14 @@ def transaction(con: Any) -> Iterator[Any]:
 
 
 def known_inputs(con: Any) -> dict[str, dict[str, Any]]:
-    """Every input file the store holds, by base name: its path, size and SHA-256 as recorded at ingest."""
+    """Every input file the store holds, by base name: its path, size and SHA-256 as recorded at ingest (the
+    first ingest that read it; an input no ingest could read has ``sha256`` None)."""
     out: dict[str, dict[str, Any]] = {}
     for run_id, inputs_json in con.execute("SELECT run_id, inputs_json FROM runs ORDER BY started_at").fetchall():
         for entry in json.loads(inputs_json or "[]"):
-            out.setdefault(Path(str(entry["path"])).name, {**entry, "run_id": run_id})
+            name = Path(str(entry["path"])).name
+            if name not in out or (not out[name].get("sha256") and entry.get("sha256")):
+                out[name] = {**entry, "run_id": run_id}
     return out
 
 

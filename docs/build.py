@@ -92,10 +92,13 @@ FALLBACK_HELP: dict[str, dict[str, str]] = {
         "language_out_of_scope": "the classifier does not cover the record's language (the models cover English)",
     },
     "LicenseScope": {
-        "page": "a licence for the whole page: rel=license, a licence meta, or the page's own JSON-LD",
-        "media": "licences found only on media: figure captions, image credits, `ImageObject`s",
-        "partial": "a page licence next to other licences on parts of the page",
-        "unknown": "only bare licence links, or signals that conflict (`license_conflict`; never resolved silently)",
+        "page": "a licence for the page's text: rel=license, a licence meta, RDFa/microdata, the page's own JSON-LD, "
+        'or a statement in words ("This work is licensed under …", a footer notice, in any of the CC deed '
+        "languages); differently licensed images on the page are media exceptions in the evidence",
+        "media": "licences found only on media: figure captions, image/map/audio/theme credits, `ImageObject`s",
+        "partial": 'a page licence next to a different licence stated for a part of the text ("this section …")',
+        "unknown": "only bare licence links or badges, or page signals that conflict (`license_conflict`; the SPDX id "
+        "shown is then the most restrictive candidate, every candidate stays evidence)",
     },
 }
 """Meanings of enum values, by enum class name, used where curate.schema has no ``<NAME>_HELP`` dict."""
@@ -183,9 +186,12 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "version": (ALL,),
     "cutoff": (DECIDE, REPORT),
     "seed": (MIX,),
-    "executor": (INGEST,),
-    "executor.workers": (INGEST, DEDUP),
-    "executor.duckdb_memory": (INGEST, DEDUP, DECIDE),
+    "executor": (INGEST, MIX),
+    "executor.tasks": (INGEST,),
+    "executor.gpus_per_task": (INGEST,),
+    "executor.workers": (INGEST, DEDUP, MIX),
+    "executor.duckdb_memory": (INGEST, DEDUP, DECIDE, MIX),
+    "read": (DECIDE,),
     "extract": (INGEST,),
     "extract.min_chars": (DECIDE,),
     "extract.languages": (DECIDE,),
@@ -200,6 +206,7 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "license": (DECIDE,),
     "license.policy": (DECIDE, REPORT),
     "dedup": (DEDUP,),
+    "dedup.scheme": (INGEST, DEDUP),
     "dedup.threshold": (INGEST, DEDUP),
     "dedup.num_perm": (INGEST, DEDUP),
     "dedup.ngram": (INGEST, DEDUP),
@@ -221,11 +228,10 @@ KEY_HELP: dict[str, str] = {
     "(`probability` rule)",
     "dedup.exact": "drop exact duplicates (normalised-text hash, verified payload digest)",
     "dedup.near": "drop near duplicates (MinHash LSH)",
-    "mix.tokenizer": "tokenizer of the shards (tiktoken encoding name; the offline copy ships with the package)",
-    "mix.max_tokens_per_shard": "tokens per shard file before a new one starts",
-    "mix.buckets.name": "bucket name: letters, digits, `-` and `_`, unique; shard files are named after it",
+    "mix.buckets.name": "bucket name: letters, digits, `-` and `_`, unique; the manifest and sidecars name it",
     "mix.buckets.where": "SQL condition over the columns of `documents` (checked before any work)",
-    "mix.buckets.weight": "sampling weight: 1.0 takes each document once, 0.5 a seeded half, 2.0 twice",
+    "mix.buckets.weight": "the bucket's share of the mix (weights are normalised to sum to 1, and the manifest says so)",
+    "mix.buckets.tokens": "a token target for the bucket, met by seeded sampling within `mix.max_copies`",
 }
 """Meanings of recipe keys that have no comment in pipelines/default.toml."""
 

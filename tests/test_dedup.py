@@ -102,7 +102,7 @@ def _store(folder: Path, docs: dict[str, str], recipe, year: int = 2020) -> Path
     from curate.store import writing
 
     p = recipe.dedup_params
-    mh = MinHasher(p.num_perm, p.ngram, p.seed)
+    mh = p.hasher()
     with writing(folder, "test", create=True) as con:
         for i, (doc_id, text) in enumerate(docs.items()):
             sig = mh.signature(text)
@@ -135,7 +135,7 @@ def _clusters(store: Path) -> dict[str, str]:
         con.close()
 
 
-@pytest.mark.parametrize("verify", ["signature", "exact"])
+@pytest.mark.parametrize("verify", ["text", "signature", "exact"])
 def test_clusters_over_the_store(tmp_path: Path, verify: str) -> None:
     from dataclasses import replace
 
@@ -159,7 +159,7 @@ def test_clusters_over_the_store(tmp_path: Path, verify: str) -> None:
     roots = _clusters(store)
     assert roots["a"] == roots["b"] == roots["d"] == "a"  # the earliest capture anchors its cluster
     assert roots["c"] == roots["f"] == "c"
-    assert "e" not in roots  # 150 of 400 words changed: far below 0.8
+    assert "e" not in roots  # 150 of 400 words changed: far below any of the rules
 
 
 def test_all_identical_corpus_is_one_cluster(tmp_path: Path) -> None:
@@ -231,3 +231,17 @@ def test_megabyte_documents_sign_in_bounded_memory() -> None:
     with np.errstate(over="ignore"):
         direct = ((small[:, None] * mh.a[None, :] + mh.b[None, :]) >> np.uint64(32)).min(axis=0)
     assert np.array_equal(mh.signature(BASE), direct)
+
+
+def test_a_store_keeps_the_settings_it_was_ingested_with() -> None:
+    from curate.recipe import ingest_settings, load_recipe, with_store_settings
+
+    recipe = load_recipe()
+    old = {k: v for k, v in ingest_settings(recipe).items() if k != "dedup.scheme"}  # before schemes existed
+    old.update({"dedup.threshold": 0.8, "dedup.num_perm": 128, "dedup.ngram": 5})
+    adopted = with_store_settings(recipe, old)
+    d = adopted.dedup
+    assert (d.scheme, d.threshold, d.num_perm, d.ngram) == ("words-v1", 0.8, 128, 5)
+    assert adopted.dedup_params.name == "minhash-lsh-v2:perm=128,ngram=5,bands=15x7,seed=1234"
+    assert '"ngram": 5' in adopted.source and d.verify == recipe.dedup.verify  # dedup-time keys stay the recipe's
+    assert with_store_settings(recipe, ingest_settings(recipe)) is recipe

@@ -1,5 +1,5 @@
 """A whole run as one chain on datatrove's Slurm and Ray executors (stage 1, load into the store, finish:
-dedup, decide, mix, report): built, chained and picklable (no cluster here, so nothing is submitted)."""
+dedup, decide, mix, report): built, chained and picklable. tests/test_cluster.py runs them on real clusters."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def test_ray_chain(tmp_path: Path) -> None:
     assert all(isinstance(e, RayPipelineExecutor) for e in (stage1, load, final))
     assert (stage1.gpus_per_task, load.gpus_per_task, final.gpus_per_task) == (1, 0, 0)
     assert final.depends is load and load.depends is stage1
+    # the driver holds the store's lock while Ray's tasks run, so the load task must not take it again
+    assert not load.pipeline[0].lock
+    again = pickle.loads(pickle.dumps(final))  # Ray ships the whole executor, its dependencies with it
+    assert type(again) is type(final) and isinstance(again.depends.depends.pipeline[-1], type(stage1.pipeline[-1]))
 
 
 def test_slurm_needs_a_partition(tmp_path: Path) -> None:

@@ -328,6 +328,47 @@ def test_non_utf8_urls_keep_their_bytes_and_deep_pages_give_a_reason(tmp_path: P
     assert reason == "no_text" and "nested 100003 deep" in detail
 
 
+# and: damaged records say what is wrong with them (issue 14's gate)
+def test_every_kind_of_damaged_record_gets_its_reason_or_flag(tmp_path: Path, recipe) -> None:
+    from damaged import write_damaged_warc
+
+    src = tmp_path / "damaged.warc.gz"
+    kinds, corrupt_at = write_damaged_warc(src)
+    assert len(kinds) + 1 >= 19  # the held-out crawl plants 19 kinds
+    store = tmp_path / "s"
+    ingest([str(src)], store, recipe)
+    decide(store, recipe)
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            store, "SELECT coalesce(url, record_offset::VARCHAR), status, reason, flags, flag_detail FROM documents"
+        )
+    }
+    assert len(rows) == len(kinds) + 1  # every record has a row, the unreadable stretch included
+    assert rows[str(corrupt_at)][:2] == ("quarantined", "read_error")
+    missed = []
+    for k in kinds:
+        status, reason, flags, detail = rows[k.url]
+        if k.reason is not None:
+            ok = reason == k.reason and status in ("dropped", "quarantined")
+        else:  # kept despite the damage, which the row names (and details)
+            ok = status == "kept" and set(k.flags) <= set(flags) and all(f in detail for f in k.flags)
+        if not ok:
+            missed.append((k.name, status, reason, flags))
+    assert not missed, missed
+    # keeping truncated pages is the recipe's choice, applied by decide without reading the WARC again
+    truncated = {k.url for k in kinds if {"http_truncated", "warc_truncated"} & set(k.flags)}
+    drop = tmp_path / "drop.toml"
+    drop.write_text('[read]\ntruncated = "drop"\n')
+    decide(store, load_recipe(drop))
+    dropped = {
+        r[0]: r[1] for r in q(store, "SELECT url, reason_detail FROM documents WHERE reason = 'truncated_payload'")
+    }
+    assert set(dropped) == truncated and all("truncated" in d for d in dropped.values())
+    decide(store, recipe)
+    assert q(store, "SELECT count(*) FROM documents WHERE reason = 'truncated_payload'") == [(0,)]
+
+
 def test_every_guarantee_is_documented() -> None:
     doc = (REPO_ROOT / "docs" / "guarantees.md").read_text(encoding="utf-8")
     tests = [n for n in globals() if n.startswith("test_") and n != "test_every_guarantee_is_documented"]

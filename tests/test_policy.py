@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from curate.errors import ConfigError
-from curate.licenses.policy import get_policy, load_domain_reviews
+from curate.licenses.policy import get_policy, load_domain_reviews, load_policies
 from curate.licenses.site_optout import SiteSignals
+from curate.licenses.tagger import page_claims, tag_html
 from curate.recipe import load_recipe
 from curate.resources import SAMPLE_DIR
 
@@ -27,6 +28,51 @@ def test_policies() -> None:
     assert get_policy("record").admits("CC-BY-NC-ND-4.0", "page", True)
     with pytest.raises(ConfigError, match="known: no-nc-nd, open, record"):
         get_policy("lenient")
+
+
+# Verdicts a policy meets: (spdx shown, scope, conflict, claims = licences page signals claim for the text)
+VERDICTS = {
+    "page-open": ("CC-BY-4.0", "page", False, ("CC-BY-4.0",)),
+    "page-nc": ("CC-BY-NC-4.0", "page", False, ("CC-BY-NC-4.0",)),
+    "page-nd": ("CC-BY-ND-4.0", "page", False, ("CC-BY-ND-4.0",)),
+    # the tagger shows the most restrictive candidate of a conflict; the claims hold both
+    "conflict-by-vs-nc": ("CC-BY-NC-4.0", "unknown", True, ("CC-BY-4.0", "CC-BY-NC-4.0")),
+    # a caller that shows the permissive one must still be excluded: the NC claim decides
+    "conflict-shown-permissive": ("CC-BY-4.0", "unknown", True, ("CC-BY-4.0", "CC-BY-NC-4.0")),
+    "conflict-open-open": ("CC-BY-SA-4.0", "unknown", True, ("CC-BY-4.0", "CC-BY-SA-4.0")),
+    "partial-nc-part": ("CC-BY-4.0", "partial", False, ("CC-BY-4.0", "CC-BY-NC-4.0")),
+    "page-with-nc-photo": ("CC-BY-4.0", "page", False, ("CC-BY-4.0",)),  # the photo's NC is media: no claim
+    "media-only-nc": ("CC-BY-NC-4.0", "media", False, ()),
+    "unknown-badge-nc": ("CC-BY-NC-4.0", "unknown", False, ()),
+    "none": (None, None, None, ()),
+}
+ADMITTED = {  # policy -> verdicts it keeps; every other verdict is excluded
+    "record": set(VERDICTS),
+    "no-nc-nd": {"page-open", "conflict-open-open", "page-with-nc-photo", "media-only-nc", "unknown-badge-nc", "none"},
+    "open": {"page-open", "page-with-nc-photo"},
+}
+
+
+def test_every_policy_against_every_kind_of_verdict() -> None:
+    assert set(ADMITTED) == set(load_policies()), "a policy in licenses/policies.toml has no row here"
+    for name, keeps in ADMITTED.items():
+        policy = get_policy(name)
+        for verdict, (spdx, scope, conflict, claims) in VERDICTS.items():
+            assert policy.admits(spdx, scope, conflict, claims) == (verdict in keeps), (name, verdict)
+
+
+def test_conflicting_metas_from_the_issue() -> None:
+    """<meta name=license> NC next to <link rel=license> BY: never shown as the permissive one, excluded by NC."""
+    v = tag_html(
+        """<html><head><meta name="license" content="https://creativecommons.org/licenses/by-nc/4.0/">
+        <link rel="license" href="https://creativecommons.org/licenses/by/4.0/"></head><body><p>x</p></body></html>"""
+    )
+    assert (v.spdx_id, v.scope, v.conflict) == ("CC-BY-NC-4.0", "unknown", True)
+    claims = page_claims(v.evidence)
+    assert claims == {"CC-BY-4.0", "CC-BY-NC-4.0"}
+    assert not get_policy("no-nc-nd").admits(v.spdx_id, v.scope, v.conflict, claims)
+    assert not get_policy("open").admits(v.spdx_id, v.scope, v.conflict, claims)
+    assert get_policy("record").admits(v.spdx_id, v.scope, v.conflict, claims)
 
 
 def write(path: Path, text: str) -> Path:

@@ -14,6 +14,7 @@ from curate.read.warc import DOC_RECORD_TYPES, decode_payload, domain_of, iter_r
 from curate.schema import Reason, status_for
 
 from conftest import FIXTURE_WARC_DIRS, TEST_DATA, WARC_DIR, all_fixture_warcs, warc_fixture
+from damaged import RUSSIAN, http_block, kinds, record, write_damaged_warc
 
 
 def reason(meta: dict) -> str | None:
@@ -131,6 +132,26 @@ def test_corrupt_gzip_member_mid_file_keeps_records_before_and_after(tmp_path: P
             )
 
 
+def test_damaged_first_member_does_not_hide_the_records_after_it(tmp_path: Path) -> None:
+    """A file whose first gzip member does not inflate to a record (here: a gzip header over plain bytes) is not
+    'not a WARC': its first stretch is one read_error row and every record after it is read."""
+    src = by_name("sample-0000.warc.gz").read_bytes()
+    good = list(iter_records(str(by_name("sample-0000.warc.gz"))))
+    first_end = good[1].metadata["record_offset"]
+    broken = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + gzip.decompress(src[:first_end]) + src[first_end:]
+    path = tmp_path / "bad-first.warc.gz"
+    path.write_bytes(broken)
+    docs = list(iter_records(str(path)))
+    first = docs[0].metadata
+    assert reason(first) == "read_error" and first["record_offset"] == 0
+    assert "resumed at offset" in first["ingest_detail"]
+    assert ids(docs[1:]) == ids(good[1:])
+    not_warc = tmp_path / "not-a-warc.gz"
+    not_warc.write_bytes(gzip.compress(b"just some text, no records\n" * 100))
+    (only,) = list(iter_records(str(not_warc)))
+    assert reason(only.metadata) == "unreadable_file"
+
+
 def test_file_cut_in_last_record(tmp_path: Path) -> None:
     src = by_name("sample-0001.warc.gz").read_bytes()
     path = tmp_path / "cut.warc.gz"
@@ -222,8 +243,120 @@ def test_malformed_date_is_kept_raw() -> None:
 def test_decode_payload() -> None:
     assert decode_payload("héllo".encode("cp1252"), "windows-1252")[0] == "héllo"
     assert decode_payload('<meta charset="koi8-r">привет'.encode("koi8-r"), None)[1] == "koi8-r"
-    assert decode_payload(bytes(range(256)) * 20, "utf-8") == (None, None, None)
-    assert decode_payload(b"plain ascii", "no-such-charset")[0] == "plain ascii"
+    assert decode_payload(bytes(range(256)) * 20, "utf-8")[:3] == (None, None, None)
+    unknown = decode_payload(b"plain ascii", "no-such-charset")
+    assert unknown.text == "plain ascii" and [f for f, _ in unknown.flags] == ["charset_unknown_label"]
+
+
+# Real sentences in each legacy charset family, as pages that declare the charset only in a <meta> (HTTP says
+# just text/html). Each holds characters that Python's codec of the same label cannot decode where the WHATWG
+# decoder can (GBK's 镕, Windows-31J's ①, Big5-HKSCS's 峯), or that a wrong guess would garble.
+LEGACY = {
+    "windows-1251": "Москва — столица России, крупнейший по численности населения город страны. " * 3,
+    "koi8-r": "Съешь же ещё этих мягких французских булок, да выпей чаю. Широкая электрификация губерний. " * 3,
+    "shift_jis": "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。①②③の順に記す。" * 3,
+    "euc-jp": "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。薄暗い所で泣いていた。" * 3,
+    "iso-2022-jp": "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。" * 3,
+    "gb2312": "北京是中华人民共和国的首都，是全国的政治中心、文化中心。朱镕基曾任国务院总理。" * 3,
+    "gbk": "上海是中国的经济中心之一，位于长江入海口。朱镕基曾任上海市市长。" * 3,
+    "gb18030": "广州是广东省的省会，历史悠久，是海上丝绸之路的起点之一。" * 3,
+    "big5": "臺北市是中華民國的首都，位於臺灣北部的臺北盆地。香港的「峯」字常見於地名。" * 3,
+    "windows-1250": "Příliš žluťoučký kůň úpěl ďábelské ódy. Zażółć gęślą jaźń. Árvíztűrő tükörfúrógép. " * 3,
+    "iso-8859-2": "Příliš žluťoučký kůň úpěl ďábelské ódy. Zażółć gęślą jaźń. Árvíztűrő tükörfúrógép. " * 3,
+}
+WHATWG_CODEC = {"shift_jis": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs"}
+META_FORMS = (
+    '<meta charset="{}">',
+    '<meta http-equiv="Content-Type" content="text/html; charset={}">',
+    "<META CONTENT='text/html; charset={}' HTTP-EQUIV='content-type'>",
+)
+
+
+def _response_warc(path: Path, pages: list[tuple[str, bytes, str]]) -> Path:
+    """A gzipped WARC of HTTP 200 responses written by warcio: (url, body, Content-Type) each."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with path.open("wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for url, body, ctype in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    return path
+
+
+@pytest.mark.parametrize("label", sorted(LEGACY))
+def test_legacy_charset_declared_only_in_meta_decodes_to_the_right_text(tmp_path: Path, label: str) -> None:
+    text = LEGACY[label]
+    body = text.encode(WHATWG_CODEC.get(label, label))
+    pages = []
+    for i, form in enumerate(META_FORMS):
+        head = b"<html><head><title>t</title>" + form.format(label).encode() + b"</head><body><p>"
+        pages.append((f"http://legacy.example/{label}/{i}", head + body + b"</p></body></html>", "text/html"))
+    padding = b"<script>var x = 1;</script>" * 60  # the <meta> after the first 1024 bytes, still in <head>
+    late = b"<html><head>" + padding + META_FORMS[0].format(label).encode() + b"</head><body><p>" + body + b"</p>"
+    pages.append((f"http://legacy.example/{label}/late", late, "text/html"))
+    docs = list(iter_records(str(_response_warc(tmp_path / "legacy.warc.gz", pages))))
+    assert len(docs) == len(pages)
+    for doc in docs:
+        m = doc.metadata
+        assert reason(m) is None, m.get("ingest_detail")
+        assert text in m["_html"], m["url"]
+        assert m["charset_source"] == "meta" and m["flags"] == []
+
+
+def test_whatwg_labels_decode_as_browsers_do() -> None:
+    # iso-8859-1 and ascii are windows-1252 labels: 0x80 is the euro sign, not a C1 control
+    d = decode_payload(b"<p>Price: 5 \x80, caf\xe9</p>", "iso-8859-1")
+    assert (d.text, d.charset, d.source) == ("<p>Price: 5 €, café</p>", "windows-1252", "header")
+    assert decode_payload(b"<p>\x93quoted\x94</p>", "us-ascii").text == "<p>“quoted”</p>"
+    # a server default of iso-8859-1 over a page whose bytes are UTF-8 with multi-byte characters: UTF-8
+    page = "<p>Zürich, Genève — naïve café</p>".encode()
+    d = decode_payload(page, "iso-8859-1")
+    assert d.text == page.decode() and d.charset == "utf-8" and [f for f, _ in d.flags] == ["charset_conflict"]
+    # a byte-order mark overrides the declarations
+    d = decode_payload(b"\xef\xbb\xbf<p>ol\xc3\xa1</p>", "windows-1251")
+    assert (d.text, d.source) == ("<p>olá</p>", "bom") and [f for f, _ in d.flags] == ["charset_conflict"]
+    # a <meta> inside a comment is no declaration
+    commented = b'<!-- <meta charset="koi8-r"> --><meta charset="windows-1251"><p>' + RUSSIAN.encode("cp1251")
+    assert decode_payload(commented, None).charset == "windows-1251"
+
+
+def test_an_unsure_guess_is_a_flagged_failure_not_a_wrong_text() -> None:
+    # undeclared bytes that are not UTF-8 and that no detector reads with confidence: no text, and the reason
+    noise = bytes((i * 151 + 7) % 128 + 128 for i in range(300))
+    d = decode_payload(b"<html><body><p>" + noise + b"</p></body></html>", None)
+    assert d.text is None and "detector" in (d.detail or "")
+    # a page cut in the middle of a multi-byte character keeps its text and says so
+    cut = ("<p>" + "Привет, мир. " * 50 + "мир").encode()[:-1]
+    d = decode_payload(cut, "utf-8")
+    assert d.text is not None and d.text.endswith("мир. ми") and [f for f, _ in d.flags] == ["decode_errors"]
+
+
+@pytest.mark.parametrize("kind", kinds(), ids=lambda k: k.name)
+def test_each_damaged_record_gets_its_reason_or_flag(tmp_path: Path, kind) -> None:
+    path = tmp_path / "one.warc.gz"
+    path.write_bytes(kind.member)
+    (doc,) = iter_records(str(path))
+    m = doc.metadata
+    assert m["url"] == kind.url
+    assert reason(m) == kind.reason, m.get("ingest_detail")
+    assert set(kind.flags) <= set(m["flags"]), m["flag_detail"]
+    if kind.reason is None:  # kept despite the damage: the text is still there
+        assert "ferry" in m["_html"] or "мост" in m["_html"]
+
+
+def test_a_corrupt_member_among_damaged_records_costs_only_itself(tmp_path: Path) -> None:
+    all_kinds, offset = write_damaged_warc(tmp_path / "damaged.warc.gz")
+    docs = [d.metadata for d in iter_records(str(tmp_path / "damaged.warc.gz"))]
+    assert [m["url"] for m in docs if m.get("url")] == [k.url for k in all_kinds]
+    (bad,) = [m for m in docs if not m.get("url")]
+    assert bad["record_offset"] == offset and reason(bad) == "read_error" and bad.get("flags") is None
+
+
+def test_clean_records_carry_an_empty_flag_list() -> None:
+    docs = [d.metadata for d in iter_records(str(by_name("sample-0000.warc.gz")))]
+    assert docs and all(m["flags"] == [] and m["flag_detail"] is None for m in docs)
 
 
 def test_domain_of() -> None:
@@ -342,3 +475,30 @@ def test_wat_records_carry_license_links(tmp_path: Path) -> None:
     assert kinds == {("wat-rel-license-link", "CC-BY-SA-4.0", "page"), ("wat-cc-link", "CC-BY-2.0", "unknown")}
     (real,) = iter_records(str(warc_fixture("whirlwind.warc.wat.gz")))
     assert reason(real.metadata) == "wat_metadata" and real.metadata["_license_evidence"] == []
+
+
+def test_http_last_modified_is_read_as_an_http_date(tmp_path: Path) -> None:
+    """Last-Modified in any of RFC 9110's three HTTP-date forms becomes a UTC time; a value that is not an
+    HTTP-date, or none, stays NULL (soft evidence is never guessed)."""
+    import datetime as dt
+
+    html = b"<html><body><p>" + b"words " * 60 + b"</p></body></html>"
+    values = {
+        "imf": "Sun, 06 Nov 1994 08:49:37 GMT",
+        "rfc850": "Sunday, 06-Nov-94 08:49:37 GMT",
+        "asctime": "Sun Nov  6 08:49:37 1994",
+        "garbage": "yesterday",
+        "none": None,
+    }
+    members = [
+        record(
+            f"http://lm.example/{name}",
+            *http_block(["Content-Type: text/html", *([f"Last-Modified: {v}"] if v else [])], html),
+        )
+        for name, v in values.items()
+    ]
+    path = tmp_path / "lm.warc.gz"
+    path.write_bytes(b"".join(members))
+    got = {d.metadata["url"].rsplit("/", 1)[1]: d.metadata.get("http_last_modified") for d in iter_records(str(path))}
+    when = dt.datetime(1994, 11, 6, 8, 49, 37, tzinfo=dt.UTC)
+    assert got == {"imf": when, "rfc850": when, "asctime": when, "garbage": None, "none": None}

@@ -26,6 +26,7 @@ DOLMA = SAMPLE_DIR / "fixtures" / "warc-dolma"
 WARCIO = SAMPLE_DIR / "fixtures" / "warc-warcio"
 RESILIPARSE = SAMPLE_DIR / "fixtures" / "warc-resiliparse"
 V1_STORE = Path(__file__).parent / "data" / "store-v1" / "provenance.duckdb.gz"
+V2_STORE = Path(__file__).parent / "data" / "store-v2" / "provenance.duckdb.gz"
 NOT_COMPARED = WALL_CLOCK | {"run_id", "dedup_pass", "decision_id", "pass_id"}
 
 
@@ -176,10 +177,11 @@ def test_migration_from_the_committed_v1_store(recipe, tmp_path: Path) -> None:
     store = tmp_path / "v1"
     store.mkdir()
     (store / "provenance.duckdb").write_bytes(gzip.decompress(V1_STORE.read_bytes()))
-    with pytest.raises(StoreError, match=r"store-v1.*store-v2.*curate migrate --store"):
+    with pytest.raises(StoreError, match=r"store-v1.*store-v3.*curate migrate --store"):
         open_store(store)
-    assert migrate(store) == ("store-v1", "store-v2")
-    assert migrate(store) == ("store-v2", "store-v2")  # a second migrate changes nothing
+    assert migrate(store) == ("store-v1", "store-v3")
+    assert migrate(store) == ("store-v3", "store-v3")  # a second migrate changes nothing
+    assert q(store, "SELECT count(*) FROM documents WHERE flags IS NOT NULL OR flag_detail IS NOT NULL") == [(0,)]
     assert q(store, "SELECT status, count(*) FROM documents GROUP BY 1 ORDER BY 1") == [
         ("dropped", 38),
         ("kept", 13),
@@ -192,6 +194,46 @@ def test_migration_from_the_committed_v1_store(recipe, tmp_path: Path) -> None:
     assert q(store, "SELECT count(*) FROM minhash_signatures")[0][0] >= 13
     summary = mix(store, tmp_path / "mix", recipe)
     assert summary.documents == 13
+    report(store, tmp_path / "report.html")
+
+
+def test_migration_from_the_committed_v2_store(recipe, tmp_path: Path) -> None:
+    from curate.migrate import migrate
+
+    store = tmp_path / "v2"
+    store.mkdir()
+    (store / "provenance.duckdb").write_bytes(gzip.decompress(V2_STORE.read_bytes()))
+    with pytest.raises(StoreError, match=r"store-v2.*store-v3.*curate migrate --store"):
+        open_store(store)
+    assert migrate(store) == ("store-v2", "store-v3")
+    assert migrate(store) == ("store-v3", "store-v3")
+    # the older reader examined nothing for damage: flags are NULL (unknown), never an invented empty list
+    assert q(store, "SELECT count(*), count(flags), count(flag_detail) FROM documents") == [(52, 0, 0)]
+    assert q(store, "SELECT status, count(*) FROM documents GROUP BY 1 ORDER BY 1") == [
+        ("dropped", 38),
+        ("kept", 13),
+        ("quarantined", 1),
+    ]
+    assert {
+        r[0] for r in q(store, "SELECT DISTINCT charset_source FROM documents WHERE charset_source IS NOT NULL")
+    } <= {
+        "declared",
+        "meta",
+        "detected",
+        "fallback",
+    }  # the older reader's values stay as they were
+    assert q(store, "SELECT DISTINCT schema_version FROM runs") == [("store-v2",)]  # who wrote each row
+    columns = [c[0] for c in q(store, "DESCRIBE documents")]
+    from curate.schema import DOCUMENT_COLUMNS
+
+    assert columns == [c.name for c in DOCUMENT_COLUMNS]
+    # the recorded recipes still load, and say what v2 did with truncated records
+    from curate.run.commands import _decided_recipe
+
+    assert _decided_recipe(store).read.truncated == "keep"
+    d = decide(store, recipe)
+    assert (d.counts.read, d.counts.kept, d.counts.quarantined) == (52, 13, 1)
+    assert mix(store, tmp_path / "mix", recipe).documents == 13
     report(store, tmp_path / "report.html")
 
 

@@ -7,8 +7,11 @@ and only needs the edges that touch those documents;
 earlier members of a group are already connected to its smallest member, so a group with new documents
 contributes (first, new document) edges, plus (first, every member) when the first is itself new.
 
-``DedupBucketStep`` runs this per LSH band as datatrove tasks over the store opened read-only (many
-processes may read a DuckDB file at once), writing candidates to ``<work>/edges/<band>.parquet``.
+``DedupBucketStep`` runs this for LSH bands as datatrove tasks over the store opened read-only (many
+processes may read a DuckDB file at once): each task takes a contiguous range of bands, groups them in one
+DuckDB query (hash aggregation, spilling beyond its memory limit), and writes the range's candidates, each pair
+once however many bands it shares, to ``<work>/edges/<first band>.parquet``. A band is always grouped whole
+by one task, so the edges do not depend on the number of tasks.
 """
 
 from __future__ import annotations
@@ -34,13 +37,35 @@ def star_edges_sql(keyed: str) -> str:
     """
 
 
-def band_candidates(con: Any, band: int, out: Path) -> int:
-    """Write the candidate edges of LSH band ``band`` (1-based) that touch unmatched documents to ``out``."""
-    new_keys = f"""SELECT b.key FROM minhash_bands b JOIN documents d USING (doc_id)
-                   WHERE b.band = {int(band)} AND d.dedup_pass IS NULL"""
-    keyed = f"""SELECT b.doc_id, b.key, d.dedup_pass IS NULL AS is_new FROM minhash_bands b
-                JOIN documents d USING (doc_id) WHERE b.band = {int(band)} AND b.key IN ({new_keys})"""
-    con.execute(f"COPY ({star_edges_sql(keyed)} ORDER BY a, b) TO '{out.as_posix()}' (FORMAT parquet)")
+def band_range(rank: int, world_size: int, bands: int) -> range:
+    """The contiguous LSH bands (1-based) that task ``rank`` of ``world_size`` groups; empty when there are
+    more tasks than bands."""
+    return range(rank * bands // world_size + 1, (rank + 1) * bands // world_size + 1)
+
+
+def band_candidates(con: Any, bands: range, out: Path) -> int:
+    """Write the candidate edges (a, b), distinct, of the LSH ``bands`` that touch unmatched documents to
+    ``out``; returns their number.
+
+    Per (band, key) group of two or more documents with a new one, the star from its smallest doc_id (see
+    :func:`star_edges_sql`); when some documents are already matched, only the keys a new document carries are
+    grouped.
+    """
+    where = f"b.band BETWEEN {int(bands.start)} AND {int(bands.stop) - 1}"
+    rows = f"""SELECT b.band, b.key, b.doc_id, d.dedup_pass IS NULL AS is_new
+               FROM minhash_bands b JOIN documents d USING (doc_id) WHERE {where}"""
+    if con.execute("SELECT count(*) FROM documents WHERE dedup_pass IS NOT NULL").fetchone()[0]:
+        rows = f"""SELECT k.* FROM ({rows}) k JOIN (SELECT DISTINCT b.band, b.key FROM minhash_bands b
+                   JOIN documents d USING (doc_id) WHERE {where} AND d.dedup_pass IS NULL) n USING (band, key)"""
+    con.execute(
+        f"""COPY (
+              WITH k AS MATERIALIZED ({rows}),
+              g AS (SELECT band, key, min(doc_id) AS first, arg_min(is_new, doc_id) AS first_new FROM k
+                    GROUP BY band, key HAVING count(*) > 1 AND bool_or(is_new))
+              SELECT DISTINCT g.first AS a, k.doc_id AS b FROM k JOIN g USING (band, key)
+              WHERE k.doc_id <> g.first AND (k.is_new OR g.first_new) ORDER BY a, b
+            ) TO '{out.as_posix()}' (FORMAT parquet)"""
+    )
     return int(con.execute(f"SELECT count(*) FROM read_parquet('{out.as_posix()}')").fetchone()[0])
 
 
@@ -63,8 +88,10 @@ def exact_candidates(con: Any) -> list[tuple[str, str]]:
 
 
 class DedupBucketStep(PipelineStep):
-    """datatrove step: task ``rank`` writes the candidates of bands ``rank + 1, rank + 1 + world_size, …``
-    from the store at ``store_file`` (opened read-only) to ``<work_dir>/edges/``."""
+    """datatrove step: task ``rank`` of ``world_size`` writes the candidates of its contiguous range of the
+    ``bands`` LSH bands (:func:`band_range`) from the store at ``store_file`` (opened read-only) to
+    ``<work_dir>/edges/``. ``curate dedup`` runs one task (one query over every band, which DuckDB runs on all
+    the machine's cores); more tasks split the bands, for executors that spread them over machines."""
 
     name = "dedup buckets"
     type = "DEDUP"
@@ -77,6 +104,9 @@ class DedupBucketStep(PipelineStep):
         """Compute this task's bands."""
         work = Path(self.work_dir)
         (work / "edges").mkdir(parents=True, exist_ok=True)
+        bands = band_range(rank, world_size, self.bands)
+        if not bands:
+            return
         con = duckdb_connect(
             self.store_file,
             memory_limit=self.memory_limit,
@@ -84,9 +114,8 @@ class DedupBucketStep(PipelineStep):
             read_only=True,
         )
         try:
-            for band in range(rank + 1, self.bands + 1, world_size):
-                n = band_candidates(con, band, work / "edges" / f"{band:03d}.parquet")
-                self.stat_update("edges", value=n)
+            n = band_candidates(con, bands, work / "edges" / f"{bands.start:04d}.parquet")
+            self.stat_update("edges", value=n)
         finally:
             con.close()
         return

@@ -1,9 +1,14 @@
 """Verification and clustering over the whole store, incrementally.
 
 A dedup pass takes the candidate edges that touch documents no earlier pass has matched (exact keys from
-:func:`curate.dedup.buckets.exact_candidates`, LSH candidates from the per-band tasks), keeps the near ones
-whose signatures' estimated Jaccard is at least ``threshold - 2 sd`` (or, with ``verify = "exact"``, whose
-texts' exact Jaccard is at least ``threshold``), and adds them to ``dup_edges``. Clusters are the connected
+:func:`curate.dedup.buckets.exact_candidates`, LSH candidates from the per-band tasks), verifies the near
+ones and adds those that pass to ``dup_edges``. With ``verify = "text"`` (the default) a candidate whose
+signatures' estimated Jaccard is at least half the LSH ``threshold`` has its two texts compared: it is a
+duplicate when at least ``containment`` of the smaller text's n-grams are in the other, **and** at least
+``containment`` of the n-grams of one text's longest line (its main paragraph) are in the other text, so a copy
+with words swapped, sentences dropped or added, or cut short is found, while two articles sharing only a
+site's template are not. ``verify = "signature"`` keeps pairs whose estimated Jaccard is at least
+``threshold - 2 sd``, ``"exact"`` those whose texts' exact Jaccard is at least ``threshold``. Clusters are the connected
 components of all edges in the store (union-find: memory grows with the documents that have a duplicate,
 about 200 bytes each, not with the corpus). Each cluster is anchored at its **earliest capture in the whole
 store**, whichever ingest brought it (then a page licence, then the longest text); every near member is then
@@ -14,12 +19,21 @@ cluster, the earliest member its rules keep as the representative.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curate.dedup.buckets import exact_candidates
-from curate.dedup.minhash import Member, UnionFind, choose_representatives, jaccard
+from curate.dedup.minhash import (
+    WORDS_V1,
+    Member,
+    Shingled,
+    UnionFind,
+    choose_representatives,
+    jaccard,
+    shared,
+    shingled,
+)
 from curate.dedup.params import signature_margin
 from curate.store import registered
 
@@ -48,22 +62,102 @@ def _texts(con: Any, ids: set[str]) -> dict[str, str]:
         return dict(con.execute("SELECT doc_id, text FROM texts JOIN wanted USING (doc_id)").fetchall())
 
 
+PAIR_BATCH = 5_000
+"""Pairs whose texts one query reads and compares at a time."""
+SHINGLED_CACHE = 20_000
+"""Shingled texts kept between batches (a few kilobytes each, more for long texts): the anchor checks of a pass
+mostly compare the documents its candidates did."""
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """How candidates' texts are compared: shingles of ``scheme`` and ``ngram``, and the ``containment`` a
+    duplicate reaches (:func:`is_duplicate`). Holds the :class:`Shingled` texts it read (at most
+    :data:`SHINGLED_CACHE`), so a text is read and shingled once however many pairs it is in."""
+
+    scheme: str
+    ngram: int
+    containment: float
+    cache: dict[str, Shingled] = field(default_factory=dict, compare=False, repr=False)
+
+    def is_duplicate(self, a: Shingled, b: Shingled) -> bool:
+        """Whether shingled texts ``a`` and ``b`` are duplicates: at least ``containment`` of the smaller one's
+        n-grams are in the other, and of one's longest line's n-grams too (as :func:`similarity` measures)."""
+        if not a.all.size or not b.all.size:
+            return a.all.size == b.all.size
+        if shared(a.all, b.all) / min(a.all.size, b.all.size) < self.containment:
+            return False
+        return any(
+            x.main.size and shared(x.main, other.all) / x.main.size >= self.containment for x, other in ((a, b), (b, a))
+        )
+
+    def _load(self, con: Any, ids: set[str]) -> None:
+        """Read and shingle the texts of ``ids`` not cached yet, evicting the oldest others beyond the limit."""
+        missing = ids - self.cache.keys()
+        excess = len(self.cache) + len(missing) - SHINGLED_CACHE
+        if excess > 0:
+            for k in [k for k in self.cache if k not in ids][:excess]:
+                del self.cache[k]
+        if not missing:
+            return
+        with registered(con, "wanted", {"doc_id": sorted(missing)}):
+            rows = con.execute(
+                "SELECT doc_id, t.text, d.language FROM texts t JOIN wanted USING (doc_id) LEFT JOIN documents d USING (doc_id)"
+            ).fetchall()
+        for doc_id, text, language in rows:
+            self.cache[doc_id] = shingled(text or "", self.ngram, self.scheme, language)
+        empty = shingled("", self.ngram, self.scheme)
+        for doc_id in missing - self.cache.keys():  # no text row: compared as an empty text
+            self.cache[doc_id] = empty
+
+    def failing(self, con: Any, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The ``pairs`` of doc ids whose texts are not duplicates (read :data:`PAIR_BATCH` pairs at a time)."""
+        out: set[tuple[str, str]] = set()
+        for start in range(0, len(pairs), PAIR_BATCH):
+            batch = pairs[start : start + PAIR_BATCH]
+            self._load(con, {x for p in batch for x in p})
+            out |= {(a, b) for a, b in batch if not self.is_duplicate(self.cache[a], self.cache[b])}
+        return out
+
+
+def _floor(verify: str, threshold: float, num_perm: int) -> float:
+    """The estimated Jaccard a candidate needs before (or, for ``signature``, instead of) its texts are compared."""
+    if verify == "none":
+        return -1.0
+    return threshold / 2 if verify == "text" else threshold - signature_margin(threshold, num_perm)
+
+
 def verified_near_edges(
-    con: Any, edges_dir: Path, *, threshold: float, num_perm: int, ngram: int, verify: str
+    con: Any,
+    edges_dir: Path,
+    *,
+    threshold: float,
+    num_perm: int,
+    ngram: int,
+    verify: str,
+    check: TextCheck | None = None,
 ) -> list[tuple[str, str]]:
-    """The LSH candidates under ``edges_dir`` that pass verification."""
+    """The LSH candidates under ``edges_dir`` that pass verification (``check``: for ``verify = "text"``)."""
     files = sorted(edges_dir.glob("*.parquet"))
     if not files:
         return []
-    floor = threshold - signature_margin(threshold, num_perm) if verify != "none" else -1.0
+    floor = _floor(verify, threshold, num_perm)
     pairs = f"SELECT DISTINCT a, b FROM read_parquet('{(edges_dir / '*.parquet').as_posix()}')"
     rows = con.execute(
         f"SELECT a, b, est FROM ({_estimated(pairs, num_perm)}) WHERE est >= {floor} ORDER BY a, b"
     ).fetchall()
+    if verify == "text" and check is not None:
+        failed = check.failing(con, [(a, b) for a, b, est in rows if est < 1.0])
+        return [(a, b) for a, b, _ in rows if (a, b) not in failed]
     if verify != "exact":
         return [(a, b) for a, b, _ in rows]
     texts = _texts(con, {a for a, _, _ in rows} | {b for _, b, _ in rows})
-    return [(a, b) for a, b, est in rows if est >= 1.0 or jaccard(texts[a] or "", texts[b] or "", ngram) >= threshold]
+    scheme = check.scheme if check else WORDS_V1
+    return [
+        (a, b)
+        for a, b, est in rows
+        if est >= 1.0 or jaccard(texts[a] or "", texts[b] or "", ngram, scheme) >= threshold
+    ]
 
 
 def _members(con: Any, ids: list[str]) -> list[Member]:
@@ -76,7 +170,14 @@ def _members(con: Any, ids: list[str]) -> list[Member]:
 
 
 def _check_against_anchor(
-    con: Any, chosen: dict[str, tuple[str, int, str]], *, threshold: float, num_perm: int, ngram: int, verify: str
+    con: Any,
+    chosen: dict[str, tuple[str, int, str]],
+    *,
+    threshold: float,
+    num_perm: int,
+    ngram: int,
+    verify: str,
+    check: TextCheck | None = None,
 ) -> dict[str, tuple[str, int, str]]:
     """Drop near members that are not near their anchor; recount sizes; dissolve clusters left with one."""
     if verify == "none":
@@ -86,10 +187,16 @@ def _check_against_anchor(
         return chosen
     with registered(con, "star", {"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}):
         est = con.execute(f"SELECT a, b, est FROM ({_estimated('SELECT a, b FROM star', num_perm)})").fetchall()
-    floor = threshold - signature_margin(threshold, num_perm)
-    if verify == "exact":
+    floor = _floor(verify, threshold, num_perm)
+    if verify == "text" and check is not None:
+        low = [(a, b) for a, b, e in est if e < floor]
+        failed = {a for a, _ in low} | {
+            a for a, _ in check.failing(con, [(a, b) for a, b, e in est if floor <= e < 1.0])
+        }
+    elif verify == "exact":
         texts = _texts(con, {a for a, _, _ in est} | {b for _, b, _ in est})
-        failed = {a for a, b, _ in est if jaccard(texts[a] or "", texts[b] or "", ngram) < threshold}
+        scheme = check.scheme if check else WORDS_V1
+        failed = {a for a, b, _ in est if jaccard(texts[a] or "", texts[b] or "", ngram, scheme) < threshold}
     else:
         failed = {a for a, _, e in est if e < floor}
     if not failed:
@@ -101,7 +208,9 @@ def _check_against_anchor(
     return {d: (rep, sizes[rep], kind) for d, (rep, _, kind) in kept.items() if sizes[rep] > 1}
 
 
-def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: str) -> tuple[int, int]:
+def recluster(
+    con: Any, *, threshold: float, num_perm: int, ngram: int, verify: str, check: TextCheck | None = None
+) -> tuple[int, int]:
     """Recompute every cluster from ``dup_edges`` and write ``dup_cluster_id`` (the anchor: earliest capture),
     ``dup_cluster_size`` and ``dup_kind`` on ``documents``; returns (documents clustered, clusters)."""
 
@@ -110,7 +219,9 @@ def recluster(con: Any, *, threshold: float, num_perm: int, ngram: int, verify: 
         uf.union(a, b)
     roots = {d: uf.find(d) for d in list(uf.parent)}
     chosen = choose_representatives(_members(con, sorted(roots)), roots)
-    chosen = _check_against_anchor(con, chosen, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify)
+    chosen = _check_against_anchor(
+        con, chosen, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify, check=check
+    )
     con.execute(
         "UPDATE documents SET dup_cluster_id = NULL, dup_cluster_size = NULL, dup_kind = NULL WHERE dup_cluster_id IS NOT NULL"
     )
@@ -147,9 +258,13 @@ def record_pass(
     verify: str,
     exact: bool,
     started: dt.datetime,
+    scheme: str = WORDS_V1,
+    containment: float = 0.5,
 ) -> DedupPass:
     """One dedup pass inside the caller's transaction: verify the new candidates, add them to ``dup_edges``,
-    mark the new documents matched, recluster, and record the pass."""
+    mark the new documents matched, recluster, and record the pass. ``scheme`` and ``containment``: how
+    ``verify = "text"`` compares texts (:class:`TextCheck`)."""
+    check = TextCheck(scheme, ngram, containment)
 
     pass_id = int(con.execute("SELECT coalesce(max(pass_id), 0) + 1 FROM dedup_passes").fetchone()[0])
     n_new = unmatched(con)
@@ -165,7 +280,7 @@ def record_pass(
         edges += [
             (a, b, "near")
             for a, b in verified_near_edges(
-                con, edges_dir, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify
+                con, edges_dir, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify, check=check
             )
         ]
     seen: set[tuple[str, str]] = set()
@@ -175,7 +290,9 @@ def record_pass(
         with registered(con, "new_edges", new_edges):
             con.execute(f"INSERT INTO dup_edges SELECT a, b, kind, {pass_id} FROM new_edges ORDER BY a, b")
     con.execute(f"UPDATE documents SET dedup_pass = {pass_id} WHERE text_hash IS NOT NULL AND dedup_pass IS NULL")
-    clustered, clusters = recluster(con, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify)
+    clustered, clusters = recluster(
+        con, threshold=threshold, num_perm=num_perm, ngram=ngram, verify=verify, check=check
+    )
     con.execute(
         "INSERT INTO dedup_passes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [pass_id, started, dt.datetime.now(dt.UTC), params_name, verify, n_new, len(unique), clustered],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from curate.dedup.minhash import candidate_probability
+from curate.dedup.minhash import WORDS_V1, MinHasher, candidate_probability
 
 
 def recall_bands(threshold: float, num_perm: int, min_recall: float = 0.97) -> tuple[int, int]:
@@ -41,11 +41,17 @@ class DedupParams:
     bands: int
     rows: int
     seed: int
+    scheme: str = WORDS_V1  # what signatures written before schemes existed were made with
 
     @property
     def name(self) -> str:
         """Versioned parameter string, recorded in the run."""
-        return f"minhash-lsh-v2:perm={self.num_perm},ngram={self.ngram},bands={self.bands}x{self.rows},seed={self.seed}"
+        tail = "" if self.scheme == WORDS_V1 else f",scheme={self.scheme}"
+        return f"minhash-lsh-v2:perm={self.num_perm},ngram={self.ngram},bands={self.bands}x{self.rows},seed={self.seed}{tail}"
+
+    def hasher(self) -> MinHasher:
+        """The :class:`MinHasher` of these parameters."""
+        return MinHasher(self.num_perm, self.ngram, self.seed, self.scheme)
 
 
 def s_curve(

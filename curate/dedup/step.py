@@ -6,7 +6,7 @@ from typing import Any
 
 from datatrove.data import Document
 
-from curate.dedup.minhash import MinHasher, band_keys, text_hash
+from curate.dedup.minhash import band_keys, text_hash
 from curate.recipe import Recipe
 from curate.schema import Meta
 from curate.steps import CurateStep
@@ -29,9 +29,9 @@ class SignatureStep(CurateStep):
             return
         p = self.params
         if self._hasher is None:
-            self._hasher = MinHasher(p.num_perm, p.ngram, p.seed)
+            self._hasher = p.hasher()
         doc.metadata[Meta.TEXT_HASH] = text_hash(doc.text)
-        sig = self._hasher.signature(doc.text)
+        sig = self._hasher.signature(doc.text, doc.metadata.get(Meta.LANGUAGE))
         if sig is not None:
             doc.metadata[Meta.MINHASH] = sig.tolist()
             doc.metadata[Meta.BANDS] = band_keys(sig, p.bands, p.rows)

@@ -3,6 +3,8 @@
 A policy says which kept documents a mix may contain, judged on the page-licence verdict: whether a licence
 is required, which scopes count, whether NC/ND or non-Open-Definition licences are excluded, whether
 conflicting signals are tolerated. Documents a policy excludes are dropped with reason ``license_policy``.
+Under conflict the policy is conservative: an NC/ND licence that any page signal claims excludes the page from
+a policy that excludes NC/ND, whichever licence the verdict shows.
 
 A domain review file (CSV: ``domain,verdict,license_spdx,reviewer,date,note``) records human decisions per
 domain (``accept``, ``reject``, ``note``); they override page-level verdicts on the next run and are stored as
@@ -15,12 +17,15 @@ import csv
 import datetime as dt
 import functools
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from curate.errors import ConfigError
-from curate.licenses.spdx import license_by_spdx
+from curate.licenses.spdx import License, license_by_spdx
 from curate.resources import LICENSES_DIR
+from curate.schema import Status
 
 POLICIES_FILE = LICENSES_DIR / "policies.toml"
 
@@ -38,19 +43,30 @@ class Policy:
     exclude_no_derivatives: bool = False
     allow_conflict: bool = True
 
-    def admits(self, spdx: str | None, scope: str | None, conflict: bool | None) -> bool:
-        """Whether a document with this page verdict may enter a mix."""
+    def admits(self, spdx: str | None, scope: str | None, conflict: bool | None, claims: Iterable[str] = ()) -> bool:
+        """Whether a document with this page verdict may enter a mix.
+
+        ``claims`` are the SPDX ids of every signal that claims the page's text or a part of it (evidence with
+        scope ``page`` or ``partial``, :func:`curate.licenses.tagger.page_claims`). The exclusions (NC, ND,
+        non-Open-Definition) hold for the verdict when its scope counts, and for every claim whatever the
+        verdict: a page where an NC/ND signal claims the text is excluded even when signals conflict (scope
+        ``unknown``) or the NC/ND licence covers only a part (``partial``). Media licences claim nothing.
+        """
         lic = license_by_spdx(spdx) if spdx else None
         counted = lic is not None and scope in self.scopes and (self.allow_conflict or not conflict)
         if self.require_license and not counted:
             return False
-        if lic is None or scope not in self.scopes:
-            return True
-        if self.open_definition_only and not lic.open_definition:
-            return False
-        if self.exclude_noncommercial and lic.noncommercial:
-            return False
-        return not (self.exclude_no_derivatives and lic.no_derivatives)
+        restricting = [license_by_spdx(c) for c in claims]
+        if lic is not None and (scope in self.scopes or conflict):
+            restricting.append(lic)
+        return not any(self._excludes(r) for r in restricting if r is not None)
+
+    def _excludes(self, lic: License) -> bool:
+        return (
+            (self.open_definition_only and not lic.open_definition)
+            or (self.exclude_noncommercial and lic.noncommercial)
+            or (self.exclude_no_derivatives and lic.no_derivatives)
+        )
 
 
 @functools.cache
@@ -137,3 +153,31 @@ def load_domain_reviews(path: Path) -> list[DomainReview]:
             )
         )
     return out
+
+
+def excluded_documents(con: Any, policy: Policy) -> list[str]:
+    """The ``doc_id`` of every kept document of the store behind ``con`` that ``policy`` excludes, in order:
+    what ``curate decide`` drops as ``license_policy`` and what a preview shows.
+
+    Each document is judged on its verdict in force and on its claims: every licence a page signal claims for
+    the text (evidence scope ``page`` or ``partial``). An accept or reject domain review replaces the tagger's
+    verdict, so its documents are judged on the reviewed verdict alone.
+    """
+    rows = con.execute(
+        f"""SELECT d.doc_id, d.license_spdx, d.license_scope, d.license_conflict,
+                   (SELECT list(DISTINCT e.spdx_id) FROM license_evidence e WHERE e.doc_id = d.doc_id
+                     AND e.spdx_id IS NOT NULL AND e.scope IN ('page', 'partial') AND e.kind <> 'domain-review')
+            FROM documents d WHERE d.status = '{Status.KEPT}' ORDER BY d.doc_id"""
+    ).fetchall()
+    reviewed = {
+        d
+        for (d,) in con.execute(
+            """SELECT DISTINCT doc_id FROM license_evidence WHERE kind = 'domain-review'
+               AND (raw_value LIKE 'accept %' OR raw_value LIKE 'reject %')"""
+        ).fetchall()
+    }
+    return [
+        d
+        for d, spdx, scope, conflict, claims in rows
+        if not policy.admits(spdx, scope, conflict, () if d in reviewed else (claims or ()))
+    ]

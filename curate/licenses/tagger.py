@@ -3,7 +3,18 @@
 ``tag_html(html)`` parses the page once (lxml) and returns every signal it found with its DOM location and
 a snippet, plus a page verdict: the SPDX id, its scope (``page``, ``media``, ``partial``, ``unknown``), a
 confidence, and whether the signals conflict. A Creative Commons link without ``rel=license`` is recorded as
-evidence but never makes a page verdict on its own: such links often cover an image or a part of the page.
+evidence but never makes a page verdict on its own: such links often cover an image or a part of the page. What
+makes it one is the sentence around it: a licence named in words (with or without a link, in the deed languages,
+see :mod:`curate.licenses.statements`) is read with its clause, and a footer notice or a clause that names the
+page, its text or the site ("This work is licensed under …", "Los artículos de este blog están disponibles bajo …")
+is a ``statement`` for the page, while image, map, audio, theme and plugin credits are media. Licence metas,
+RDFa (``property="dc:rights"``, ``rel="cc:license"``) and microdata (``itemprop="license"``) may name the
+licence in words too.
+
+Verdict: one page licence with media exceptions is ``page`` (the media licences stay evidence, scope ``media``);
+a page licence next to a licence for a part of the text is ``partial``; page signals that disagree are a
+conflict, shown as scope ``unknown`` with the MOST restrictive candidate as the SPDX id (never the more
+permissive one), every candidate kept as evidence.
 Opt-out signals (``X-Robots-Tag``, robots meta incl. per-bot names, TDMRep, ``Content-Usage``) are returned
 separately; they are never mixed with licences.
 """
@@ -17,13 +28,29 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.licenses.spdx import license_for_url
+from curate.licenses.spdx import License, license_by_spdx, license_for_url, licenses_in_text
+from curate.licenses.statements import classify
 from curate.resources import LICENSES_DIR
 from curate.schema import LICENSE_TAGGER_NAME, LicenseScope, Meta
 
 # A DOM parse is needed only when a licence can be present; copyright notices and opt-out metas are found
 # by cheap scans of the raw HTML.
-LICENSE_KEYS = ("license", "licence", "creativecommons", "dc.rights", "dcterms.rights", "opendatacommons")
+# Creative Commons named in scripts whose pages often spell it out in their own words (ja, zh-Hans, zh-Hant, ko)
+CC_NATIVE_NAMES = ("クリエイティブ", "知识共享", "知識共享", "創用", "크리에이티브")
+LICENSE_KEYS = (
+    "license",
+    "licence",
+    "creativecommons",
+    "creative commons",
+    "dc.rights",
+    "dcterms.rights",
+    "opendatacommons",
+    "free documentation",
+    "public domain mark",
+    *CC_NATIVE_NAMES,
+)
+# "cc by", "cc0" in words; a bare substring test would also hit CSS colours (#cc0000) and class names
+CC_ABBR_KEYS = ("cc by", "cc-by", "cc0", "cc zero", "cc&nbsp;by", "cc&#160;by")
 COPYRIGHT_KEYS = ("©", "&copy;", "&#169;", "&#xa9;", "copyright")
 _META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"""([a-zA-Z_:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
@@ -38,8 +65,84 @@ COPYRIGHT = re.compile(
     r"(?P<holder>[^.|\n<>]{0,80})",
     re.IGNORECASE,
 )
-MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "photograph"}
-LICENSE_META_NAMES = {"license", "dc.rights", "dcterms.license", "dc.license", "dcterms.rights", "og:license"}
+MEDIA_TYPES = {
+    "imageobject",
+    "videoobject",
+    "audioobject",
+    "mediaobject",
+    "photograph",
+    "musicrecording",
+    "softwareapplication",
+    "softwaresourcecode",
+    "webapplication",
+    "mobileapplication",
+    "3dmodel",
+}
+LICENSE_META_NAMES = {
+    "license",
+    "dc.rights",
+    "dcterms.license",
+    "dc.license",
+    "dcterms.rights",
+    "og:license",
+    "rights",
+    "dc:rights",
+    "dcterms:rights",
+    "dct:rights",
+    "dc:license",
+    "dcterms:license",
+    "dct:license",
+    "cc:license",
+    "xhv:license",
+}
+# RDFa / microdata attribute values (property, rel, itemprop) that name the page's licence or rights
+RDF_LICENSE_TERMS = LICENSE_META_NAMES | {"schema:license"}
+# Text nodes that may name a licence in words
+_WORD_KEYS = (
+    "creative commons",
+    "cc by",
+    "cc-by",
+    "cc0",
+    "cc zero",
+    "free documentation licen",
+    "public domain mark",
+    *CC_NATIVE_NAMES,
+)
+# the same keys as the raw (lower-cased) HTML may spell them
+_RAW_SPELLINGS = {
+    "cc by": ("cc by", "cc&nbsp;by", "cc&#160;by"),
+    "creative commons": ("creative commons", "creative&nbsp;commons"),
+}
+WORD_SPELLINGS = tuple(sp for k in _WORD_KEYS for sp in _RAW_SPELLINGS.get(k, (k,)))
+RDF_GATE = (":licen", ":rights", 'itemprop="licen', "itemprop='licen", "itemprop=licen", 'property="licen')
+RDF_XPATH = "//*[not(self::meta)][@property or @itemprop or contains(@rel, ':')]"
+INLINE = {
+    "a",
+    "span",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "u",
+    "small",
+    "abbr",
+    "cite",
+    "code",
+    "font",
+    "sup",
+    "sub",
+    "time",
+    "label",
+    "bdi",
+    "mark",
+    "q",
+    "s",
+    "img",
+    "br",
+    "wbr",
+}
+FOOTER_ATTRS = ("footer", "colophon", "site-info", "copyright", "license", "licence", "legal", "impressum")
+MAX_STATEMENT_BLOCKS = 24
 AI_DIRECTIVES = {"noai", "noimageai", "noml"}
 IMAGE_ONLY_DIRECTIVES = {"noimageai"}  # reserves images, not the text
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
@@ -47,7 +150,17 @@ NON_AGENT_PREFIXES = {"unavailable_after", "max-snippet", "max-image-preview", "
 SNIPPET = 240
 
 # Signal kinds, strongest first; the rank decides the page verdict when signals agree.
-KIND_RANK = {"rel-license-link": 0, "meta": 1, "json-ld": 2, "rel-license-a": 3, "cc-badge": 4, "cc-link": 5}
+KIND_RANK = {
+    "rel-license-link": 0,
+    "meta": 1,
+    "json-ld": 2,
+    "rdfa": 3,
+    "rel-license-a": 4,
+    "statement": 5,
+    "cc-badge": 6,
+    "cc-link": 7,
+}
+KIND_CONFIDENCE = {0: 0.95, 1: 0.9, 2: 0.85, 3: 0.85, 4: 0.8, 5: 0.75}
 
 
 @dataclass
@@ -185,7 +298,7 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
         name = (a.get("name") or a.get("property") or "").strip().lower()
         verdict.optouts.extend(_optouts_from_meta(name, (a.get("content") or "").strip()))
     verdict.evidence.extend(_copyright_notices(html, low, meta_attrs))
-    if not any(k in low for k in LICENSE_KEYS):
+    if not (any(k in low for k in LICENSE_KEYS) or _word_spellings(html, low, CC_ABBR_KEYS)):
         return verdict
     import lxml.html
     from lxml import etree
@@ -197,27 +310,35 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     ev = verdict.evidence
     seen: set[tuple[str, str, str]] = set()
 
-    def add(kind: str, value: str, el: Any, scope: str | None = None) -> None:
-        loc = _location(el)
-        lic = license_for_url(value)
+    def add(
+        kind: str,
+        value: str,
+        el: Any,
+        *,
+        scope: str | None = None,
+        spdx: str | None = None,
+        location: str | None = None,
+        snippet: str | None = None,
+    ) -> None:
+        loc = location or _location(el)
+        if spdx is None:
+            lic = license_for_url(value)
+            spdx = lic.spdx_id if lic else None
         key = (kind, value, loc)
         if key in seen:
             return
         seen.add(key)
-        ev.append(
-            Evidence(
-                kind, value[:1000], lic.spdx_id if lic else None, loc, scope or _scope_for(loc, kind), _snippet(el)
-            )
-        )
+        ev.append(Evidence(kind, value[:1000], spdx, loc, scope or _scope_for(loc, kind), snippet or _snippet(el)))
 
+    cc_links: list[Any] = []
     for el in tree.iter("link", "a", "area"):
         href = el.get("href")
         if not href:
             continue
         if "license" in _rel(el):
             add("rel-license-link" if el.tag == "link" else "rel-license-a", href, el)
-        elif el.tag == "a" and LICENSE_URL_HINT.search(href):
-            add("cc-link", href, el)
+        elif el.tag == "a" and _licence_href(href):
+            cc_links.append(el)
     for el in tree.iter("img"):
         src = el.get("src") or ""
         if re.search(r"(?:i\.creativecommons\.org|licensebuttons\.net)/(?:l|p)/", src, re.IGNORECASE):
@@ -230,10 +351,15 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
     for el in tree.iter("meta"):
         name = (el.get("name") or el.get("property") or "").strip().lower()
         content = (el.get("content") or "").strip()
-        if content and name in LICENSE_META_NAMES:
+        if content and (name in LICENSE_META_NAMES or name == "copyright"):
             if license_for_url(content) or LICENSE_URL_HINT.search(content):
                 add("meta", content, el)
-            else:
+                continue
+            named = _named(content)
+            if named:  # a licence named in words: the meta declares the page's rights, so unknown means page
+                lic, scope = named
+                add("meta", content, el, scope=_declared(scope), spdx=lic.spdx_id)
+            elif name != "copyright":
                 add("meta-rights", content, el, scope=LicenseScope.UNKNOWN.value)
     for el in tree.iter("script"):
         if (el.get("type") or "").strip().lower() != "application/ld+json" or not el.text:
@@ -245,10 +371,207 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
         for value, owner in _jsonld_licenses(data):
             media = any(t in owner.lower().split() for t in MEDIA_TYPES)
             add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
+    if any(k in low for k in RDF_GATE):
+        _rdf_licenses(tree, add)
+    consumed = _statements(tree, cc_links, add, _word_spellings(html, low))
+    for el in cc_links:
+        if el not in consumed:
+            add("cc-link", el.get("href"), el)
     _decide(verdict)
     if verdict.spdx_id:
         verdict.attribution = attribution_fields(tree)
     return verdict
+
+
+def _licence_href(href: str) -> bool:
+    """Whether a link points to a licence this tagger knows (a cheap substring test before the regex)."""
+    h = href.lower()
+    hint = "commons.org" in h or "fdl" in h or "licen" in h
+    return hint and bool(LICENSE_URL_HINT.search(h))
+
+
+def _named(text: str) -> tuple[License, str] | None:
+    """The one licence a short text names in words (all its names agree) and the scope its wording gives."""
+    low = " ".join(text.split()).lower()
+    found = [t for t in licenses_in_text(low) if t.license]
+    if not found or len({t.license.spdx_id for t in found if t.license}) > 1 or found[0].license is None:
+        return None
+    return found[0].license, classify(low, found[0].start, found[0].end, footer=True)
+
+
+def _declared(scope: str) -> str:
+    """Scope of a licence in an element that declares the page's rights (meta, RDFa): page unless its wording
+    says media or part."""
+    return LicenseScope.PAGE.value if scope == LicenseScope.UNKNOWN.value else scope
+
+
+def _owner_is_media(el: Any) -> bool:
+    """Whether a microdata/RDFa licence belongs to a media object (an ``itemtype`` or ``typeof`` of a media or
+    software type, or an ``about`` naming an image) rather than to the page."""
+    node = el
+    first = True
+    while node is not None and isinstance(node.tag, str):
+        about = (node.get("about") or "").lower().split("?", 1)[0]
+        if about.endswith((".jpg", ".jpeg", ".png", ".gif", ".svg", ".webp", ".mp3", ".mp4", ".ogg", ".webm")):
+            return True
+        kind = node.get("itemtype") or node.get("typeof")
+        if kind and not (first and node.get("itemprop")):
+            return any(t.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower() in MEDIA_TYPES for t in kind.split())
+        first = False
+        node = node.getparent()
+    return False
+
+
+def _rdf_licenses(tree: Any, add: Any) -> None:
+    """RDFa (``property``/``rel`` ``cc:license``, ``dc:rights``, …) and microdata (``itemprop="license"``)."""
+    for el in tree.xpath(RDF_XPATH):
+        terms = {t.lower() for a in ("property", "itemprop") for t in (el.get(a) or "").split()}
+        terms |= {t.lower() for t in (el.get("rel") or "").split() if ":" in t}
+        if not terms & RDF_LICENSE_TERMS:
+            continue
+        media = _location(el) == "figure" or _owner_is_media(el)
+        value = (el.get("href") or el.get("resource") or el.get("content") or el.get("src") or "").strip()
+        if value and license_for_url(value):
+            add("rdfa", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
+            continue
+        text = value or " ".join(el.text_content().split())[:2000]
+        named = _named(text) if text else None
+        if named:
+            lic, scope = named
+            scope = LicenseScope.MEDIA.value if media else _declared(scope)
+            add("rdfa", text, el, scope=scope, spdx=lic.spdx_id)
+
+
+def _block(el: Any) -> Any:
+    """The nearest block-level element around ``el`` (a paragraph, list item, footer div…); a very short block
+    (just the licence link) is widened to its parent so the words around it count."""
+    node = el
+    while node.getparent() is not None and isinstance(node.tag, str) and node.tag.lower() in INLINE:
+        node = node.getparent()
+    parent = node.getparent()
+    short = parent is not None and parent.tag not in ("body", "html") and len(node.text_content()) < 40
+    if short and len(parent.text_content()) <= 600:
+        node = parent
+    return node
+
+
+def _footerish(el: Any) -> bool:
+    """Whether ``el`` sits in the page footer or in a block marked as the licence or copyright notice."""
+    node = el
+    while node is not None and isinstance(node.tag, str) and node.tag not in ("body", "html"):
+        if node.tag == "footer" or (node.get("role") or "").lower() == "contentinfo":
+            return True
+        attrs = f"{node.get('class', '')} {node.get('id', '')}".lower()
+        if any(w in attrs for w in FOOTER_ATTRS):
+            return True
+        node = node.getparent()
+    return False
+
+
+SKIP_TEXT_PARENTS = {"script", "style", "noscript", "title", "textarea", "template", "head", "option"}
+
+
+@functools.lru_cache(maxsize=256)
+def _text_xpath(spellings: tuple[str, ...]) -> Any:
+    """A compiled XPath for the text nodes that contain one of ``spellings`` (exactly as the page writes them)."""
+    from lxml import etree
+
+    tests = " or ".join(f"contains(., '{v}')" for v in spellings if "'" not in v)
+    return etree.XPath(f"//text()[{tests}]")
+
+
+def _word_spellings(html: str, low: str, keys: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The licence words of the raw page (``keys``: all of them) as it spells them ("Creative Commons", "CC BY",
+    "CC&nbsp;BY" as a no-break space), each as a whole word: the text-node search then tests only those, which
+    keeps it one cheap pass. Plain substring searches, no regex over the whole page."""
+    out: set[str] = set()
+    same = len(html) == len(low)  # lower() kept every offset (it does, but for a few rare letters)
+    for sp in keys or WORD_SPELLINGS:
+        at, n = low.find(sp), 0
+        while at != -1 and n < 8:
+            before = low[at - 1] if at else " "
+            after = low[at + len(sp)] if at + len(sp) < len(low) else " "
+            ascii_key = sp[0].isascii()  # CJK words have no spaces around them
+            glued = (before.isascii() and (before.isalnum() or before in "#-_")) or (
+                after.isascii() and after.isalnum()
+            )
+            if not ascii_key or not glued:
+                written = html[at : at + len(sp)] if same else sp
+                out.add(written.replace("&nbsp;", "\u00a0").replace("&#160;", "\u00a0"))
+                if not same:
+                    out |= {sp.upper(), sp.title(), sp.capitalize()}
+                n += 1
+            at = low.find(sp, at + len(sp))
+    return tuple(sorted(out))
+
+
+def _statements(tree: Any, cc_links: list[Any], add: Any, spellings: tuple[str, ...]) -> set[Any]:
+    """Licences named in words or by a plain link, read with the sentence around them; returns the links used.
+
+    Candidate blocks come from text nodes that may name a licence (one XPath over the tree) and from the
+    licence links; each block's text is scanned for licence names, each name is classified by its clause
+    (:func:`curate.licenses.statements.classify`), and a link in the block pins the exact licence where the words
+    leave it open. Statements in the running text that name three or more different licences are a discussion
+    of licences: they count for nothing."""
+    starts: list[Any] = []
+    for t in _text_xpath(spellings)(tree) if spellings else ():
+        parent = t.getparent()
+        if parent is not None and getattr(t, "is_tail", False):
+            parent = parent.getparent()
+        if parent is None or not isinstance(parent.tag, str) or parent.tag.lower() in SKIP_TEXT_PARENTS:
+            continue
+        starts.append(parent)
+    starts += cc_links
+    blocks: list[Any] = []
+    for el in starts:
+        b = _block(el)
+        if b not in blocks:
+            blocks.append(b)
+    found: list[tuple[str, str, Any, str, str, str, Any]] = []  # kind, value, block, scope, spdx, location, link
+    for block in blocks[:MAX_STATEMENT_BLOCKS]:
+        text = " ".join(block.text_content().split())[:100_000]
+        low = text.lower()
+        footer = _footerish(block)
+        loc = _location(block)
+        if footer and loc in ("main", "body"):
+            loc = "footer"
+        links: list[tuple[Any, str, License | None, str]] = []
+        for a in block.iter("a"):
+            href = a.get("href") or ""
+            if a in cc_links or (_licence_href(href) and "license" not in _rel(a)):
+                links.append((a, href, license_for_url(href), " ".join(a.text_content().split()).lower()))
+        used_links: set[Any] = set()
+        for m in licenses_in_text(low):
+            link = next((x for x in links if x[3] and x[3] in low[max(0, m.start - 5) : m.end + 5]), None)
+            if link is None:
+                link = next((x for x in links if x[3] and low[m.start : m.end] in x[3]), None)
+            lic = link[2] if link and link[2] else m.license
+            if lic is None:
+                continue
+            scope = LicenseScope.MEDIA.value if loc == "figure" else classify(low, m.start, m.end, footer=footer)
+            value = link[1] if link and link[2] else text[m.start : m.end]
+            found.append(("statement", value, block, scope, lic.spdx_id, loc, link[0] if link else None))
+            if link:
+                used_links.add(link[0])
+        for a, href, lic, atext in links:
+            if a in used_links or lic is None or not atext:
+                continue
+            at = low.find(atext)
+            if at < 0:
+                continue
+            scope = LicenseScope.MEDIA.value if loc == "figure" else classify(low, at, at + len(atext), footer=footer)
+            found.append(("statement", href, block, scope, lic.spdx_id, loc, a))
+    running = {f[4] for f in found if f[5] not in ("footer", "figure")}
+    consumed: set[Any] = set()
+    for kind, value, block, said, spdx, loc, link in found:
+        discussion = len(running) >= 3 and loc not in ("footer", "figure") and said != LicenseScope.MEDIA.value
+        scope = LicenseScope.UNKNOWN.value if discussion else said
+        if scope == LicenseScope.UNKNOWN.value and link is not None:
+            continue  # a bare link stays a cc-link
+        add(kind, value, link if link is not None else block, scope=scope, spdx=spdx, location=loc)
+        if link is not None:
+            consumed.add(link)
+    return consumed
 
 
 def wat_license_evidence(wat: dict[str, Any]) -> list[Evidence]:
@@ -418,27 +741,56 @@ def attribution_fields(tree: Any) -> dict[str, str]:
     return {k: v for k, v in ((Meta.TITLE, title), (Meta.AUTHOR, author), (Meta.SITE_NAME, site)) if v}
 
 
+def _family(spdx: str) -> str:
+    """CC licences compare by code and version (a jurisdiction port agrees with its generic licence)."""
+    m = re.fullmatch(r"(?:LicenseRef-)?CC-([A-Z-]+?)-(\d\.\d)(?:-[A-Z]{2,3})?", spdx)
+    return f"CC-{m.group(1)}-{m.group(2)}" if m else spdx
+
+
+def restrictiveness(spdx: str) -> tuple[int, int, int, int, int, str]:
+    """Sort key: higher is more restrictive (NC and ND first, then share-alike, attribution, non-open)."""
+    lic = license_by_spdx(spdx)
+    if lic is None:
+        return (2, 1, 1, 1, 1, spdx)  # unknown to the table: assume the worst
+    return (
+        int(lic.noncommercial) + int(lic.no_derivatives),
+        int(lic.no_derivatives),
+        int(lic.share_alike),
+        int(lic.attribution_required),
+        int(not lic.open_definition),
+        spdx,
+    )
+
+
+def page_claims(evidence: Iterable[Evidence]) -> set[str]:
+    """SPDX ids of every signal that claims the page's text, or a part of it (scope page or partial)."""
+    claims = (LicenseScope.PAGE.value, LicenseScope.PARTIAL.value)
+    return {e.spdx_id for e in evidence if e.spdx_id and e.kind in KIND_RANK and e.scope in claims}
+
+
 def _decide(v: Verdict) -> None:
     licenses = [e for e in v.evidence if e.spdx_id and e.kind in KIND_RANK]
     if not licenses:
         return
     page = [e for e in licenses if e.scope == LicenseScope.PAGE.value]
+    part = [e for e in licenses if e.scope == LicenseScope.PARTIAL.value]
     media = [e for e in licenses if e.scope == LicenseScope.MEDIA.value]
     if page:
         page.sort(key=lambda e: KIND_RANK[e.kind])
-        best = page[0]
-        ids = {e.spdx_id for e in page}
-        v.spdx_id = best.spdx_id
-        v.license_url = best.raw_value
-        if len(ids) > 1:
+        families = {_family(e.spdx_id or "") for e in page}
+        if len(families) > 1:  # show the most restrictive candidate; every candidate stays evidence
+            worst = max(page, key=lambda e: restrictiveness(e.spdx_id or ""))
+            v.spdx_id, v.license_url = worst.spdx_id, worst.raw_value
             v.conflict = True
             v.scope = LicenseScope.UNKNOWN.value
             v.confidence = 0.3
-        else:
-            v.scope = (
-                LicenseScope.PARTIAL.value if media and {e.spdx_id for e in media} - ids else LicenseScope.PAGE.value
-            )
-            v.confidence = {0: 0.95, 1: 0.9, 2: 0.85, 3: 0.8}.get(KIND_RANK[best.kind], 0.5)
+            return
+        best = page[0]
+        v.spdx_id = best.spdx_id
+        v.license_url = best.raw_value
+        other_parts = {_family(e.spdx_id or "") for e in part} - families
+        v.scope = LicenseScope.PARTIAL.value if other_parts else LicenseScope.PAGE.value
+        v.confidence = KIND_CONFIDENCE.get(KIND_RANK[best.kind], 0.5)
         return
     if media:
         v.spdx_id = media[0].spdx_id
@@ -453,6 +805,9 @@ def _decide(v: Verdict) -> None:
     v.scope = LicenseScope.UNKNOWN.value
     v.confidence = 0.3
     v.conflict = len({e.spdx_id for e in weak}) > 1
+    if v.conflict:  # never show the more permissive of two
+        worst = max(weak, key=lambda e: restrictiveness(e.spdx_id or ""))
+        v.spdx_id, v.license_url = worst.spdx_id, worst.raw_value
 
 
 def _directives(value: str) -> Iterable[tuple[str | None, str]]:
@@ -511,4 +866,13 @@ def _optouts_from_meta(name: str, content: str) -> list[OptOut]:
     return []
 
 
-__all__ = ["LICENSE_TAGGER_NAME", "Evidence", "OptOut", "Verdict", "optouts_from_headers", "tag_html"]
+__all__ = [
+    "LICENSE_TAGGER_NAME",
+    "Evidence",
+    "OptOut",
+    "Verdict",
+    "optouts_from_headers",
+    "page_claims",
+    "restrictiveness",
+    "tag_html",
+]

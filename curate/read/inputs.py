@@ -4,12 +4,73 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Sequence
+from typing import IO
 
 from curate.errors import InputError
 
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 INPUT_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
+OPEN_ATTEMPTS = 5  # tries to open a remote input before it is reported unreachable
+OPEN_BACKOFF_S = 0.5  # wait before the second try; doubled before each next one (0.5 + 1 + 2 + 4 s in all)
+
+
+class UnreachableInput(OSError):
+    """A remote input could not be reached after :data:`OPEN_ATTEMPTS` tries (not: it does not exist)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an error opening a remote input may pass on another try: a refused, reset or timed-out connection,
+    or an HTTP 5xx/429 answer, anywhere in the error's chain of causes. A missing file (HTTP 404, no such key)
+    or a refused permission is not."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        status = getattr(seen, "status", None)
+        if isinstance(status, int) and status >= 400:
+            return status >= 500 or status == 429
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        kind = type(seen)
+        if kind.__module__.split(".")[0] in ("aiohttp", "botocore", "urllib3") and any(
+            word in kind.__name__ for word in ("Connect", "Connection", "Timeout", "Disconnect", "Endpoint")
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def open_input(path: str, attempts: int = OPEN_ATTEMPTS, backoff_s: float = OPEN_BACKOFF_S) -> IO[bytes]:
+    """Open an input (local path or fsspec URL) for binary reading; the caller closes it.
+
+    A remote input whose opening fails with a transient error (:func:`is_transient`) is tried again after
+    ``backoff_s``, doubled after each try, up to ``attempts`` tries in all.
+
+    Raises:
+        UnreachableInput: every try failed with a transient error; the message has the last one.
+        OSError: the input does not exist or cannot be read (not retried), as fsspec raises it.
+    """
+    import fsspec
+
+    if not is_remote(path):
+        opened: IO[bytes] = fsspec.open(path, "rb").open()
+        return opened
+    wait = backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            remote: IO[bytes] = fsspec.open(path, "rb").open()
+            return remote
+        except Exception as e:  # classified: transient errors are retried, others raised as they are
+            if not is_transient(e):
+                raise
+            last = e
+        if attempt < attempts:
+            time.sleep(wait)
+            wait *= 2
+    cause = last.__cause__ or last
+    raise UnreachableInput(f"unreachable after {attempts} tries: {type(cause).__name__}: {cause}") from last
 
 
 def is_remote(path: str) -> bool:
@@ -68,11 +129,30 @@ def read_paths_listing(listing: str, base_url: str = DEFAULT_BASE_URL) -> list[s
     return out
 
 
+def remote_matches(url: str) -> list[str]:
+    """The input files a remote glob (``s3://bucket/crawl/*.warc.gz``) or folder (ending in ``/``) names, as URLs.
+
+    Raises:
+        InputError: the listing fails, or matches no WARC/WET/WAT/ARC file.
+    """
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+        found = fs.glob(root) if any(ch in url for ch in "*?[") else fs.find(root)
+    except Exception as e:  # noqa: BLE001 - no credentials, no such bucket, unreachable: say which
+        raise InputError(f"cannot list {url}: {type(e).__name__}: {e}") from None
+    files = sorted(fs.unstrip_protocol(f) for f in found if str(f).lower().endswith(INPUT_SUFFIXES))
+    if not files:
+        raise InputError(f"no .warc/.wet/.wat/.arc(.gz) file matches {url!r}")
+    return files
+
+
 def resolve_inputs(paths: Sequence[str], base_url: str = DEFAULT_BASE_URL) -> list[str]:
     """Input files for ``paths``.
 
-    A directory contributes every WARC/WET/WAT/ARC file below it (recursively); a glob its matches; a file
-    or URL itself; a Common Crawl ``*.paths`` / ``*.paths.gz`` listing its entries joined to ``base_url``.
+    A directory contributes every WARC/WET/WAT/ARC file below it (recursively); a glob its matches (also a
+    remote one, ``s3://bucket/crawl/*.warc.gz``, and a remote folder ending in ``/``); a file or URL itself; a Common Crawl ``*.paths`` / ``*.paths.gz`` listing its entries joined to ``base_url``.
     The result is sorted and de-duplicated.
 
     Raises:
@@ -85,7 +165,7 @@ def resolve_inputs(paths: Sequence[str], base_url: str = DEFAULT_BASE_URL) -> li
             out.extend(read_paths_listing(p, base_url))
             continue
         if is_remote(p):
-            out.append(p)
+            out.extend(remote_matches(p) if p.endswith("/") or any(ch in p for ch in "*?[") else [p])
             continue
         if any(ch in p for ch in "*?["):
             matches = sorted(m for m in glob.glob(p, recursive=True) if os.path.isfile(m))

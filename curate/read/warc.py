@@ -22,7 +22,18 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate.licenses.tagger import wat_license_evidence
-from curate.schema import READER_NAME, Meta, Reason, mark
+from curate.read.charset import decode_payload, looks_binary
+from curate.read.http import (
+    RecordingParser,
+    body_flags,
+    content_stream,
+    content_type,
+    field_values,
+    header_flags,
+    http_date,
+)
+from curate.read.inputs import UnreachableInput, open_input
+from curate.schema import READER_NAME, Flag, Meta, Reason, add_flag, mark
 
 DOC_RECORD_TYPES = frozenset({"response", "resource", "conversion", "revisit"})
 WAT_CONTENT_TYPE = "application/json"
@@ -48,69 +59,6 @@ def domain_of(url: str | None) -> str | None:
     if not host:
         return None
     return host[4:] if host.startswith("www.") else host
-
-
-def _mime_and_charset(content_type: str | None) -> tuple[str | None, str | None]:
-    if not content_type:
-        return None, None
-    parts = [p.strip() for p in content_type.split(";")]
-    mime = parts[0].lower() or None
-    charset = None
-    for p in parts[1:]:
-        if p.lower().startswith("charset="):
-            charset = p.split("=", 1)[1].strip().strip("\"'") or None
-    return mime, charset
-
-
-def _sniff_meta_charset(head: bytes) -> str | None:
-    import re
-
-    m = re.search(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", head[:4096], re.IGNORECASE)
-    return m.group(1).decode("ascii", "replace") if m else None
-
-
-def looks_binary(payload: bytes) -> bool:
-    """True when over 1% of the first 64 KiB are control bytes no text format uses (NUL, C0 other than tab/CR/LF/FF)."""
-    head = payload[:65536]
-    if not head:
-        return False
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
-    return controls > 0.01 * len(head)
-
-
-def decode_payload(payload: bytes, declared: str | None) -> tuple[str | None, str | None, str | None]:
-    """Decode ``payload`` to text.
-
-    Tries the declared charset, then a ``<meta charset>`` in the page, then statistical detection, then
-    UTF-8 with replacement. Returns ``(text, charset, source)``; text is None for binary payloads and when
-    more than 5% of the characters could not be decoded.
-    """
-    if looks_binary(payload):
-        return None, None, None
-    for charset, source in ((declared, "declared"), (_sniff_meta_charset(payload), "meta")):
-        if not charset:
-            continue
-        try:
-            return payload.decode(charset), charset.lower(), source
-        except (LookupError, UnicodeDecodeError):
-            continue
-    try:
-        return payload.decode("utf-8"), "utf-8", "detected"
-    except UnicodeDecodeError:
-        pass
-    import cchardet  # faust-cchardet, via datatrove[io]
-
-    guess = cchardet.detect(payload[:65536])
-    enc = guess.get("encoding")
-    if enc and (guess.get("confidence") or 0) >= 0.5:
-        try:
-            return payload.decode(enc), enc.lower(), "detected"
-        except (LookupError, UnicodeDecodeError):
-            pass
-    text = payload.decode("utf-8", errors="replace")
-    if text.count("\ufffd") > 0.05 * max(len(text), 1):
-        return None, None, None
-    return text, "utf-8", "fallback"
 
 
 def _base_meta(path: str, offset: int, crawl_id: str | None) -> dict[str, Any]:
@@ -165,8 +113,10 @@ def _url_as_recorded(path: str, offset: int, decoded: str) -> str:
 
 
 def _record_meta(path: str, it: Any, record: Any, crawl_id: str | None, base: int) -> dict[str, Any]:
-    """Coordinates and WARC header fields of a record the iterator has read to the end."""
+    """Coordinates and WARC header fields of a record the iterator has read to the end; ``flags`` starts empty
+    (examined) and says ``warc_truncated`` when the record says so."""
     meta = _base_meta(path, base + it.get_record_offset(), crawl_id)
+    meta[Meta.FLAGS], meta[Meta.FLAG_DETAIL] = [], None
     h = record.rec_headers
     url = h.get_header("WARC-Target-URI")
     if url and not url.isascii():
@@ -183,6 +133,9 @@ def _record_meta(path: str, it: Any, record: Any, crawl_id: str | None, base: in
             Meta.DOMAIN: domain_of(url),
         }
     )
+    truncated = h.get_header("WARC-Truncated")
+    if truncated is not None:
+        add_flag(meta, Flag.WARC_TRUNCATED, truncated.strip() or "unspecified")
     return meta
 
 
@@ -194,21 +147,28 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
     checker = record.digest_checker
     if meta[Meta.WARC_PAYLOAD_DIGEST] and checker is not None and checker.passed is not None:
         meta[Meta.PAYLOAD_DIGEST_OK] = bool(checker.passed)
+        if not checker.passed and not any(p.startswith("block digest failed") for p in checker.problems):
+            add_flag(meta, Flag.PAYLOAD_DIGEST_MISMATCH, meta[Meta.WARC_PAYLOAD_DIGEST])
     http = record.http_headers
-    content_type = record.content_type
+    content_types = [record.content_type] if record.content_type else []
     if http is not None and rec_type in ("response", "revisit"):
         try:
             meta[Meta.HTTP_STATUS] = int(http.get_statuscode())
         except (TypeError, ValueError):
             meta[Meta.HTTP_STATUS] = None
-        content_type = http.get_header("Content-Type") or None
+        content_types = field_values(http, "content-type")
+        meta[Meta.HTTP_LAST_MODIFIED] = http_date(field_values(http, "last-modified"))
+        for flag, detail in header_flags(http) + record._curate_body_flags:
+            add_flag(meta, flag, detail)
         # a header sent on several lines is one comma-separated list (RFC 9110 5.3); names are case-insensitive
         meta[Meta.HEADERS] = {
             k: ", ".join(v for name, v in http.headers if name.strip().lower() == k and v)
             for k in OPTOUT_HEADERS
             if any(name.strip().lower() == k and v for name, v in http.headers)
         }
-    mime, declared_charset = _mime_and_charset(content_type)
+    mime, declared_charset, conflicts = content_type(content_types)
+    for flag, detail in conflicts:
+        add_flag(meta, flag, detail)
     meta[Meta.CONTENT_TYPE] = mime
     payload: bytes = record._curate_payload
     meta[Meta.PAYLOAD_BYTES] = len(payload)
@@ -240,15 +200,25 @@ def _record_document(path: str, it: Any, record: Any, crawl_id: str | None, base
         head = payload[:1024].lower()
         if mime is not None or not (b"<html" in head or b"<!doctype html" in head):
             return decide(Reason.UNSUPPORTED_CONTENT_TYPE, mime or "no content type")
-    text, charset, source = decode_payload(payload, declared_charset)
+    decoded = decode_payload(payload, declared_charset, html=rec_type != "conversion")
+    for flag, detail in decoded.flags:
+        add_flag(meta, flag, detail)
+    text = decoded.text
     if text is None:
-        return decide(Reason.UNDECODABLE, f"declared charset {declared_charset!r}; detection failed")
-    meta[Meta.CHARSET], meta[Meta.CHARSET_SOURCE] = charset, source
+        return decide(Reason.UNDECODABLE, decoded.detail)
+    meta[Meta.CHARSET], meta[Meta.CHARSET_SOURCE] = decoded.charset, decoded.source
     if rec_type == "conversion":
         doc.text = text
     else:
         meta[Meta.HTML] = text
     return doc
+
+
+def _status(record: Any) -> int | None:
+    try:
+        return int(record.http_headers.get_statuscode()) if record.http_headers is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 class _Replay:
@@ -307,6 +277,7 @@ def _iterate(
     from warcio.archiveiterator import ArchiveIterator
 
     it = ArchiveIterator(stream, check_digests=True, arc2warc=True)
+    it.loader.http_parser = RecordingParser(it.loader.HTTP_TYPES, verify=False)
     for record in it:
         if record.rec_type == "warcinfo":
             state.crawl_id = _warcinfo_crawl_id(record) or state.crawl_id
@@ -324,15 +295,19 @@ def _iterate(
             continue
         error = None
         too_large = False
+        damage: list[tuple[Flag, str]] = []
         try:
-            content = record.content_stream()
+            content = content_stream(record)
             payload = content.read(max_payload)
             too_large = bool(content.read(1))
+            if record.rec_type != "revisit":  # a revisit's block holds headers only, by design
+                damage = body_flags(record, content, _status(record), complete=not too_large)
         except Exception as e:  # noqa: BLE001 - a payload that cannot be decoded is this record's problem only
             payload, error = b"", f"{type(e).__name__}: {e}"
         it.read_to_end(record)
         missing = getattr(record.raw_stream, "limit", 0) or 0
         record._curate_payload = payload
+        record._curate_body_flags = damage
         record._curate_truncated = missing > 0
         record._curate_missing = missing
         record._curate_too_large = too_large and error is None
@@ -432,14 +407,24 @@ def iter_records(path: str, open_file: Any = None, max_payload: int = MAX_PAYLOA
     with fh if open_file is None else contextlib.nullcontext(fh):
         head = fh.read(4096)
         fmt = sniff_format(head)
-        if fmt is None:
-            what = "empty file" if not head else f"not a WARC or ARC file (starts with {head[:24]!r})"
-            yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, what)
-            return
         compressed = head[:2] == b"\x1f\x8b"
         stream: Any = _Replay(head, fh)
         base = 0
         resumed: Any = None
+        if fmt is None:
+            what = "empty file" if not head else f"not a WARC or ARC file (starts with {head[:24]!r})"
+            # a damaged first record (a gzip member that does not inflate, bytes before the first header) must not
+            # hide the records after it: resume at the next record that parses, if the file has one
+            nxt = find_next_record(path, 1, compressed) if compressed or (head and b"\nWARC/1." in head) else None
+            if nxt is None:
+                yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, what)
+                return
+            q = _quarantine(path, 0, None, Reason.READ_ERROR, f"{what}; resumed at offset {nxt}")
+            q.metadata[Meta.RECORD_LENGTH] = nxt
+            yield q
+            resumed = fsspec.open(path, "rb").open()
+            resumed.seek(nxt)
+            fmt, stream, base, state.next_offset = "warc", _Replay(b"", resumed), nxt, nxt
         try:
             while True:
                 try:
@@ -521,11 +506,13 @@ def read_with_digest(
     path: str, inventory: list[dict[str, Any]], max_payload: int = MAX_PAYLOAD_BYTES
 ) -> Iterator[Document]:
     """``iter_records(path)`` that appends ``{path, sha256, bytes, records}`` to ``inventory`` when done."""
-    import fsspec
-
     entry: dict[str, Any] = {"path": path, "sha256": None, "bytes": None, "records": 0}
     try:
-        raw = fsspec.open(path, "rb").open()
+        raw = open_input(path)  # a remote input is retried with backoff while it is unreachable
+    except UnreachableInput as e:
+        inventory.append(entry)
+        yield _quarantine(path, 0, None, Reason.UNREACHABLE_INPUT, str(e))
+        return
     except Exception as e:  # noqa: BLE001 - missing file, no credentials, bad URL: the file's row says which
         inventory.append(entry)
         yield _quarantine(path, 0, None, Reason.UNREADABLE_FILE, f"{type(e).__name__}: {e}")
@@ -592,4 +579,12 @@ class ProvenanceWarcReader(PipelineStep):
             json.dump(inventory, fh, indent=1)
 
 
-__all__ = ["READER_NAME", "ProvenanceWarcReader", "decode_payload", "domain_of", "iter_records", "make_doc_id"]
+__all__ = [
+    "READER_NAME",
+    "ProvenanceWarcReader",
+    "decode_payload",
+    "domain_of",
+    "iter_records",
+    "looks_binary",
+    "make_doc_id",
+]

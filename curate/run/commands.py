@@ -22,12 +22,12 @@ from curate.decide import Decision, check_ingest_settings, decide_store
 from curate.dedup.buckets import DedupBucketStep
 from curate.dedup.cluster import DedupPass, record_pass, unmatched
 from curate.errors import ConfigError, Interrupted, OutputError, StoreError
-from curate.mix import MixSummary, build_mix, encoding, select_buckets
+from curate.mix import MANIFEST, MixSummary, finish_mix, is_mix, mix_spec, plan_mix, prepare, select_buckets
 from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
-from curate.recipe import Recipe, recipe_from_source
+from curate.recipe import Recipe, load_mix_recipe, recipe_from_source
 from curate.report import export_provenance, render_report
 from curate.run.executors import Stage, make_executor
-from curate.run.ingest import IngestResult, ingest, plan_ingest, run_stages
+from curate.run.ingest import IngestResult, UnreadInputs, ingest, plan_ingest, run_stages
 from curate.run.progress import NullReporter, Reporter
 from curate.store import (
     STORE_FILE,
@@ -40,13 +40,14 @@ from curate.store import (
     store_lock,
     writing,
 )
+from curate.tokens.step import MergeStep, TokenizeStep
 
 COMPLETE_FILE = "COMPLETE.json"  # written last by `curate run`: its outputs were published together
 
 
 def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock: bool = True) -> DedupPass:
     """Match the documents no earlier pass has matched against everything in the store (exact keys, and LSH
-    bands as one local datatrove task per band), and recluster. ``lock``: take the store's write lock (False
+    bands grouped by one local datatrove task), and recluster. ``lock``: take the store's write lock (False
     when the caller holds it).
 
     Raises:
@@ -55,12 +56,12 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
     """
     reporter = reporter or NullReporter()
     started = dt.datetime.now(dt.UTC)
-    d, params = recipe.dedup, recipe.dedup_params
     open_store(store).close()  # a store, of this schema, before anything is locked or created
     with store_lock(store, "curate dedup") if lock else contextlib.nullcontext():
         con = open_store(store)
         try:
-            check_ingest_settings(con, recipe)
+            recipe = check_ingest_settings(con, recipe)  # the store's MinHash settings, unless the recipe sets them
+            d, params = recipe.dedup, recipe.dedup_params
             n_pass = int(con.execute("SELECT count(*) FROM dedup_passes").fetchone()[0])
             n_new = unmatched(con)
         finally:
@@ -70,15 +71,16 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
         edges = None
         if d.near and n_new:
             local = _local(recipe)
+            tasks = 1  # one DuckDB query over every band, parallel over the machine's cores by DuckDB itself
             bands = make_executor(
                 local,
                 [DedupBucketStep(str(store_file(store)), str(work), params.bands, recipe.executor.duckdb_memory)],
-                tasks=params.bands,
+                tasks=tasks,
                 logs=work / "logs",
                 name="buckets",
                 skip_completed=False,
             )
-            run_stages([Stage("dedup buckets", bands, params.bands)], work, reporter, total_bytes=None, quiet=True)
+            run_stages([Stage("dedup buckets", bands, tasks)], work, reporter, total_bytes=None, quiet=True)
             edges = work / "edges"
         reporter.stage("dedup clusters", 1, None)
         with writing(store, "curate dedup", lock=False, memory_limit=recipe.executor.duckdb_memory) as con:
@@ -92,6 +94,8 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
                 verify=d.verify,
                 exact=d.exact,
                 started=started,
+                scheme=d.scheme,
+                containment=d.containment,
             )
         shutil.rmtree(work, ignore_errors=True)
         reporter.end("dedup clusters", f"{result.new_documents} new documents, {result.new_edges} new pairs")
@@ -140,37 +144,117 @@ def _require_decided(con: object, store: Path) -> None:
         )
 
 
+def _check_mix_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that holds another mix (unless ``overwrite``) or anything that is not a mix.
+
+    Raises:
+        ConfigError: saying which, and what to do.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder for a mix")
+    if not any(out.iterdir()):
+        return
+    if not is_mix(out):
+        raise ConfigError(f"{out} holds files that are not a mix (no {MANIFEST}); choose an empty or new folder")
+    if not overwrite:
+        raise ConfigError(f"{out} already exists and holds another mix; pass --overwrite to replace it")
+
+
 def mix(
-    store: Path, out: Path, recipe: Recipe | None = None, *, overwrite: bool = False, lock: bool = True
+    store: Path,
+    out: Path,
+    recipe: Recipe | None = None,
+    *,
+    overwrite: bool = False,
+    lock: bool = True,
+    mix_recipe: Path | None = None,
+    reporter: Reporter | None = None,
 ) -> MixSummary:
     """Write a tokenized mix of the store's kept documents to ``out`` (the recipe's buckets; by default the
-    recipe of the latest decision). The mix is written beside ``out`` and renamed into place when whole.
+    recipe of the latest decision; ``mix_recipe``: a mix recipe file over it, see
+    :func:`curate.recipe.load_mix_recipe`). Tokenization runs as datatrove tasks on the recipe's executor (local
+    processes, Ray tasks, or Slurm jobs this call waits for) over ranges of documents, then one merge task per
+    shard (:mod:`curate.mix`); the store is only read, and the mix is the same bytes on any executor. The mix is written beside ``out``
+    and renamed into place when whole, and recorded in the store (``mixes``, ``mix_documents``).
 
     Raises:
         StoreError: not a store, or records without a decision.
-        ConfigError: ``out`` exists and ``overwrite`` is not set, or the recipe's tokenizer is not available.
+        ConfigError: ``out`` holds another mix and ``overwrite`` is not set (or holds something else), a bucket's
+            where clause is refused, or the tokenizer is not available offline.
+        OutputError: the disk filled up or is read-only; nothing half-written is left.
     """
+    reporter = reporter or NullReporter()
     recipe = recipe or _decided_recipe(store)
-    encoding(recipe.mix.tokenizer)
+    if mix_recipe is not None:
+        recipe = load_mix_recipe(Path(mix_recipe), recipe)
+    spec = mix_spec(recipe)
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} already exists; pass --overwrite to replace it")
+    _check_mix_out(out, overwrite)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    work = out.with_name(f".{out.name}.work-{os.getpid()}")
     con = open_store(store)
     try:
         _require_decided(con, store)
-        selected = select_buckets(store_file(store), recipe)  # its own sandboxed instance, beside this one
-        summary = build_mix(con, tmp, recipe, selected)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)  # never a half-written mix beside the real one
-        _raise_if_disk(e, out)
-        raise
     finally:
         con.close()
+    m, file = recipe.mix, str(store_file(store))
+    try:
+        for d in (tmp, work):
+            shutil.rmtree(d, ignore_errors=True)
+        selected = select_buckets(store_file(store), recipe)  # its own sandboxed instance
+        tmp.mkdir(parents=True)
+        ranges = prepare(work, recipe, selected)
+        memory = recipe.executor.duckdb_memory
+        if ranges:
+            step = TokenizeStep(
+                file,
+                work_dir=str(work),
+                tokenizer=spec.tokenizer.spec,
+                ranges=ranges,
+                batch_docs=m.batch_docs,
+                memory_limit=memory,
+            )
+            tokenize = make_executor(
+                recipe, [step], tasks=len(ranges), logs=work / "logs-tokenize", name="tokenize", skip_completed=False
+            )
+            run_stages([Stage("mix tokenize", tokenize, len(ranges))], work, reporter, total_bytes=None, quiet=True)
+        plan = plan_mix(work, recipe, spec, selected, ranges)
+        shards = len(plan.shard_tokens)
+        if shards:
+            merge_step = MergeStep(
+                file,
+                work_dir=str(work),
+                out_dir=str(tmp),
+                formats=[f.value for f in spec.formats],
+                tokenizer=spec.tokenizer.spec,
+                label=spec.shard_label,
+                bos=spec.bos,
+                eos=spec.eos,
+                batch_docs=m.batch_docs,
+                memory_limit=memory,
+            )
+            merge = make_executor(
+                recipe, [merge_step], tasks=shards, logs=work / "logs-merge", name="merge", skip_completed=False
+            )
+            run_stages([Stage("mix merge", merge, shards)], work, reporter, total_bytes=None, quiet=True)
+        con = open_store(store)
+        try:
+            summary = finish_mix(con, tmp, recipe, spec, plan)
+        finally:
+            con.close()
+    except BaseException as e:
+        for d in (tmp, work):
+            shutil.rmtree(d, ignore_errors=True)  # never a half-written mix beside the real one
+        _raise_if_disk(e, out)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
-        shutil.rmtree(out)
+        os.replace(out, old)  # the mix it replaces is removed only once the new one is in place
     os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
     record_mix(store, out, recipe, summary, lock=lock)
     return summary
 
@@ -291,14 +375,18 @@ def run(
     base_url: str = DEFAULT_BASE_URL,
     quiet: bool = True,
     reporter: Reporter | None = None,
+    strict: bool = False,
 ) -> RunResult:
     """ingest → dedup → decide → mix → report into the folder ``out`` (the store, ``mix/``, ``report.html``).
 
     The same functions as the separate commands, in turn; with ``resume``, inputs the store already holds are
-    not read again and finished stage-1 tasks are kept.
+    not read again and finished stage-1 tasks are kept. ``resume`` on a finished run removes nothing: each output
+    is rebuilt beside the old one and replaces it when whole.
 
     Raises:
         ConfigError, InputError, StoreError, ModelError: as the separate commands; Interrupted on Ctrl-C.
+        UnreadInputs: ``strict`` and an input could not be read; the run stops after the ingest (the store holds
+            what was read) and the message says how to retry those inputs and finish.
     """
     reporter = reporter or NullReporter()
     out = Path(out)
@@ -309,17 +397,21 @@ def run(
         return _submit_run(paths, out, recipe, base_url=base_url, resume=resume)
     with store_lock(out, "curate run"):  # held from the first removal to the last output: one writer throughout
         prepare_out(out, force=force, resume=resume, lock=False)
-        ingested: IngestResult = ingest(
-            paths,
-            out,
-            recipe,
-            base_url=base_url,
-            resume=resume,
-            quiet=quiet,
-            reporter=reporter,
-            command="curate run",
-            lock=False,
-        )
+        try:
+            ingested: IngestResult = ingest(
+                paths,
+                out,
+                recipe,
+                base_url=base_url,
+                resume=resume,
+                quiet=quiet,
+                reporter=reporter,
+                command="curate run",
+                lock=False,
+                strict=strict,
+            )
+        except UnreadInputs as e:
+            raise UnreadInputs(f"{e}\nthen finish the run with --resume (the same command)", e.unread) from None
         try:
             decision, summary = finish_run(out, recipe, reporter)
         except KeyboardInterrupt:

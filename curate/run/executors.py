@@ -2,20 +2,28 @@
 
 Every heavy stage is a list of datatrove steps run by one executor; a command is a chain of executors, each
 depending on the one before (``depends=``), so the same chain runs on one machine or is submitted to a
-cluster. Nothing here schedules work itself.
+cluster. Nothing here schedules work itself: Ray's tasks are placed by Ray (the cluster named by ``RAY_ADDRESS``,
+or a fresh local one), Slurm's jobs by Slurm; :func:`run_to_end` only waits for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from datatrove.executor.ray import RayPipelineExecutor
+
 from curate.errors import CurateError
 from curate.recipe import Recipe
+
+SQUEUE_POLL_S = 5.0  # how often run_to_end asks Slurm whether a stage's jobs have left the queue
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,7 @@ def make_executor(
             slurm_logs_folder=str(logs / "slurm"),
             **common,  # type: ignore[arg-type]
         )
-    from datatrove.executor.ray import RayPipelineExecutor
-
-    return RayPipelineExecutor(
+    return RayExecutor(
         workers=e.workers,
         cpus_per_task=1,
         gpus_per_task=gpus,
@@ -117,3 +123,61 @@ def check_completed(stage: Stage, logs: Path) -> None:
     failed = stage.executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
     if failed:
         raise CurateError(f"{len(failed)} {stage.name} task(s) failed (ranks {failed[:10]}); see the logs under {logs}")
+
+
+def connect_ray() -> None:
+    """Connect this process to Ray once: the cluster ``RAY_ADDRESS`` names (``host:port`` of a ``ray start --head``),
+    or, without it, a Ray instance started for this process (Ray's own default)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, logging_level=logging.WARNING)
+
+
+class RayExecutor(RayPipelineExecutor):  # type: ignore[misc]
+    """datatrove's Ray executor, connecting to the cluster (:func:`connect_ray`) when it is run, so a chain built
+    without a cluster (the tests that check a chain) needs none. Tasks are placed and retried by Ray; ``run`` blocks."""
+
+    def run(self) -> None:
+        """Connect, then run every incomplete task (and any dependency not run yet) on the cluster."""
+        connect_ray()
+        super().run()
+
+
+def _queued(job_ids: list[str]) -> bool | None:
+    """Whether any of ``job_ids`` (array jobs included) is still pending or running; None when squeue failed."""
+    done = subprocess.run(
+        ["squeue", "-h", "-o", "%i", "-j", ",".join(job_ids)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        # squeue refuses ids it no longer knows (a finished job leaves its table after MinJobAge)
+        return False if "Invalid job id" in done.stderr else None
+    return bool(done.stdout.strip())
+
+
+def run_to_end(executor: object, *, poll_s: float = SQUEUE_POLL_S, squeue_failures: int = 12) -> None:
+    """Run an executor and return when every one of its tasks has ended (finished or failed; the caller checks
+    which with :func:`check_completed`). Local and Ray executors block; a Slurm executor's jobs are submitted
+    (also from inside a Slurm job, as a run's finish job does for the mix) and then ``squeue`` is polled every
+    ``poll_s`` seconds until they have left the queue.
+
+    Raises:
+        CurateError: squeue failed ``squeue_failures`` times in a row (no controller to ask).
+    """
+    from datatrove.executor import SlurmPipelineExecutor
+
+    if not isinstance(executor, SlurmPipelineExecutor):
+        executor.run()  # type: ignore[attr-defined]
+        return
+    executor.launch_job()  # not run(): inside a Slurm job run() would take itself for one of the new tasks
+    if executor.job_id in (None, -1):  # every task had completed: nothing was submitted
+        return
+    failures = 0
+    while True:
+        queued = _queued([str(executor.job_id)])
+        if queued is False:
+            return
+        failures = failures + 1 if queued is None else 0
+        if failures >= squeue_failures:
+            raise CurateError(f"squeue failed {failures} times while waiting for Slurm job {executor.job_id}")
+        time.sleep(poll_s)

@@ -13,12 +13,15 @@ document ids derive from the file name. All ingests into one store use the same 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -31,13 +34,13 @@ from curate import __version__
 from curate.dating import DateStep
 from curate.decide import check_ingest_settings
 from curate.dedup.step import SignatureStep
-from curate.errors import InputError, Interrupted
+from curate.errors import ConfigError, CurateError, InputError, Interrupted
 from curate.extract import ExtractStep, extractor_name
 from curate.licenses.step import LicenseStep
 from curate.read.inputs import DEFAULT_BASE_URL, is_remote, resolve_inputs
 from curate.read.warc import ProvenanceWarcReader
 from curate.recipe import Recipe, ingest_settings
-from curate.run.executors import Stage, check_completed, make_executor, stderr_to, torch_threads
+from curate.run.executors import Stage, check_completed, make_executor, run_to_end, stderr_to, torch_threads
 from curate.run.progress import NullReporter, Reporter, watching
 from curate.run.shards import ShardWriter
 from curate.schema import (
@@ -47,12 +50,15 @@ from curate.schema import (
     READER_NAME,
     REASON_STATUS,
     SCHEMA_VERSION,
+    Reason,
     Status,
 )
 from curate.score.model import load_card
 from curate.score.registry import TORCH_KINDS, load_model
 from curate.score.step import ScoreStep
 from curate.store import STORE_FILE, WORK_DIR, known_inputs, load_shards, open_store, store_file, store_lock, writing
+
+FILE_REASONS = (Reason.UNREADABLE_FILE, Reason.UNREACHABLE_INPUT)  # a whole input could not be read
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class IngestResult:
     added: int  # documents added
     quarantined: int
     submitted: list[str] = field(default_factory=list)  # Slurm job ids, when the ingest was submitted
+    unread: list[str] = field(default_factory=list)  # "path: reason: detail" of each input that could not be read
 
 
 def mgt_model_version(recipe: Recipe) -> str:
@@ -152,7 +159,7 @@ def split_known(files: list[str], known: dict[str, dict[str, Any]]) -> tuple[lis
     todo, skipped = [], []
     for f in files:
         entry = known.get(Path(f).name)
-        if entry is None or is_remote(f):
+        if entry is None or is_remote(f) or not entry.get("sha256"):  # new, remote, or never read: read it
             todo.append(f)
         elif file_sha256(f) == entry["sha256"]:
             skipped.append(f)
@@ -187,19 +194,28 @@ def load_ingest(
     with writing(
         store, "curate ingest (load)", lock=lock, memory_limit=recipe.executor.duckdb_memory, create=True
     ) as con:
-        check_ingest_settings(con, recipe)
+        recipe = check_ingest_settings(con, recipe)
         known = known_inputs(con)
         read = inventory(work)
         skip: set[str] = set()
+        retried: set[str] = set()  # inputs no earlier ingest could read: their file-level rows are replaced
         for entry in read:
             old = known.get(Path(str(entry["path"])).name)
             if old is None:
                 continue
-            if old["sha256"] != entry["sha256"]:
+            if not old.get("sha256"):
+                retried.add(Path(str(entry["path"])).name)
+                continue
+            if entry["sha256"] is not None and old["sha256"] != entry["sha256"]:
                 raise InputError(
                     f"{entry['path']}: the store already holds a different file of this name (ingest {old['run_id']})"
                 )
             skip.add(Path(str(entry["path"])).name)
+        if retried:
+            con.execute(
+                "DELETE FROM documents WHERE list_contains(?, warc_file_name) AND list_contains(?, ingest_reason)",
+                [sorted(retried), [r.value for r in FILE_REASONS]],
+            )
         added = load_shards(con, work, skip_files=frozenset(skip))
         n_read, n_passed, n_dropped, n_quarantined = _ingest_counts(con, run_id)
         inputs = [e for e in read if Path(str(e["path"])).name not in skip]
@@ -266,6 +282,33 @@ class IngestLoadStep(PipelineStep):
         yield
 
 
+TASKS_FILE = "tasks.json"  # in an ingest's work folder: the task count its stage-1 tasks were split into
+
+
+def check_task_count(work: Path, tasks: int) -> None:
+    """Record the stage-1 task count in ``work`` or, when an interrupted attempt is there, check it is the same.
+
+    A task reads the files ``files[rank::tasks]``, so the finished tasks of an attempt with another count hold
+    other files: resuming them would lose or duplicate documents.
+
+    Raises:
+        ConfigError: the work folder was started with another task count; says how to go on.
+    """
+    path = work / TASKS_FILE
+    if path.exists():
+        before = int(json.loads(path.read_text(encoding="utf-8"))["tasks"])
+        if before != tasks:
+            raise ConfigError(
+                f"the interrupted ingest in {work} was split into {before} tasks and this one into {tasks} "
+                f"(executor.tasks): resume it with executor.tasks = {before}, or start it over without --resume"
+            )
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = work / f".{TASKS_FILE}.tmp"
+    tmp.write_text(json.dumps({"tasks": tasks}) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 @dataclass(frozen=True)
 class IngestPlan:
     """An ingest ready to run: its stages (stage 1, load), work folder and inputs."""
@@ -290,7 +333,7 @@ def plan_ingest(
     if store_file(store).exists():
         con = open_store(store)
         try:
-            check_ingest_settings(con, recipe)
+            recipe = check_ingest_settings(con, recipe)  # the store's settings where the recipe leaves defaults
             known = known_inputs(con)
         finally:
             con.close()
@@ -302,11 +345,13 @@ def plan_ingest(
         return IngestPlan(run_id, work, [], skipped, [])
     if work.exists() and not resume:
         shutil.rmtree(work)  # an earlier, unfinished attempt at the same ingest: start it over
-    local = recipe.executor.kind == "local"
+    tasks = recipe.executor.tasks or len(todo)
+    check_task_count(work, tasks)
+    slurm = recipe.executor.kind == "slurm"  # a submitted load takes the lock; a local or Ray driver holds it
     stage1 = make_executor(
         recipe,
         stage1_pipeline(recipe, todo, run_id, work),
-        tasks=recipe.executor.tasks or len(todo),
+        tasks=tasks,
         logs=work / "logs",
         name="ingest",
         skip_completed=resume,
@@ -315,11 +360,7 @@ def plan_ingest(
     )
     load = make_executor(
         recipe,
-        [
-            IngestLoadStep(
-                str(store), str(work), recipe, run_id=run_id, versions=versions, started=started, lock=not local
-            )
-        ],
+        [IngestLoadStep(str(store), str(work), recipe, run_id=run_id, versions=versions, started=started, lock=slurm)],
         tasks=1,
         logs=work / "logs-load",
         name="load",
@@ -331,22 +372,116 @@ def plan_ingest(
         todo,
         skipped,
         [
-            Stage("stage 1 (read, extract, score, sign)", stage1, recipe.executor.tasks or len(todo)),
+            Stage("stage 1 (read, extract, score, sign)", stage1, tasks),
             Stage("load", load, 1),
         ],
     )
 
 
+WORKER_DEATHS = 2  # a local stage whose worker processes die this many times (killed, out of memory) fails
+
+
+class WorkerDied(Exception):
+    """Raised in the main thread when a local executor's pool worker died while tasks were unfinished."""
+
+
+@contextlib.contextmanager
+def dead_worker_alarm(stage: Stage, poll_s: float = 0.5) -> Iterator[None]:
+    """While the block runs ``stage``'s local executor, raise :class:`WorkerDied` in the main thread when one of
+    its pool's worker processes disappears while some task has no completion marker.
+
+    datatrove's local executor hands tasks to a multiprocessing pool; a worker killed by a signal (``kill -9``,
+    the kernel's out-of-memory killer) takes its task with it and the pool waits for that task forever. Breaking
+    that wait (the pool is terminated as the exception leaves it) lets the caller run the unfinished tasks again;
+    a task's shards are published by rename when it ends, so nothing is duplicated. Does nothing outside the main
+    thread or for executors that run no pool (one worker, Slurm, Ray).
+    """
+    from datatrove.executor import LocalPipelineExecutor
+
+    executor = stage.executor
+    if (
+        not isinstance(executor, LocalPipelineExecutor)
+        or min(executor.workers, stage.tasks) <= 1
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    import psutil
+
+    died: list[str] = []
+    stop = threading.Event()
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise WorkerDied(died[-1] if died else "a worker died")
+
+    def workers() -> set[int]:
+        out: set[int] = set()
+        for child in psutil.Process().children():
+            try:
+                if "forkserver" in " ".join(child.cmdline()):
+                    out.update(p.pid for p in child.children())
+            except psutil.Error:
+                continue
+        return out
+
+    def watch() -> None:
+        seen: set[int] = set()
+        while not stop.wait(poll_s):
+            now = workers()
+            gone = seen - now
+            seen = now | (seen & now)
+            if gone and not stop.is_set() and executor.get_incomplete_ranks(skip_completed=True):
+                died.append(f"worker pid {min(gone)} ended while tasks were unfinished")
+                stop.set()
+                os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, on_alarm)
+    watcher = threading.Thread(target=watch, name="curate-dead-worker-alarm", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def raised_tasks(stage: Stage, logs: Path) -> list[int]:
+    """The unfinished tasks of ``stage`` whose datatrove log records an exception (a task that raised, as
+    opposed to one whose worker was killed, which leaves no traceback)."""
+    out = []
+    for rank in stage.executor.get_incomplete_ranks(skip_completed=True):  # type: ignore[attr-defined]
+        log = logs / "logs" / f"task_{rank:05d}.log"
+        with contextlib.suppress(OSError):
+            if "Traceback" in log.read_text(encoding="utf-8", errors="replace"):
+                out.append(rank)
+    return out
+
+
 def run_stages(
     plan_stages: list[Stage], work: Path, reporter: Reporter, *, total_bytes: int | None, quiet: bool
 ) -> None:
-    """Run local stages in order, reporting progress; raise when a stage left tasks unfinished."""
+    """Run stages in order (to their end, also on Slurm: see :func:`run_to_end`), reporting progress; raise when a
+    stage left tasks unfinished."""
     for stage in plan_stages:
         reporter.stage(stage.name, stage.tasks, total_bytes if stage is plan_stages[0] else None)
         logs = Path(stage.executor.logging_dir.path)  # type: ignore[attr-defined]
         watch = watching(reporter, stage.name, work, logs, stage.tasks) if stage is plan_stages[0] else nullcontext()
         with watch, stderr_to(work / "run.log" if quiet else None):
-            stage.executor.run()  # type: ignore[attr-defined]
+            for attempt in range(1, WORKER_DEATHS + 2):
+                try:
+                    with dead_worker_alarm(stage):
+                        run_to_end(stage.executor)
+                    break
+                except WorkerDied as e:  # the pool lost the dead worker's task: run the unfinished tasks again
+                    if raised_tasks(stage, logs):  # a task raised (the pool ended): not a death, report it
+                        break
+                    if attempt > WORKER_DEATHS:
+                        raise CurateError(
+                            f"{stage.name}: a worker process died {attempt} times ({e}); finished tasks are kept "
+                            f"under {logs}: resume with --resume"
+                        ) from None
+                    stage.executor.skip_completed = True  # type: ignore[attr-defined]
         check_completed(stage, logs)
         reporter.end(stage.name, f"{stage.tasks}/{stage.tasks} tasks done")
 
@@ -369,6 +504,7 @@ def ingest(
     reporter: Reporter | None = None,
     command: str = "curate ingest",
     lock: bool = True,
+    strict: bool = False,
 ) -> IngestResult:
     """Ingest ``paths`` (files, globs, folders, URLs, ``*.paths.gz`` listings) into the store folder ``store``,
     creating it when it does not exist; ``lock``: take the store's write lock (False when the caller holds it).
@@ -381,6 +517,7 @@ def ingest(
         StoreError: the folder is not a curate store, or another process holds its lock.
         ModelError: the recipe's classifier is missing or corrupt.
         Interrupted: Ctrl-C; the message names the command that resumes.
+        UnreadInputs: ``strict`` and an input could not be read (after the load: the store holds the rest).
     """
     reporter = reporter or NullReporter()
     started = dt.datetime.now(dt.UTC)
@@ -404,15 +541,62 @@ def ingest(
                 f"resume with the same command and --resume"
             ) from None
     con = open_store(store)
+    n_read = n_quarantined = 0
+    unread: list[str] = []
     try:
-        n_read, _, _, n_quarantined = _ingest_counts(con, plan.run_id)
-        if n_read and n_read == n_quarantined:
-            raise_if_nothing_readable(con, store, plan.run_id)
+        loaded = con.execute("SELECT count(*) FROM runs WHERE run_id = ? AND started_at = ?", [plan.run_id, started])
+        if loaded.fetchone()[0]:  # else every input read turned out to be in the store already: nothing was added
+            n_read, _, _, n_quarantined = _ingest_counts(con, plan.run_id)
+            if n_read and n_read == n_quarantined:
+                raise_if_nothing_readable(con, store, plan.run_id)
+            unread = [
+                f"{path}: {reason}: {detail}"
+                for path, reason, detail in con.execute(
+                    """SELECT warc_file, ingest_reason, ingest_detail FROM documents
+                       WHERE run_id = ? AND list_contains(?, ingest_reason) ORDER BY warc_file""",
+                    [plan.run_id, [r.value for r in FILE_REASONS]],
+                ).fetchall()
+            ]
     finally:
         con.close()
     for sub in ("documents", "evidence", "optout", "progress"):  # loaded: the store holds them now
         shutil.rmtree(plan.work / sub, ignore_errors=True)
-    return IngestResult(plan.run_id, store, plan.files, plan.skipped, n_read, n_quarantined)
+    if strict and unread:
+        raise UnreadInputs(unread_message(unread, len(plan.files), store), unread)
+    return IngestResult(plan.run_id, store, plan.files, plan.skipped, n_read, n_quarantined, unread=unread)
+
+
+class UnreadInputs(InputError):
+    """A ``strict`` ingest could not read some inputs (their rows are quarantined; the store holds the rest)."""
+
+    def __init__(self, message: str, unread: list[str]) -> None:
+        super().__init__(message)
+        self.unread = unread
+
+
+def unread_message(unread: list[str], n_inputs: int, store: Path) -> str:
+    """What a strict ingest or run says when inputs could not be read: each one, and how to retry them alone."""
+    listed = "\n".join(f"  {u[:300]}" for u in unread[:20]) + (
+        f"\n  … and {len(unread) - 20} more" if len(unread) > 20 else ""
+    )
+    return (
+        f"{len(unread)} of {n_inputs} inputs could not be read (quarantined in {store / STORE_FILE}):\n{listed}\n"
+        f"retry them alone with: curate ingest --retry-quarantined --store {store}"
+    )
+
+
+def quarantined_inputs(store: Path) -> list[str]:
+    """The inputs no ingest into ``store`` could read (unreachable, or not openable), as they were given: what
+    ``curate ingest --retry-quarantined`` reads again.
+
+    Raises:
+        StoreError: not a store, or an older schema.
+    """
+    con = open_store(store)
+    try:
+        return sorted(str(e["path"]) for e in known_inputs(con).values() if not e.get("sha256"))
+    finally:
+        con.close()
 
 
 def raise_if_nothing_readable(con: Any, store: Path, run_id: str) -> None:
@@ -425,7 +609,7 @@ def raise_if_nothing_readable(con: Any, store: Path, run_id: str) -> None:
         "SELECT ingest_reason, any_value(warc_file), any_value(ingest_detail) FROM documents WHERE run_id = ? GROUP BY 1",
         [run_id],
     ).fetchall()
-    if [r[0] for r in rows] == ["unreadable_file"]:
+    if {r[0] for r in rows} <= {r.value for r in FILE_REASONS}:
         raise InputError(
             f"no record could be read from any input; e.g. {rows[0][1]}: {rows[0][2]} (rows kept in {store / STORE_FILE})"
         )

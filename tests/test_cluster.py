@@ -1,0 +1,235 @@
+"""The sample run on real clusters: a local Ray cluster (a head and a worker process on this machine, through
+datatrove's ``RayPipelineExecutor``) and a one-node Slurm cluster (``.ci/slurm-up.sh``: slurmctld and slurmd on
+localhost, through datatrove's ``SlurmPipelineExecutor`` and the job dependencies it builds). Each run's store
+rows and mix bytes must equal the local executor's run of the same inputs, also when Ray's worker node is
+killed in the middle of stage 1.
+
+The Ray test skips when ``ray`` is not installed (``pip install curate[ray]``); the Slurm test skips, with the
+reason, when no Slurm controller answers and ``.ci/slurm-up.sh`` cannot start one here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from curate.mix import MANIFEST
+from curate.recipe import load_recipe
+from curate.resources import REPO_ROOT
+
+from conftest import STORE_TABLES, run_sample, store_rows
+
+CLUSTER_TASKS = 4  # stage-1 tasks of a cluster run (the local run has one per file: the outputs must not care)
+SLURM_WAIT_S = 600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cluster_recipe(path: Path, executor: str) -> Path:
+    path.write_text(f"[executor]\n{executor}tasks = {CLUSTER_TASKS}\nworkers = 2\nmem_per_cpu_gb = 1\n")
+    return path
+
+
+def mix_digests(mix: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(mix.iterdir()) if p.name != MANIFEST}
+
+
+def manifest(mix: Path) -> dict:
+    return json.loads((mix / MANIFEST).read_text())
+
+
+def ignore_missing(remove: Callable[[int], None], handler: int) -> None:
+    with contextlib.suppress(ValueError):
+        remove(handler)
+
+
+def assert_same_outputs(local: Path, other: Path, recipe: Path) -> None:
+    """The store rows (wall-clock times aside) and every mix file's bytes of two runs' folders are equal; the
+    manifests differ only in the recipe's digest (the cluster run's recipe has another [executor])."""
+    for table in STORE_TABLES:
+        assert store_rows(local / "provenance.duckdb", table) == store_rows(other / "provenance.duckdb", table), table
+    assert mix_digests(local / "mix") == mix_digests(other / "mix")
+    a, b = manifest(local / "mix"), manifest(other / "mix")
+    assert b["recipe"].pop("sha256") == load_recipe(recipe).digest
+    a["recipe"].pop("sha256")
+    assert a == b
+    assert (other / "COMPLETE.json").is_file()
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    address: str  # host:port of the head's GCS (RAY_ADDRESS)
+    worker_port: int  # the worker node's raylet (node manager) port
+
+    def kill_worker_node(self) -> int:
+        """SIGKILL the worker node's raylet (its worker processes die with it); returns its pid."""
+        for proc in Path("/proc").iterdir():
+            try:
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"raylet") and f"--node_manager_port={self.worker_port}".encode() in cmd:
+                os.kill(int(proc.name), signal.SIGKILL)
+                return int(proc.name)
+        raise AssertionError(f"no raylet with node manager port {self.worker_port}")
+
+
+@pytest.fixture
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A Ray cluster on 127.0.0.1: a head (one CPU) and one worker node (one CPU) as separate ``ray start``
+    processes, temp files under the test's temp dir; stopped (``ray stop --force``) however the test ends."""
+    pytest.importorskip("ray", reason="ray is not installed: pip install curate[ray]")
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    temp = tmp_path_factory.mktemp("ray")  # short: Ray's socket paths live under it (108-byte limit)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    small = ["--object-store-memory=100000000", "--num-gpus=0", "--disable-usage-stats"]
+    head = [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+    head += ["--include-dashboard=false", f"--temp-dir={temp}"]
+    worker_port = free_port()
+    worker = [ray_bin, "start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+    worker += [f"--node-manager-port={worker_port}"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    try:
+        for cmd, agent in ((head, free_port()), (worker, free_port())):
+            cmd += [*small, f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={free_port()}"]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+            assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+        yield RayCluster(address, worker_port)
+    finally:
+        try:
+            import ray
+
+            ray.shutdown()
+        finally:
+            subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:placement_group:DeprecationWarning")  # datatrove's call into Ray
+def test_ray_run_equals_local(
+    sample_run, ray_cluster: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    recipe = cluster_recipe(tmp_path / "ray.toml", 'kind = "ray"\n')
+    got = run_sample(tmp_path / "out", recipe=recipe)
+    alive = [n for n in ray.nodes() if n["Alive"]]
+    from ray._private.state import actors  # the GCS actor table (Ray's state API needs the dashboard, off here)
+
+    ran_on = {a["Address"]["NodeID"] for a in actors().values() if a["ActorClassName"].endswith("RankWorker")}
+    assert ran_on == {n["NodeID"] for n in alive}  # datatrove's task actors ran on the head and on the worker
+    assert len(alive) == 2 and ray.get_runtime_context().gcs_address.endswith(f":{ray_cluster.address.split(':')[1]}")
+    assert_same_outputs(sample_run.store.parent, got.store.parent, recipe)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:placement_group:DeprecationWarning")
+def test_ray_worker_node_death_reruns_its_tasks(
+    sample_run, ray_cluster: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The worker node dies (raylet SIGKILLed) while a stage-1 task runs on it: Ray reports the task lost,
+    datatrove submits its rank again on the head, and the outputs are still exactly the local run's."""
+    import ray
+    from loguru import logger
+    from ray._private.state import actors
+
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    ray.init(address=ray_cluster.address)
+    (worker,) = [n["NodeID"] for n in ray.nodes() if n["NodeManagerPort"] == ray_cluster.worker_port]
+    recipe = cluster_recipe(tmp_path / "ray.toml", 'kind = "ray"\n')
+    out = tmp_path / "out"
+    result: list[object] = []
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")  # datatrove logs through loguru
+    request.addfinalizer(lambda: ignore_missing(logger.remove, sink))  # (a local task resets loguru's handlers)
+    run = threading.Thread(target=lambda: result.append(run_sample(out, recipe=recipe)), daemon=True)
+    run.start()
+    deadline = time.monotonic() + 300
+    while not any(
+        a["ActorClassName"].endswith("RankWorker") and a["State"] == "ALIVE" and a["Address"]["NodeID"] == worker
+        for a in actors().values()
+    ):
+        assert run.is_alive() and time.monotonic() < deadline, "no task started on the worker node"
+        time.sleep(0.2)
+    time.sleep(1)  # inside the task (loading the models takes longer)
+    ray_cluster.kill_worker_node()
+    run.join(timeout=600)
+    assert result, "the run did not finish after its worker node died"
+    lost = [m for m in warnings if "failed with RayActorError" in m or "failed with retriable error" in m]
+    assert lost, warnings  # datatrove saw the task lost with the node (and so resubmitted its rank)
+    assert_same_outputs(sample_run.store.parent, out, recipe)
+
+
+def slurm_reason() -> str | None:
+    """None when a Slurm controller answers with an idle node (starting one with .ci/slurm-up.sh when none does
+    and this process may: root); else why not, with the script's output (the daemons' logs)."""
+    if shutil.which("sinfo"):
+        done = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and "idle" in done.stdout.split():
+            return None
+    if os.geteuid() != 0:
+        return "no Slurm controller answers and starting one (.ci/slurm-up.sh) needs root"
+    script = REPO_ROOT / ".ci" / "slurm-up.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        return f".ci/slurm-up.sh could not start Slurm here:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    reason = slurm_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def wait_for_jobs(job_ids: list[str], timeout_s: float) -> None:
+    """Until none of ``job_ids`` is pending or running in squeue (or ``timeout_s`` has passed: fail)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            ["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True, text=True, check=False
+        )
+        if done.returncode == 0 and not done.stdout.strip():
+            return
+        time.sleep(3)
+    pytest.fail(f"Slurm jobs {job_ids} still queued after {timeout_s} s")
+
+
+@pytest.mark.slow
+def test_slurm_run_equals_local(sample_run, slurm_cluster: None, tmp_path: Path) -> None:
+    env_command = f"export PATH={Path(sys.executable).parent}:$PATH"  # this Python and its launch_pickled_pipeline
+    recipe = cluster_recipe(
+        tmp_path / "slurm.toml",
+        f'kind = "slurm"\npartition = "debug"\ntime = "00:20:00"\nenv_command = "{env_command}"\n',
+    )
+    out = tmp_path / "out"
+    submitted = run_sample(out, recipe=recipe)
+    ids = [i for i in submitted.submitted if i not in ("", "-1")]
+    assert len(ids) == 3  # stage 1 (an array of CLUSTER_TASKS), the load, the finish (dedup, decide, mix, report)
+    wait_for_jobs(ids, SLURM_WAIT_S)
+    slurm_logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(out.rglob("slurm/*.out")))
+    assert (out / "COMPLETE.json").is_file(), f"the submitted run did not finish; its Slurm logs:\n{slurm_logs}"
+    assert_same_outputs(sample_run.store.parent, out, recipe)
+    names = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True, check=True)
+    assert {"curate-tokenize", "curate-merge"} <= set(names.stdout.split())  # the mix ran as Slurm jobs too
