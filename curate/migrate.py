@@ -89,12 +89,6 @@ def _v3_recipe_source(source: str) -> str:
 
 
 def _documents_v2(con: Any) -> None:
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents'"
-        ).fetchall()
-    }
     ingest = ", ".join(f"'{r}'" for r in INGEST_REASONS)
     mapping = {
         "ingest_reason": f"CASE WHEN reason IN ({ingest}) THEN reason END",
@@ -107,18 +101,34 @@ def _documents_v2(con: Any) -> None:
         "dedup_pass": "NULL",
         **V3_COLUMNS,
     }
+    _rebuild_documents(con, mapping, "v1")
+
+
+def _rebuild_documents(con: Any, fill: dict[str, str], was: str) -> None:
+    """Rebuild ``documents`` with this version's columns (:data:`DOCUMENT_COLUMNS`, in order): a column named in
+    ``fill`` takes that SQL expression, any other is copied from the old table, which must have it.
+
+    Raises:
+        StoreError: the old table lacks a column that ``fill`` does not provide.
+    """
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents'"
+        ).fetchall()
+    }
     select = []
     for c in DOCUMENT_COLUMNS:
-        if c.name in mapping:
-            select.append(f"{mapping[c.name]} AS {c.name}")
+        if c.name in fill:
+            select.append(f"{fill[c.name]} AS {c.name}")
         elif c.name in have:
             select.append(c.name)
         else:
-            raise StoreError(f"cannot migrate: the v1 documents table has no column {c.name}")
-    con.execute(ddl("documents_v2", DOCUMENT_COLUMNS, primary_key="doc_id"))
-    con.execute(f"INSERT INTO documents_v2 SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
+            raise StoreError(f"cannot migrate: the {was} documents table has no column {c.name}")
+    con.execute(ddl("documents_new", DOCUMENT_COLUMNS, primary_key="doc_id"))
+    con.execute(f"INSERT INTO documents_new SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
     con.execute("DROP TABLE documents")
-    con.execute("ALTER TABLE documents_v2 RENAME TO documents")
+    con.execute("ALTER TABLE documents_new RENAME TO documents")
 
 
 def _optouts_v2(con: Any) -> None:
@@ -141,24 +151,7 @@ def _optouts_v2(con: Any) -> None:
 def _from_v2(con: Any) -> None:
     """store-v2 → store-v3: ``documents`` gains ``flags``/``flag_detail`` (NULL: not examined), recorded recipes
     gain the v3 keys."""
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents'"
-        ).fetchall()
-    }
-    select = []
-    for c in DOCUMENT_COLUMNS:
-        if c.name in have:
-            select.append(c.name)
-        elif c.name in V3_COLUMNS:
-            select.append(f"{V3_COLUMNS[c.name]} AS {c.name}")
-        else:
-            raise StoreError(f"cannot migrate: the v2 documents table has no column {c.name}")
-    con.execute(ddl("documents_v3", DOCUMENT_COLUMNS, primary_key="doc_id"))
-    con.execute(f"INSERT INTO documents_v3 SELECT {', '.join(select)} FROM documents ORDER BY doc_id")
-    con.execute("DROP TABLE documents")
-    con.execute("ALTER TABLE documents_v3 RENAME TO documents")
+    _rebuild_documents(con, V3_COLUMNS, "v2")  # the v3 columns are new: no v2 store has them
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     for stmt in STORE_TABLES_DDL:  # tables v3 added (attestation): empty until their command runs
         if stmt.split()[2] not in tables:

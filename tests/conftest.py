@@ -209,6 +209,30 @@ def store_rows(store: Path, table: str, skip: frozenset[str] = WALL_CLOCK) -> li
         con.close()
 
 
+# columns two runs of the same input and recipe may differ in: wall-clock times and ids of runs and passes
+NOT_COMPARED = WALL_CLOCK | {"run_id", "dedup_pass", "decision_id", "pass_id"}
+
+
+def store_query(store: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of one query on a store (opened for this query and closed)."""
+    from curate.store import open_store
+
+    con = open_store(store)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def curate_process(*args: str):
     """``curate ARGS`` as a real process in its own session (so a test can signal its whole group)."""
     import subprocess

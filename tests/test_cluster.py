@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,16 +30,10 @@ from curate.mix import MANIFEST
 from curate.recipe import load_recipe
 from curate.resources import REPO_ROOT
 
-from conftest import STORE_TABLES, run_sample, store_rows
+from conftest import STORE_TABLES, free_port, run_sample, store_rows
 
 CLUSTER_TASKS = 4  # stage-1 tasks of a cluster run (the local run has one per file: the outputs must not care)
 SLURM_WAIT_S = 600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cluster_recipe(path: Path, executor: str) -> Path:

@@ -20,9 +20,9 @@ from curate.recipe import load_recipe
 from curate.resources import REPO_ROOT, SAMPLE_DIR
 from curate.run.commands import decide, dedup, mix, report
 from curate.run.ingest import ingest
-from curate.store import open_store
 
 from conftest import curate_process
+from conftest import store_query as q
 
 WARCIO = SAMPLE_DIR / "fixtures" / "warc-warcio"
 DOLMA = SAMPLE_DIR / "fixtures" / "warc-dolma"
@@ -51,14 +51,6 @@ def warc(path: Path, pages: list[tuple[str, str, str]], *, compress: bool = Fals
 
 def page(title: str, body: str = TEXT, head: str = "") -> str:
     return f"<html><head><title>{title}</title>{head}</head><body><article><p>{body}</p></article></body></html>"
-
-
-def q(store: Path, sql: str) -> list[tuple]:
-    con = open_store(store)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @contextlib.contextmanager

@@ -22,27 +22,13 @@ from curate.errors import InputError
 from curate.read.inputs import UnreachableInput, open_input, resolve_inputs
 from curate.recipe import load_recipe
 from curate.run.ingest import ingest, quarantined_inputs
-from curate.store import open_store
 
-from conftest import STORE_TABLES, store_rows, warc_fixture
+from conftest import STORE_TABLES, free_port, store_rows, warc_fixture
+from conftest import store_query as q
 
 NOT_COMPARED = frozenset({"started_at", "finished_at", "run_id", "warc_file"})  # warc_file: the URL vs the path
 FILES = ("example.warc.gz", "sample-0000.warc.gz")
 CLI = (sys.executable, "-m", "curate.cli")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def q(store: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = open_store(store)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def same_stores(a: Path, b: Path) -> None:

@@ -20,9 +20,8 @@ from curate.resources import SAMPLE_DIR
 from curate.run.ingest import component_versions, load_ingest, plan_ingest, run_stages
 from curate.run.progress import NullReporter
 
-from conftest import STORE_TABLES, curate_process, store_rows, warc_fixture
+from conftest import NOT_COMPARED, STORE_TABLES, curate_process, store_query, store_rows, warc_fixture
 
-NOT_COMPARED = frozenset({"started_at", "finished_at", "run_id", "dedup_pass", "decision_id", "pass_id"})
 LATER_STAGES = ("work/dedup-*", ".mix.work-*", ".mix.tmp-*", ".report.html.tmp")  # dedup, mix, report at work
 
 
@@ -153,10 +152,4 @@ def test_a_worker_killed_midway_has_its_task_run_again_and_nothing_duplicated(sa
 
 
 def store_rows_sql(store: Path, cols: str) -> list[tuple]:
-    from curate.store import open_store
-
-    con = open_store(store)
-    try:
-        return con.execute(f"SELECT {cols} FROM documents ORDER BY doc_id").fetchall()
-    finally:
-        con.close()
+    return store_query(store, f"SELECT {cols} FROM documents ORDER BY doc_id")

@@ -20,26 +20,18 @@ from curate.run.commands import decide, dedup, mix, report
 from curate.run.ingest import ingest
 from curate.store import open_store, store_lock
 
-from conftest import STORE_TABLES, WALL_CLOCK, curate_process, store_rows
+from conftest import NOT_COMPARED, STORE_TABLES, curate_process, store_rows
+from conftest import store_query as q
 
 DOLMA = SAMPLE_DIR / "fixtures" / "warc-dolma"
 WARCIO = SAMPLE_DIR / "fixtures" / "warc-warcio"
 RESILIPARSE = SAMPLE_DIR / "fixtures" / "warc-resiliparse"
 V1_STORE = Path(__file__).parent / "data" / "store-v1" / "provenance.duckdb.gz"
 V2_STORE = Path(__file__).parent / "data" / "store-v2" / "provenance.duckdb.gz"
-NOT_COMPARED = WALL_CLOCK | {"run_id", "dedup_pass", "decision_id", "pass_id"}
 
 
 def rows(store: Path, table: str) -> list[tuple]:
     return store_rows(store, table, NOT_COMPARED)
-
-
-def q(store: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = open_store(store)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def redated(src: Path, dst: Path, year: int) -> Path:
