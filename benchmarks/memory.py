@@ -10,6 +10,7 @@ Runs the real commands one after another as subprocesses (``curate ingest``, ``d
 - CPU seconds of the tree (every process as last seen by the poll) and documents per CPU-second.
 
 Usage: python benchmarks/memory.py --mb 100 [--mb 1000 ...] [--file-mb 50] [--corpus-root /tmp] [--workers 2]
+[--extractor resiliparse]  (``extract.extractor`` for the run; the recipe's default, trafilatura, otherwise)
 
 The corpus for each size is written once by ``benchmarks/corpus.py`` (``--file-mb`` files, one stage-1 task each)
 under ``--corpus-root`` and reused.
@@ -84,14 +85,19 @@ def corpus(root: Path, mb: int, file_mb: int) -> Path:
     return folder
 
 
-def run_size(folder: Path, workers: int, keep: Path | None) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+def run_size(
+    folder: Path, workers: int, keep: Path | None, extractor: str | None = None
+) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
     """Every stage on ``folder`` into a fresh store; returns the measurements by stage and the store's counts."""
     curate = [sys.executable, "-m", "curate.cli"]
     tmp = Path(tempfile.mkdtemp(prefix="curate-mem-", dir=keep))
     store = tmp / "store"
     print(f"{folder} → {store}", flush=True)
     recipe = tmp / "recipe.toml"
-    recipe.write_text(f"[executor]\nworkers = {workers}\n[mix]\ntasks = {workers}\n", encoding="utf-8")
+    text = f"[executor]\nworkers = {workers}\n[mix]\ntasks = {workers}\n"
+    if extractor:
+        text += f'[extract]\nextractor = "{extractor}"\n'
+    recipe.write_text(text, encoding="utf-8")
     common = ["--store", str(store), "-q"]
     stages = {
         "ingest": [*curate, "ingest", str(folder), *common, "--recipe", str(recipe)],
@@ -125,14 +131,20 @@ def main() -> None:
     ap.add_argument("--file-mb", type=int, default=50, help="size of each generated WARC file: one stage-1 task")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="write the stores under this folder and keep them")
+    ap.add_argument(
+        "--extractor", help="extract.extractor for the run (trafilatura | resiliparse); recipe default if unset"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object per size instead of the table")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · workers {args.workers}")
+    print(
+        f"python {sys.version.split()[0]} · {os.cpu_count()} cores · workers {args.workers} · "
+        f"extractor {args.extractor or 'recipe default'}"
+    )
     header = f"{'input':>8} {'stage':<8}{'wall s':>9}{'cpu s':>9}{'docs/cpu-s':>12}{'driver MB':>11}{'task MB':>9}{'tree MB':>9}"
     for mb in args.mb or [100]:
         folder = corpus(args.corpus_root, mb, args.file_mb)
         files = sorted(folder.glob("*.warc.gz"))
-        stages, counts = run_size(folder, args.workers, args.keep)
+        stages, counts = run_size(folder, args.workers, args.keep, args.extractor)
         if args.json:
             print(json.dumps({"mb": mb, "files": len(files), "stages": stages, **counts}))
             continue

@@ -12,8 +12,17 @@ cut at a word boundary to ~3 KB each (the issue's size for the fastText target).
   sorted-by-length batches, bfloat16 on CUDA) against sentence-transformers' ``encode`` of the same model at
   ``max_seq_length`` 512 and the same batch size; then curate's end-to-end ``mgt-minilm-v1`` scoring of the
   3 KB documents (all their 128-word windows). On CPU the thread count is printed with the numbers.
+- Every kind, docs/s per core (CPU seconds, one thread: torch and ONNX Runtime set to 1 thread), on
+  label-pure ~3 KB documents (human texts packed with human texts, machine with machine, alternating; a document
+  mixing both would sit in the cascade's uncertain band more often than real pages): ``mgt-fasttext-v1``,
+  ``mgt-minilm-v1`` with the torch fp32 encoder and with the ONNX Runtime int8 encoder (on CPU the ensemble
+  and the cascade below share that int8 encoder: same loaded member), ``mgt-ensemble-v1`` and ``mgt-cascade-v1`` (its band as fitted, the share of documents it escalated printed).
+  Then the cascade's cost curve: for each band of its card's ``band_curve``, the share of these documents it
+  escalates and docs/s per core = 1 / (fastText cost + share x ensemble cost per escalated document), from the
+  measured per-document costs. With ``--device cuda`` the transformer kinds run on the GPU (wall clock).
 
-Usage: python benchmarks/mgt_speed.py [--docs 5000] [--tx-docs 256] [--device auto|cpu|cuda] [--batch 64]
+Usage: python benchmarks/mgt_speed.py [--docs 5000] [--tx-docs 256] [--kind-docs 128] [--device auto|cpu|cuda]
+[--batch 64] [--skip-peers]
 """
 
 from __future__ import annotations
@@ -37,6 +46,17 @@ def make_docs(n: int, data: Path) -> list[str]:
 
     texts = [r["text"].strip() for r in split_rows(read_labelled(data))[1] if len(r["text"].split()) >= 30]
     return pack_documents(texts, n, DOC_BYTES)
+
+
+def make_pure_docs(n: int, data: Path) -> tuple[list[str], list[bool]]:
+    """``n`` label-pure documents of about ``DOC_BYTES`` bytes (alternating human, machine) and their labels."""
+    from curate.score.labelled import read_labelled, split_rows
+
+    rows = [r for r in split_rows(read_labelled(data))[1] if len(r["text"].split()) >= 30]
+    human = pack_documents([r["text"].strip() for r in rows if r["label"] == "human"], (n + 1) // 2, DOC_BYTES)
+    machine = pack_documents([r["text"].strip() for r in rows if r["label"] == "machine"], n // 2, DOC_BYTES)
+    docs = [d for pair in zip(human, machine, strict=False) for d in pair] + human[len(machine) :]
+    return docs[:n], [i % 2 == 1 for i in range(min(n, len(docs)))]
 
 
 def cpu_rate(fn: object, n: int, repeat: int = 3) -> float:
@@ -120,6 +140,66 @@ def bench_transformer(docs: list[str], device: str, batch: int) -> dict[str, obj
     }
 
 
+def bench_kinds(docs: list[str], device: str) -> dict[str, object]:
+    """docs/s per core of every kind on ``docs`` (CPU time, one thread) or, on CUDA, docs/s (wall clock)."""
+    import numpy as np
+    import torch
+
+    from curate.score.cascade_model import CascadeModel
+    from curate.score.encoder import build_encoder, resolve_device
+    from curate.score.minilm_model import MINILM_PARAMS, MiniLMModel
+    from curate.score.registry import load_model
+    from curate.score.text import normalise
+
+    device = resolve_device(device)
+    torch.set_num_threads(1)
+    # one run each for the transformer kinds (minutes at a few docs/s); fastText keeps the median of three
+    rate = (
+        (lambda fn, n: cpu_rate(fn, n, 1))
+        if device == "cpu"
+        else (lambda fn, n: wall_rate(fn, n, torch.cuda.synchronize))
+    )
+    out: dict[str, object] = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu, 1 thread"}
+    langs = ["en"] * len(docs)
+    fasttext = load_model("mgt-fasttext-v1")
+    out["mgt-fasttext-v1"] = cpu_rate(lambda: fasttext.score_many(docs, langs), len(docs))
+    minilm = load_model("mgt-minilm-v1", device)
+    if device == "cpu":
+        params = minilm.card.get("minilm_params", MINILM_PARAMS)
+        encoder = build_encoder("cpu", params["layers"], int(params["max_tokens"]), "torch")
+        torch_minilm = MiniLMModel("mgt-minilm-v1", minilm.card, encoder, minilm.head)  # type: ignore[attr-defined]
+        torch_minilm.score_many(docs[:4], langs[:4])  # warm-up
+        out["mgt-minilm-v1 torch fp32"] = rate(lambda: torch_minilm.score_many(docs, langs), len(docs))
+    if device == "cpu":  # the loaded models run torch; the int8 encoder is swapped in for the kinds below
+        int8 = build_encoder("cpu", params["layers"], int(params["max_tokens"]), "onnx-int8")
+        minilm.encoder = int8  # type: ignore[attr-defined]
+    key = "mgt-minilm-v1 onnx int8" if device == "cpu" else "mgt-minilm-v1 torch bf16"
+    minilm.score_many(docs[:4], langs[:4])
+    out[key] = rate(lambda: minilm.score_many(docs, langs), len(docs))
+    ensemble = load_model("mgt-ensemble-v1", device)
+    ensemble.score_many(docs[:4], langs[:4])
+    out["mgt-ensemble-v1"] = rate(lambda: ensemble.score_many(docs, langs), len(docs))
+    cascade = load_model("mgt-cascade-v1", device)
+    assert isinstance(cascade, CascadeModel)
+    out["mgt-cascade-v1"] = rate(lambda: cascade.score_many(docs, langs), len(docs))
+    words = [normalise(d) for d in docs]
+    cheap = cascade.cheap_probs(words)
+    out["mgt-cascade-v1 escalated"] = float(cascade.escalates(cheap).mean())
+    # the cost curve: fastText on every document, the expensive stage on the escalated share
+    per_doc_cheap = 1 / float(out["mgt-fasttext-v1"])  # type: ignore[arg-type]
+    start = time.process_time() if device == "cpu" else time.perf_counter()
+    cascade.expensive_probs(words, cheap)
+    per_doc_exp = ((time.process_time() if device == "cpu" else time.perf_counter()) - start) / len(docs)
+    curve = []
+    for point in cascade.card.get("band_curve", []):
+        lo, hi = point["band"] or (2.0, 2.0)
+        share = float(np.mean((cheap >= lo) & (cheap <= hi)))
+        curve.append({**point, "escalated_3kb": share, "docs_per_s": 1 / (per_doc_cheap + share * per_doc_exp)})
+    out["cascade_curve"] = curve
+    out["expensive_docs_per_s"] = 1 / per_doc_exp
+    return out
+
+
 def main() -> None:
     """Run both benchmarks and print a table and a JSON line."""
     from curate.score.encoder import DEVICES
@@ -131,7 +211,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--skip-transformer", action="store_true")
+    ap.add_argument("--kind-docs", type=int, default=128, help="label-pure 3 KB documents for the per-kind table")
+    ap.add_argument("--skip-peers", action="store_true", help="only the per-kind table and the cascade curve")
     args = ap.parse_args()
+    if args.skip_peers:
+        kinds(args)
+        return
 
     docs = make_docs(max(args.docs, args.tx_docs), args.data)
     ft = bench_fasttext(docs[: args.docs])
@@ -151,7 +236,31 @@ def main() -> None:
         print(f"  ratio curate / sentence-transformers     {ratio:8.2f}x")
         print(f"  curate mgt-minilm-v1 scoring, 3 KB docs  {tx['curate_scoring_3kb']:8.1f}")
         result["transformer"] = tx
+    result["kinds"] = kinds(args)
     print(json.dumps(result), file=sys.stderr)
+
+
+def kinds(args: argparse.Namespace) -> dict[str, object]:
+    """Print the per-kind table and the cascade's cost curve; return them."""
+    docs, _ = make_pure_docs(args.kind_docs, args.data)
+    k = bench_kinds(docs, args.device)
+    unit = "docs/s per core, CPU time" if k["device"] == "cpu, 1 thread" else "docs/s, wall clock"
+    print(f"every kind on {len(docs)} label-pure docs of ~{DOC_BYTES} bytes, {k['device']} ({unit}):")
+    for name, v in k.items():
+        if isinstance(v, float) and name != "expensive_docs_per_s" and not name.endswith("escalated"):
+            print(f"  {name:<32} {v:10.1f}")
+    print(f"  cascade escalated {k['mgt-cascade-v1 escalated']:.1%} of these documents")
+    print("cascade cost curve (budget: share of validation texts; escalated: of these documents):")
+    print(f"  {'budget':>6} {'band':>17} {'esc. val':>8} {'esc. 3KB':>8} {'AUROC':>6} {'TPR@1%':>6} {'docs/s':>8}")
+    for p in k["cascade_curve"]:  # type: ignore[attr-defined]
+        band = "none" if p["band"] is None else f"[{p['band'][0]:.3f}, {p['band'][1]:.3f}]"
+        h = p["heldout_half"]
+        print(
+            f"  {p['budget']:>6} {band:>17} {p['escalated_heldout_half']:>8.1%} {p['escalated_3kb']:>8.1%} "
+            f"{h['auroc']:>6} {h['tpr_at_1pct_fpr']:>6} {p['docs_per_s']:>8.0f}"
+        )
+    print(json.dumps({"kinds": k}), file=sys.stderr)
+    return k
 
 
 if __name__ == "__main__":

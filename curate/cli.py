@@ -10,6 +10,7 @@ import functools
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +18,7 @@ import typer
 
 from curate.attest import attest
 from curate.certify import certificate_lines, certify
+from curate.decide import mgt_rule_lines
 from curate.dedup.params import s_curve, signature_margin
 from curate.errors import CurateError, InputError, Interrupted
 from curate.lookup import query, show, summary
@@ -29,6 +31,7 @@ from curate.run.progress import NullReporter
 from curate.sample import build_sample
 from curate.score.labelled import read_labelled, split_rows
 from curate.score.model import evaluate
+from curate.score.reference import build_reference, write_reference
 from curate.score.registry import load_model, registry, train
 from curate.terminal import RichReporter
 from curate.trace import trace, trace_lines
@@ -338,13 +341,14 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
     Example: curate decide --store corpus/ --recipe pipelines/default.toml
     """
 
-    d = decide(store, _recipe(recipe))
+    r = _recipe(recipe)
+    d = decide(store, r)
     c = d.counts
     lines = [
         f"decision {d.decision_id}: {c.read} records: kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}"
     ]
     lines += [f"    {s:<11} {x:<26} {n}" for s, x, n in c.by_reason]
-    lines.append(f"MGT rule: {d.mgt_rule}")
+    lines += mgt_rule_lines(d.mgt, r) if d.mgt is not None else [f"MGT rule: {d.mgt_rule}"]
     _emit(
         as_json,
         quiet,
@@ -356,6 +360,7 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
             "quarantined": c.quarantined,
             "by_reason": [{"status": s, "reason": x, "records": n} for s, x, n in c.by_reason],
             "mgt_rule": d.mgt_rule,
+            "mgt": asdict(d.mgt) if d.mgt is not None else None,
         },
         lines,
     )
@@ -687,21 +692,78 @@ def train_cmd(
         typer.Option("--leave-one-out", help="also measure leave-one-generator/domain-out AUROC (15 extra fits)"),
     ] = False,
     kind: Annotated[
-        str | None, typer.Option("--kind", help="fasttext | minilm | ensemble (default: the one the name says)")
+        str | None,
+        typer.Option("--kind", help="fasttext | minilm | ensemble | cascade (default: the one the name says)"),
     ] = None,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    human_web: Annotated[
+        Path | None,
+        typer.Option(
+            "--human-web",
+            help="real pre-cutoff human web pages (JSONL with site and split, e.g. tests/data/mgt/web-human.jsonl.gz): "
+            "the balanced web recipe, web calibration and out-of-distribution gate (fasttext kind)",
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier reproducibly (grouped split, fixed seeds) and write its card.
 
     Example: curate classifiers train mgt-fasttext-v1 --data ../shared/data/mgt/train.jsonl.gz
 
+    The web-calibrated v2: curate classifiers train mgt-fasttext-v2 --data ../shared/data/mgt/train.jsonl.gz
+    --human-web tests/data/mgt/web-human.jsonl.gz --leave-one-out
+
     The transformer: curate classifiers train mgt-minilm-v1 --data FILE --device cuda; the ensemble, after both
-    members: curate classifiers train mgt-ensemble-v1 --data FILE
+    members: curate classifiers train mgt-ensemble-v1 --data FILE; the cascade (refits its band over the members its
+    card names): curate classifiers train mgt-cascade-v1 --data FILE
     """
 
-    card = train(name, data, out, kind=kind, leave_one_out_tables=leave_one_out, device=device)
+    score = load_recipe(None).score
+    card = train(
+        name,
+        data,
+        out,
+        kind=kind,
+        leave_one_out_tables=leave_one_out,
+        device=device,
+        human_web=human_web,
+        rule=(score.threshold, score.reference_quantile),
+    )
     v = card["validation"]
     typer.echo(f"{name}: validation AUROC {v['auroc']}, TPR@1%FPR {v['tpr_at_1pct_fpr']}, ECE {v['ece']} (n={v['n']})")
+
+
+@classifiers_app.command("reference")
+@_fail_cleanly
+def reference_cmd(
+    name: Annotated[str, typer.Argument(help="classifier name under classifiers/")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="labelled JSONL(.gz) of real pre-cutoff web pages (text, label, split, provenance)"
+        ),
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="the rows whose split field has this value (all: every human row)")
+    ] = "reference",
+    extraction: Annotated[
+        str | None, typer.Option("--extraction", help="how the texts were extracted, when the rows do not say")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default classifiers/NAME/reference.json)")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+) -> None:
+    """Write a classifier's shipped reference: its scores on real human web pages captured before the cutoff.
+
+    Example: curate classifiers reference mgt-fasttext-v1 --data tests/data/mgt/web-human.jsonl.gz
+
+    A store with fewer than score.min_reference pre-cutoff captures judges its post-cutoff pages against this
+    reference (score.reference = auto). Deterministic: the same data and classifier give the same file.
+    """
+    ref = build_reference(name, data, split=split, extraction=extraction, device=device)
+    path = write_reference(ref, out)
+    q = ref["quantiles"]
+    typer.echo(f"{name}: {ref['n']} pages from {ref['sites']} sites, 0.95 quantile {q['0.95']} -> {path}")
 
 
 @classifiers_app.command("eval")

@@ -11,13 +11,17 @@ record in seconds. In order, each rule applies only to records that no earlier r
 2. what ingest found (``ingest_reason``: unreadable, truncated, not HTML, HTTP error, …);
 3. per record: a truncated payload (flags ``http_truncated``/``warc_truncated``, when the recipe's
    ``read.truncated`` is ``drop``), no text, too short, language, opt-outs, unknown capture date;
-4. the MGT rule for post-cutoff records (against the store's own pre-cutoff captures, or a probability);
+4. the MGT rules: pre-cutoff records at an extreme score (when the recipe drops them); post-cutoff records
+   judged against a human reference (the store's own pre-cutoff captures when it has ``score.min_reference``
+   of them, else the classifier's shipped reference: never silently a probability threshold) or a probability;
+   then site-level evidence (``site_scores``), which drops pages only when ``score.site_rule`` is on;
 5. licences: domain reviews over the tagger's verdicts, then the licence policy;
 6. duplicates: in each cluster (``curate dedup``) the earliest capture the rules above keep represents, the
    other kept members are dropped as ``duplicate_of`` it.
 
-Each pass is a row of ``decisions`` (recipe, digest, time, counts), and every record carries its
-``decision_id``, so a status can be explained later.
+Each pass is a row of ``decisions`` (recipe, digest, time, counts, and the MGT rule applied with the reference
+that decided: its source, size and digests), and every record carries its ``decision_id``, so a status can be
+explained later.
 """
 
 from __future__ import annotations
@@ -38,14 +42,33 @@ from curate.schema import (
     LICENSE_TAGGER_NAME,
     SCHEMA_VERSION,
     Flag,
+    MgtReference,
     Reason,
+    SiteEvidence,
     Status,
     Strength,
     Tier,
     status_for,
 )
-from curate.score.contamination import reference_percentiles
+from curate.score.contamination import set_percentiles, store_reference
+from curate.score.reference import load_reference
+from curate.score.site import site_rows, write_site_scores
 from curate.store import RunCounts, counts, registered
+
+
+@dataclass(frozen=True)
+class MgtRule:
+    """The MGT rule a decision pass applied, and the reference that decided."""
+
+    text: str  # what decisions.mgt_rule records: the rule, the reference, its size and digests
+    kind: str  # reference | probability
+    source: str | None  # MgtReference.STORE or SHIPPED under the reference rule; None under probability
+    n_reference: int  # scores in the reference used (0 under probability)
+    n_store: int  # the store's pre-cutoff English scores (its own reference, used or not)
+    pre_cutoff_extreme: int  # scored pre-cutoff/attested records at or above score.pre_cutoff_extreme
+    pre_cutoff_dropped: int  # of those, dropped (score.pre_cutoff_drop)
+    sites_shifted: int  # sites whose post-cutoff scores shifted up against their own pre-cutoff ones
+    site_dropped: int  # pages dropped by the site rule (score.site_rule)
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,7 @@ class Decision:
     decision_id: int
     counts: RunCounts
     mgt_rule: str
+    mgt: MgtRule | None = None
 
 
 def check_ingest_settings(con: Any, recipe: Recipe) -> Recipe:
@@ -158,19 +182,71 @@ def _record_rules(con: Any, recipe: Recipe) -> None:
     con.execute(f"UPDATE documents SET status = '{Status.KEPT}' WHERE status IS NULL")
 
 
-def _mgt_rule(con: Any, recipe: Recipe) -> str:
-    """Drop kept post-cutoff (and, when kept, undated) records by the recipe's MGT rule; returns the rule applied."""
+def _reference(con: Any, recipe: Recipe) -> tuple[Any, str | None, str, int]:
+    """(sorted reference scores or None, source, how to name it, the store's own count) for the reference rule.
+
+    Raises:
+        ConfigError: ``score.reference = store`` with too few pre-cutoff captures, or ``shipped`` where the
+            classifier ships no reference.
+        ModelError: the shipped reference is corrupt or stale.
+    """
+    r = recipe.score
+    own = store_reference(con)
+    n = len(own)
+    build = f"curate classifiers reference {r.model} --data FILE"
+    if r.reference == MgtReference.STORE or (r.reference == MgtReference.AUTO and n >= r.min_reference):
+        if n < r.min_reference:
+            raise ConfigError(
+                f"score.reference = store, but the store has {n} pre-cutoff English captures, fewer than "
+                f"score.min_reference = {r.min_reference}: set score.reference = auto or shipped (the classifier's "
+                "reference of real pre-cutoff web pages), or ingest more pre-cutoff crawls"
+            )
+        return own, MgtReference.STORE.value, f"the store's {n} pre-cutoff captures", n
+    shipped = load_reference(r.model)
+    why = (
+        "score.reference = shipped"
+        if r.reference == MgtReference.SHIPPED
+        else f"the store has {n} pre-cutoff captures, fewer than score.min_reference = {r.min_reference}"
+    )
+    if shipped is None:
+        if r.reference == MgtReference.SHIPPED:
+            raise ConfigError(
+                f"score.reference = shipped, but classifier {r.model} ships no reference.json: build it with "
+                f"`{build}`, or set score.reference = auto"
+            )
+        return None, None, f"{why}, and {r.model} ships no reference ({build} builds one)", n
+    return shipped.scores, MgtReference.SHIPPED.value, f"{shipped.describe()}; {why}", n
+
+
+def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
+    """The MGT rules on kept records: pre-cutoff extremes, then the page rule on post-cutoff (and, when kept,
+    undated) records, then site-level evidence; returns what was applied."""
     r = recipe.score
     con.execute("UPDATE documents SET mgt_ref_pctl = NULL WHERE mgt_ref_pctl IS NOT NULL")
+    early = f"tier IN ('{Tier.PRE_CUTOFF}', '{Tier.ATTESTED}') AND mgt_score >= {r.pre_cutoff_extreme}"
+    n_extreme = int(con.execute(f"SELECT count(*) FROM documents WHERE {early}").fetchone()[0])
+    n_early_dropped = 0
+    if r.pre_cutoff_drop:
+        n_early_dropped = int(
+            con.execute(f"SELECT count(*) FROM documents WHERE status = '{Status.KEPT}' AND {early}").fetchone()[0]
+        )
+        con.execute(
+            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_PRE_CUTOFF_EXTREME}', "
+            f"reason_detail = ? WHERE status = '{Status.KEPT}' AND {early}",
+            [f"pre-cutoff score >= score.pre_cutoff_extreme = {r.pre_cutoff_extreme}"],
+        )
     subject = f"(tier = '{Tier.POST_CUTOFF}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
     kept = f"status = '{Status.KEPT}' AND record_type IS NOT NULL AND {subject}"
-    n_ref = reference_percentiles(con, r.min_reference)
-    if r.rule == "reference" and n_ref >= r.min_reference:
-        rule = f"reference: score above the {r.reference_quantile:.2f} quantile of {n_ref} pre-cutoff captures"
+    ref, source, named, n_store = (None, None, "", len(store_reference(con)))
+    if r.rule == "reference":
+        ref, source, named, n_store = _reference(con, recipe)
+    if ref is not None:
+        set_percentiles(con, ref)
+        text = f"reference: score above the {r.reference_quantile:.2f} quantile of {named}"
         cond = f"mgt_ref_pctl >= {r.reference_quantile}"
     else:
-        why = f" (only {n_ref} pre-cutoff captures for a reference)" if r.rule == "reference" else ""
-        rule = f"probability: calibrated score >= {r.threshold}{why}"
+        why = f" ({named})" if r.rule == "reference" else " (score.rule = probability)"
+        text = f"probability: calibrated score >= {r.threshold}{why}"
         cond = f"mgt_score >= {r.threshold}"
     if not r.keep_unscored_post_cutoff:
         con.execute(
@@ -180,9 +256,57 @@ def _mgt_rule(con: Any, recipe: Recipe) -> str:
     con.execute(
         f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_ABOVE_THRESHOLD}', reason_detail = ? "
         f"WHERE {kept} AND mgt_score IS NOT NULL AND {cond}",
-        [rule],
+        [text],
     )
-    return rule
+    cut = r.reference_quantile if ref is not None else None
+    sites = site_rows(con, decision_id, min_pages=r.site_min_pages, alpha=r.site_alpha, cut=cut)
+    write_site_scores(con, sites)
+    shifted = [s["domain"] for s in sites if s["evidence"] == SiteEvidence.SHIFTED]
+    site_dropped = 0
+    if r.site_rule and ref is not None and shifted:
+        site_cond = f"{kept} AND mgt_ref_pctl >= {r.site_quantile} AND domain IN (SELECT domain FROM site_scores WHERE evidence = '{SiteEvidence.SHIFTED}')"
+        site_dropped = int(con.execute(f"SELECT count(*) FROM documents WHERE {site_cond}").fetchone()[0])
+        con.execute(
+            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_SITE_SHIFT}', reason_detail = ? "
+            f"WHERE {site_cond}",
+            [f"site shifted (site_scores) and score above the {r.site_quantile:.2f} quantile of the reference"],
+        )
+        text += f"; site rule: pages of {len(shifted)} shifted sites above the {r.site_quantile:.2f} quantile"
+    if r.pre_cutoff_drop:
+        text += f"; pre-cutoff records scoring >= {r.pre_cutoff_extreme} dropped ({n_early_dropped})"
+    return MgtRule(
+        text,
+        "reference" if ref is not None else "probability",
+        source,
+        0 if ref is None else len(ref),
+        n_store,
+        n_extreme,
+        n_early_dropped,
+        len(shifted),
+        site_dropped,
+    )
+
+
+def mgt_rule_lines(mgt: MgtRule, recipe: Recipe) -> list[str]:
+    """What a command prints about the MGT rule a decision applied: the rule with the reference that decided
+    (source, size, digests), pre-cutoff extreme scores, and the site-level evidence."""
+    r = recipe.score
+    if mgt.kind == "reference":
+        ref = f"reference: {mgt.source}, {mgt.n_reference} scores (the store's own pre-cutoff: {mgt.n_store})"
+    else:
+        ref = f"reference: none (the store's own pre-cutoff: {mgt.n_store}); WARNING: the probability rule flags most human web pages (docs/mgt.md)"
+    extreme = "dropped" if r.pre_cutoff_drop else "kept (score.pre_cutoff_drop = false)"
+    return [
+        f"MGT rule: {mgt.text}",
+        f"  {ref}",
+        f"  pre-cutoff records scoring >= {r.pre_cutoff_extreme}: {mgt.pre_cutoff_extreme}, {extreme}",
+        f"  sites shifted against their own pre-cutoff pages: {mgt.sites_shifted}"
+        + (
+            f", {mgt.site_dropped} pages dropped (score.site_rule)"
+            if r.site_rule
+            else " (evidence only: score.site_rule = false)"
+        ),
+    ]
 
 
 def _licenses(con: Any, recipe: Recipe) -> None:
@@ -259,13 +383,14 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
         CurateError: the counts do not reconcile (a bug, never expected).
     """
     recipe = check_ingest_settings(con, recipe)
+    decision_id = int(con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decisions").fetchone()[0])
     _tiers(con, recipe.cutoff_datetime)
     _from_ingest(con)
     _record_rules(con, recipe)
-    mgt_rule = _mgt_rule(con, recipe)
+    mgt = _mgt_rule(con, recipe, decision_id)
+    mgt_rule = mgt.text
     _licenses(con, recipe)
     _duplicates(con)
-    decision_id = int(con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decisions").fetchone()[0])
     con.execute(f"UPDATE documents SET decision_id = {decision_id}")
     c = counts(con)
     if c.read != c.kept + c.dropped + c.quarantined:
@@ -292,4 +417,4 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
             json.dumps([list(x) for x in c.by_reason]),
         ],
     )
-    return Decision(decision_id, c, mgt_rule)
+    return Decision(decision_id, c, mgt_rule, mgt)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+from pathlib import Path
 
 from curate.errors import InputError
 
@@ -36,6 +38,20 @@ def canonical_digest(raw: str) -> str:
         return "sha1:" + base64.b32encode(binascii.unhexlify(value.lower())).decode("ascii")
     hint = " (it looks like base64)" if re.fullmatch(r"[A-Za-z0-9+/]{27}=", value) else ""
     raise InputError(f"digest {raw!r} is not a SHA-1 digest in base32 or hex{hint}: expected {ACCEPTED}")
+
+
+def sha1_digest(data: bytes) -> str:
+    """The canonical digest (``sha1:<BASE32>``) of ``data``, as a WARC-Payload-Digest header writes it."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a local file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def digest_or_none(raw: str | None) -> str | None:

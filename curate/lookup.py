@@ -193,6 +193,14 @@ def document_tables(con: Any, doc_id: str, where: str = "the store") -> list[Tab
         ),
         _table(
             con,
+            "site-level MGT evidence: the site's post-cutoff pages against its own pre-cutoff pages",
+            """SELECT s.domain, s.n_post, s.n_pre, s.pre_median, s.post_median, s.shift_auc, s.shift_p,
+                      s.post_flagged, s.evidence
+               FROM documents d JOIN site_scores s USING (domain) WHERE d.doc_id = ?""",
+            [doc_id],
+        ),
+        _table(
+            con,
             "duplicate cluster (anchored at its earliest capture)",
             """SELECT m.doc_id, m.warc_date, m.dup_kind, m.status, m.reason, m.reason_detail FROM documents d
                JOIN documents m ON m.dup_cluster_id = d.dup_cluster_id WHERE d.doc_id = ?

@@ -1,5 +1,13 @@
 """Upgrading a store written by an older curate, in place and all or nothing.
 
+``store-v3`` → ``store-v4`` (site-level MGT evidence; the shipped MGT reference and the pre-cutoff extreme-score
+rule):
+
+- ``site_scores`` is created empty: the next ``curate decide`` fills it from the store.
+- The recipes recorded with every ingest and decision gain the v4 ``[score]`` keys at the default recipe's values
+  (``reference``, ``pre_cutoff_extreme``, ``pre_cutoff_drop``, ``site_*``), so they load again; what those
+  decisions did is in their ``mgt_rule`` text, unchanged.
+
 ``store-v2`` → ``store-v3`` (the reader records the damage it found in ``flags`` and ``flag_detail``; dates
 read as intervals; attestation tables):
 
@@ -152,8 +160,20 @@ def _from_v2(con: Any) -> None:
     """store-v2 → store-v3: ``documents`` gains ``flags``/``flag_detail`` (NULL: not examined), recorded recipes
     gain the v3 keys."""
     _rebuild_documents(con, V3_COLUMNS, "v2")  # the v3 columns are new: no v2 store has them
+    _add_tables_and_recipe_keys(con)  # tables v3 added (attestation): empty until their command runs
+
+
+def _from_v3(con: Any) -> None:
+    """store-v3 → store-v4: ``site_scores`` is created (empty until the next ``curate decide``); recorded recipes
+    gain the v4 keys at their defaults."""
+    _add_tables_and_recipe_keys(con)
+
+
+def _add_tables_and_recipe_keys(con: Any) -> None:
+    """The last step of every upgrade: create the store tables the store lacks (empty until their command runs),
+    give the recorded recipes the keys they lack (at their defaults) and stamp the current schema version."""
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for stmt in STORE_TABLES_DDL:  # tables v3 added (attestation): empty until their command runs
+    for stmt in STORE_TABLES_DDL:
         if stmt.split()[2] not in tables:
             con.execute(stmt)
     for table, key in (("runs", "run_id"), ("decisions", "decision_id")):
@@ -263,9 +283,10 @@ def migrate(store: Path) -> tuple[str, str]:
             con.close()
         if before == SCHEMA_VERSION:
             return before, before
-        if before not in ("store-v1", "store-v2"):
+        if before not in ("store-v1", "store-v2", "store-v3"):
             raise StoreError(
-                f"{folder} has schema {before}; this curate can upgrade store-v1 and store-v2 to {SCHEMA_VERSION} only"
+                f"{folder} has schema {before}; this curate can upgrade store-v1, store-v2 and store-v3 to "
+                f"{SCHEMA_VERSION} only"
             )
         tmp = folder / f".{STORE_FILE}.migrating"
         tmp.unlink(missing_ok=True)
@@ -275,8 +296,10 @@ def migrate(store: Path) -> tuple[str, str]:
             con.execute("BEGIN")
             if before == "store-v1":
                 _from_v1(con)  # straight to the current documents layout
+            elif before == "store-v2":
+                _from_v2(con)  # the v3 documents layout, and every table v3 and v4 added
             else:
-                _from_v2(con)
+                _from_v3(con)
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         except BaseException:

@@ -223,21 +223,15 @@ def _write_mix_sidecar(out: Path, spec: MixSpec, n_shards: int) -> None:
         pq.write_table(arrow_schema(SIDECAR_COLUMNS).empty_table(), str(out / SIDECAR), compression="zstd")
 
 
-def _license_tokens(out: Path) -> list[dict[str, Any]]:
-    """Tokens of the mix by licence in force (from the mix-level sidecar)."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            """SELECT coalesce(license_spdx, 'unknown') AS spdx, coalesce(license_scope, 'unknown') AS scope,
+def _license_tokens(con: Any, out: Path) -> list[dict[str, Any]]:
+    """Tokens of the mix by licence in force (from the mix-level sidecar), read through ``con``."""
+    rows = con.execute(
+        """SELECT coalesce(license_spdx, 'unknown') AS spdx, coalesce(license_scope, 'unknown') AS scope,
                       sum(token_end - token_start)::BIGINT AS tokens, count(*) AS entries,
                       count(DISTINCT doc_id) AS documents
                FROM read_parquet(?) GROUP BY ALL ORDER BY tokens DESC, spdx, scope""",
-            [(out / SIDECAR).as_posix()],
-        ).fetchall()
-    finally:
-        con.close()
+        [(out / SIDECAR).as_posix()],
+    ).fetchall()
     total = sum(r[2] for r in rows) or 1
     return [
         {
@@ -304,7 +298,7 @@ def finish_mix(con: Any, out: Path, recipe: Recipe, spec: MixSpec, plan: MixPlan
         "shards": shards,
         "buckets": [p.as_dict() for p in plan.buckets],
         "notes": plan.notes + [f"{p.name}: {n}" for p in plan.buckets for n in p.notes],
-        "licenses_by_tokens": _license_tokens(out),
+        "licenses_by_tokens": _license_tokens(con, out),
         "selected_documents": plan.selected_documents,
         "documents": entries,
         "tokens": tokens,

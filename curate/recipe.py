@@ -19,7 +19,7 @@ from curate.errors import ConfigError
 from curate.licenses.policy import get_policy, load_domain_reviews
 from curate.predicate import check_predicate
 from curate.resources import DEFAULT_RECIPE
-from curate.schema import TOKEN_FORMATS, MixFormat
+from curate.schema import TOKEN_FORMATS, MgtReference, MixFormat
 from curate.score.encoder import DEVICES
 from curate.tokens.tokenizer import canonical_spec
 
@@ -37,13 +37,17 @@ class ExecutorConfig:
     gpus_per_task: int
     env_command: str
     duckdb_memory: str
+    work: str  # where stage-1 tasks write shards, markers and logs: "" = STORE/work; else a folder or fsspec URL
 
 
 @dataclass(frozen=True)
 class ReadConfig:
-    """What ``curate decide`` does with records the reader could read but found damaged (``documents.flags``)."""
+    """What ``curate decide`` does with records the reader could read but found damaged (``documents.flags``), and
+    how often ingest tries a remote input that does not answer."""
 
     truncated: str
+    attempts: int  # tries to open a remote input before it is quarantined as unreachable_input
+    backoff_s: float  # wait before the second try, doubled before each next one
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,16 @@ class ScoreConfig:
     device: str
     batch_docs: int
     rule: str
+    reference: str
     reference_quantile: float
     min_reference: int
     threshold: float
+    pre_cutoff_extreme: float
+    pre_cutoff_drop: bool
+    site_rule: bool
+    site_min_pages: int
+    site_alpha: float
+    site_quantile: float
     keep_unscored_post_cutoff: bool
     keep_unknown_date: bool
 
@@ -246,6 +257,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"recipe key {key!r} has an unsupported type")  # pragma: no cover
 
 
+MAX_ATTEMPTS = 20  # read.attempts: more tries than this only delay the report of an input that is gone
+MAX_BACKOFF_S = 600.0  # read.backoff_s: the first wait; with doubling, 20 tries would wait for days
+
+
 def _validate(r: Recipe) -> None:
     if r.executor.kind not in ("local", "slurm", "ray"):
         raise ConfigError(f"executor.kind must be local, slurm or ray, got {r.executor.kind!r}")
@@ -253,10 +268,22 @@ def _validate(r: Recipe) -> None:
         raise ConfigError("executor.partition is required with executor.kind = 'slurm'")
     if r.executor.gpus_per_task < 0:
         raise ConfigError(f"executor.gpus_per_task must be >= 0, got {r.executor.gpus_per_task}")
+    if "://" in r.executor.work:
+        import fsspec
+
+        if r.executor.work.split("://", 1)[0] not in fsspec.available_protocols():
+            raise ConfigError(
+                f"executor.work {r.executor.work!r}: unknown storage protocol (a local folder, or an fsspec URL "
+                f"such as s3://bucket/prefix)"
+            )
     if r.executor.tasks < 0 or r.executor.workers < 1:
         raise ConfigError("executor.tasks must be >= 0 (0 = one per file) and executor.workers >= 1")
     if r.read.truncated not in ("keep", "drop"):
         raise ConfigError(f"read.truncated must be keep or drop, got {r.read.truncated!r}")
+    if not 1 <= r.read.attempts <= MAX_ATTEMPTS:
+        raise ConfigError(f"read.attempts must be within [1, {MAX_ATTEMPTS}] (1: no retry), got {r.read.attempts}")
+    if not 0.0 <= r.read.backoff_s <= MAX_BACKOFF_S:
+        raise ConfigError(f"read.backoff_s must be within [0, {MAX_BACKOFF_S:g}] seconds, got {r.read.backoff_s}")
     if r.extract.extractor not in ("trafilatura", "resiliparse"):
         raise ConfigError(f"extract.extractor must be trafilatura or resiliparse, got {r.extract.extractor!r}")
     if r.extract.max_payload_bytes < 1024 or r.extract.timeout_s <= 0:
@@ -265,6 +292,16 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"score.rule must be reference or probability, got {r.score.rule!r}")
     if not 0.5 <= r.score.reference_quantile <= 1.0 or r.score.min_reference < 10:
         raise ConfigError("score.reference_quantile must be within [0.5, 1] and score.min_reference >= 10")
+    if r.score.reference not in [m.value for m in MgtReference]:
+        raise ConfigError(
+            f"score.reference must be one of {', '.join(m.value for m in MgtReference)}, got {r.score.reference!r}"
+        )
+    if not 0.0 < r.score.pre_cutoff_extreme <= 1.0:
+        raise ConfigError(f"score.pre_cutoff_extreme must be within (0, 1], got {r.score.pre_cutoff_extreme}")
+    if r.score.site_min_pages < 2 or not 0.0 < r.score.site_alpha < 1.0:
+        raise ConfigError("score.site_min_pages must be >= 2 and score.site_alpha within (0, 1)")
+    if not 0.5 <= r.score.site_quantile <= 1.0:
+        raise ConfigError(f"score.site_quantile must be within [0.5, 1], got {r.score.site_quantile}")
 
     if r.score.device not in DEVICES:
         raise ConfigError(f"score.device must be one of {', '.join(DEVICES)}, got {r.score.device!r}")

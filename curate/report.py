@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from curate.certify import certificates_table, hard_evidence_sql
+from curate.errors import ModelError
 from curate.escape import csv_cell_sql
 from curate.licenses.policy import get_policy
 from curate.licenses.spdx import license_by_spdx
 from curate.lookup import document_tables
 from curate.recipe import Recipe
-from curate.schema import REASON_HELP
+from curate.schema import REASON_HELP, Reason, Tier
 from curate.score.contamination import contamination_table
 from curate.score.model import load_card
+from curate.score.reference import load_reference
 
 TEMPLATE = Path(__file__).with_name("report_template.html")
 
@@ -245,6 +247,48 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
         ),
         _section(
             con,
+            "pre-cutoff-extreme",
+            f"Pre-cutoff records with an extreme MGT score (>= {recipe.score.pre_cutoff_extreme}), by crawl",
+            f"""SELECT coalesce(crawl_id, 'no crawl id'), count(*) FILTER (mgt_score >= {recipe.score.pre_cutoff_extreme}),
+                      count(*), count(*) FILTER (reason = '{Reason.MGT_PRE_CUTOFF_EXTREME}')
+               FROM documents WHERE tier IN ('{Tier.PRE_CUTOFF}', '{Tier.ATTESTED}') AND mgt_score IS NOT NULL
+               GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1""",
+            ["crawl", "at or above", "scored pre-cutoff", "dropped"],
+            note="Pre-cutoff is not proof of human: GPT-2/GPT-3 content farms existed from 2019. These records are "
+            + (
+                "dropped (score.pre_cutoff_drop = true) and left out of the store's reference."
+                if recipe.score.pre_cutoff_drop
+                else "counted, not dropped (score.pre_cutoff_drop = false)."
+            ),
+        ),
+        _section(
+            con,
+            "site-scores",
+            "Site-level MGT evidence: post-cutoff pages against the same site's pre-cutoff pages (top 50 sites)",
+            """SELECT domain, n_post, n_pre, pre_median, post_median, shift_auc, shift_p, post_flagged, evidence
+               FROM site_scores ORDER BY n_post DESC, domain LIMIT 50""",
+            [
+                "site",
+                "post-cutoff pages",
+                "pre-cutoff pages",
+                "pre median",
+                "post median",
+                "P(post > pre)",
+                "p (one-sided)",
+                "flagged by the page rule",
+                "evidence",
+            ],
+            note="Mann-Whitney comparison within each site (ties count half); shifted: p < score.site_alpha with at "
+            "least score.site_min_pages pages each side. "
+            + (
+                "The decision rule uses it (score.site_rule = true): pages of shifted sites above the "
+                f"{recipe.score.site_quantile} quantile of the reference are dropped as mgt_site_shift."
+                if recipe.score.site_rule
+                else "Evidence only: the decision rule does not use it (score.site_rule = false)."
+            ),
+        ),
+        _section(
+            con,
             "by-dedup",
             "Duplicates",
             "SELECT dup_kind, count(*), count(DISTINCT dup_cluster_id) FROM documents WHERE dup_kind IS NOT NULL GROUP BY 1 ORDER BY 1",
@@ -273,11 +317,20 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
     inputs, versions = ingested_inputs(con)
 
     card_hist = load_card(recipe.score.model).get("reference_histograms")
+    try:
+        shipped = load_reference(recipe.score.model)
+    except ModelError:  # stale or corrupt: the estimate falls back to the card's validation humans, and says so
+        shipped = None
     contamination = {}
     source = ""
     for by in ("crawl", "month", "domain"):
         contamination[by], source = contamination_table(
-            con, card_hist, by, min_docs=20 if by != "domain" else 10, limit=1000 if by == "month" else 30
+            con,
+            card_hist,
+            by,
+            min_docs=20 if by != "domain" else 10,
+            limit=1000 if by == "month" else 30,
+            shipped=shipped.scores if shipped is not None else None,
         )
         if by == "month":  # every month, in time order
             contamination[by].sort(key=lambda r: str(r["group"]))

@@ -10,7 +10,6 @@ headers and metas, and bad records (malformed date, 404, non-HTML, revisit, unde
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import html
@@ -22,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from curate.digests import sha1_digest
 from curate.errors import InputError
 from curate.resources import SAMPLE_DIR
 from curate.score.labelled import is_validation_group, read_labelled
@@ -251,7 +251,7 @@ def generate_warc(rows: list[dict[str, Any]], path: Path) -> dict[str, int]:
         extra_http=[("X-Robots-Tag", "noai <img src=x onerror=alert(1)>")],
     )
     url0, when0, body0, _ = first_captures[0]
-    digest = "sha1:" + base64.b32encode(hashlib.sha1(body0).digest()).decode()
+    digest = sha1_digest(body0)
     w.revisit(url0, _date(rng, False), digest, when0.strftime("%Y-%m-%dT%H:%M:%SZ"))
     planted["bad_records"] = 5
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,13 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "store-v3"
-STORE_VERSIONS = ("store-v1", "store-v2", "store-v3")  # every version this code can open (older ones are migrated)
+SCHEMA_VERSION = "store-v4"
+STORE_VERSIONS = (
+    "store-v1",
+    "store-v2",
+    "store-v3",
+    "store-v4",
+)  # every version this code can open (older ones are migrated)
 
 # Versioned names of the components whose output lands in the store. Bump the suffix when a change alters
 # what a component writes for the same input.
@@ -41,6 +46,7 @@ class Reason(StrEnum):
     # quarantined: the bytes could not be read as a complete record
     UNREADABLE_FILE = "unreadable_file"
     UNREACHABLE_INPUT = "unreachable_input"
+    FILE_FAILED = "file_failed"
     READ_ERROR = "read_error"
     TRUNCATED_RECORD = "truncated_record"
     DIGEST_MISMATCH = "digest_mismatch"
@@ -59,6 +65,8 @@ class Reason(StrEnum):
     LANGUAGE_EXCLUDED = "language_excluded"
     DATE_UNKNOWN = "date_unknown"
     MGT_ABOVE_THRESHOLD = "mgt_above_threshold"
+    MGT_PRE_CUTOFF_EXTREME = "mgt_pre_cutoff_extreme"
+    MGT_SITE_SHIFT = "mgt_site_shift"
     POST_CUTOFF_UNSCORED = "post_cutoff_unscored"
     DUPLICATE_OF = "duplicate_of"
     OPTED_OUT = "opted_out"
@@ -68,6 +76,7 @@ class Reason(StrEnum):
 REASON_STATUS: dict[Reason, Status] = {
     Reason.UNREADABLE_FILE: Status.QUARANTINED,
     Reason.UNREACHABLE_INPUT: Status.QUARANTINED,
+    Reason.FILE_FAILED: Status.QUARANTINED,
     Reason.READ_ERROR: Status.QUARANTINED,
     Reason.TRUNCATED_RECORD: Status.QUARANTINED,
     Reason.DIGEST_MISMATCH: Status.QUARANTINED,
@@ -80,6 +89,9 @@ REASON_HELP: dict[Reason, str] = {
     Reason.UNREADABLE_FILE: "the input file could not be opened or is not a WARC/ARC file; detail has the error",
     Reason.UNREACHABLE_INPUT: "a remote input could not be reached (connection refused or reset, timeout, HTTP 5xx "
     "or 429) after retries with backoff; detail has the last error; `curate ingest --retry-quarantined` reads it again",
+    Reason.FILE_FAILED: "a stage-1 step raised while this input file was processed (an error no step turned into a "
+    "record's reason): the file's other rows are discarded and this one row stands for it; detail has the exception "
+    "and the record it was on; the task went on with its other files; `curate ingest --retry-quarantined` reads it again",
     Reason.READ_ERROR: "the WARC reader failed at this offset (corrupt gzip, malformed headers); detail has the error",
     Reason.TRUNCATED_RECORD: "the record block is shorter than its Content-Length (cut file or gzip member)",
     Reason.DIGEST_MISMATCH: "the record block does not match its WARC-Block-Digest (corrupt, or a Content-Length that lies)",
@@ -97,7 +109,14 @@ REASON_HELP: dict[Reason, str] = {
     Reason.TOO_SHORT: "the main text is shorter than the recipe's min_chars",
     Reason.LANGUAGE_EXCLUDED: "the detected language is not in the recipe's languages",
     Reason.DATE_UNKNOWN: "the capture date is missing, malformed or implausible (see date_reason), so no tier can be proven",
-    Reason.MGT_ABOVE_THRESHOLD: "captured after the cutoff and P(model-generated) is at or above the recipe threshold",
+    Reason.MGT_ABOVE_THRESHOLD: "captured after the cutoff and its MGT score is above the recipe's rule: the "
+    "reference quantile of human pre-cutoff web text (the store's own, or the classifier's shipped reference), or "
+    "the probability threshold; detail states the rule and the reference",
+    Reason.MGT_PRE_CUTOFF_EXTREME: "captured before the cutoff (or attested), but P(model-generated) is at or above "
+    "the recipe's score.pre_cutoff_extreme and score.pre_cutoff_drop is true (content farms existed before 2022)",
+    Reason.MGT_SITE_SHIFT: "captured after the cutoff on a site whose post-cutoff scores shifted up against its own "
+    "pre-cutoff pages (site_scores), and its score is above the recipe's score.site_quantile of the reference "
+    "(only with score.site_rule = true)",
     Reason.POST_CUTOFF_UNSCORED: "captured after the cutoff and no MGT score could be computed (see mgt_reason)",
     Reason.DUPLICATE_OF: "an exact or near duplicate of another record; detail has the representative's doc_id",
     Reason.OPTED_OUT: "the page, server or site snapshot signalled an AI/TDM opt-out and the recipe honours it",
@@ -113,6 +132,7 @@ def status_for(reason: Reason) -> Status:
 INGEST_REASONS: tuple[Reason, ...] = (
     Reason.UNREADABLE_FILE,
     Reason.UNREACHABLE_INPUT,
+    Reason.FILE_FAILED,
     Reason.READ_ERROR,
     Reason.TRUNCATED_RECORD,
     Reason.DIGEST_MISMATCH,
@@ -174,7 +194,8 @@ FLAG_HELP: dict[Flag, str] = {
     "the one used (BOM, then HTTP, then the page, unless the winner cannot decode the bytes and another can)",
     Flag.CHARSET_FALLBACK: "no declared charset decodes the payload: the charset is a detector's guess (detail: "
     "the guess and its confidence)",
-    Flag.DECODE_ERRORS: "some bytes are not valid in the charset used and became U+FFFD (detail: how many)",
+    Flag.DECODE_ERRORS: "some bytes are not valid in the charset used, or the page escapes a code point that is "
+    "not a character (a lone surrogate such as JSON's `\\ud800`), and became U+FFFD (detail: how many)",
 }
 
 
@@ -349,6 +370,45 @@ class ScoreReason(StrEnum):
     TOO_SHORT = "too_short_to_score"
     NOT_TEXT = "not_text"
     LANGUAGE_OUT_OF_SCOPE = "language_out_of_scope"
+
+
+class MgtReference(StrEnum):
+    """Which human score distribution the reference MGT rule judges post-cutoff records against
+    (``score.reference``)."""
+
+    AUTO = "auto"
+    STORE = "store"
+    SHIPPED = "shipped"
+
+
+MGT_REFERENCE_HELP: dict[MgtReference, str] = {
+    MgtReference.AUTO: "the store's own pre-cutoff captures when it has at least score.min_reference of them, "
+    "else the classifier's shipped reference (`classifiers/NAME/reference.json`)",
+    MgtReference.STORE: "the store's own pre-cutoff English captures (same crawl, same extractor); `curate decide` "
+    "refuses a store with fewer than score.min_reference of them",
+    MgtReference.SHIPPED: "the classifier's shipped reference: its scores on real human web pages proven to exist "
+    "before the cutoff, with their provenance (`curate classifiers reference`)",
+}
+
+REFERENCE_FILE = "reference.json"  # a classifier's shipped reference distribution, in classifiers/NAME/
+REFERENCE_FORMAT = "mgt-reference-v1"  # the layout of that file
+
+
+class SiteEvidence(StrEnum):
+    """What the site-level comparison found for a site (``site_scores.evidence``): its post-cutoff pages' scores
+    against the same site's pre-cutoff pages."""
+
+    SHIFTED = "shifted"
+    NO_SHIFT = "no_shift"
+    TOO_FEW = "too_few"
+
+
+SITE_EVIDENCE_HELP: dict[SiteEvidence, str] = {
+    SiteEvidence.SHIFTED: "the site's post-cutoff scores are higher than its own pre-cutoff scores (one-sided "
+    "Mann-Whitney p below score.site_alpha, both sides with at least score.site_min_pages pages)",
+    SiteEvidence.NO_SHIFT: "both sides have enough pages and the post-cutoff scores are not significantly higher",
+    SiteEvidence.TOO_FEW: "fewer than score.site_min_pages scored pages on one side: no site-level judgement",
+}
 
 
 class LicenseScope(StrEnum):
@@ -560,7 +620,8 @@ DECIDED_COLUMNS: tuple[Column, ...] = (
     _c(
         "mgt_ref_pctl",
         "float",
-        "percentile of mgt_score among the store's pre-cutoff captures (human reference); NULL if too few",
+        "share of the human reference's scores below mgt_score: the store's pre-cutoff captures, or the "
+        "classifier's shipped reference (decisions.mgt_rule says which); NULL under the probability rule",
     ),
     _c(
         "license_spdx",
@@ -630,6 +691,37 @@ ATTESTATION_COLUMNS: tuple[Column, ...] = (
 )
 """Columns of ``attestation_evidence``: captures found by ``curate attest`` in capture indexes and earlier stores,
 whatever their fetch time, so ``curate decide`` can judge them against any cutoff without looking them up again."""
+
+SITE_COLUMNS: tuple[Column, ...] = (
+    _c("decision_id", "int", "the decision pass that computed the row (decisions.decision_id)"),
+    _c("domain", "str", "the site: documents.domain (lower-cased host without www.)"),
+    _c("n_pre", "int", "the site's scored pre-cutoff (and attested) captures"),
+    _c("n_post", "int", "the site's scored post-cutoff captures"),
+    _c("pre_median", "float", "median mgt_score of the pre-cutoff side; NULL when it is empty"),
+    _c("post_median", "float", "median mgt_score of the post-cutoff side"),
+    _c(
+        "shift_auc",
+        "float",
+        "P(a post-cutoff page scores above a pre-cutoff page of the same site), ties counting half (0.5: no "
+        "shift; the Mann-Whitney U over n_pre * n_post); NULL without pre-cutoff pages",
+    ),
+    _c("shift_p", "float", "one-sided Mann-Whitney p-value of that shift; NULL when a side has fewer than 2 pages"),
+    _c(
+        "post_pctl_median",
+        "float",
+        "median reference percentile (documents.mgt_ref_pctl) of the post-cutoff pages; NULL under the probability rule",
+    ),
+    _c(
+        "post_pctl_iqr",
+        "float",
+        "interquartile range of those percentiles: the post-cutoff pages against each other (a narrow, high band "
+        "is many pages alike)",
+    ),
+    _c("post_flagged", "int", "post-cutoff pages the page-level rule finds above its cut"),
+    _c("evidence", "str", "SiteEvidence: shifted | no_shift | too_few"),
+)
+"""Columns of ``site_scores``: per site, its post-cutoff pages' MGT scores against its own pre-cutoff pages, kept
+as evidence beside the page scores and recomputed by every ``curate decide``."""
 
 SIDECAR_COLUMNS: tuple[Column, ...] = (
     _c("shard", "str", "the shard file the entry is in (e.g. mix_00000.ds)"),
@@ -746,6 +838,7 @@ STORE_TABLES_DDL: tuple[str, ...] = (
   n_weak BIGINT -- same-URL captures with another digest recorded
 )""",
     ddl("attestation_evidence", ATTESTATION_COLUMNS),
+    ddl("site_scores", SITE_COLUMNS),
 )
 """The store's tables besides ``documents``, ``texts`` and the evidence tables (whose DDL comes from their
 column lists)."""

@@ -334,7 +334,11 @@ def writing(
             with transaction(con):
                 yield con
             con.execute("CHECKPOINT")
-        except duckdb.IOException as e:  # a full or read-only disk: the transaction rolled back
+        except (duckdb.IOException, duckdb.TransactionException) as e:
+            # a full or read-only disk, met while writing or at the commit (DuckDB then says "Failed to commit"):
+            # the transaction rolled back; any other transaction error is not about the disk and goes up as it is
+            if isinstance(e, duckdb.TransactionException) and "Failed to commit" not in str(e):
+                raise
             raise StoreError(
                 f"cannot write the store {store_file(store)}: {e}; it keeps its last committed state"
             ) from None

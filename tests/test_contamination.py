@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -59,19 +57,3 @@ def test_reference_rule_caps_false_positives_on_real_web_pages(sample_con) -> No
     assert real[0] >= 30 and real[1] / real[0] <= 0.10
     pctl = sample_con.execute("SELECT min(mgt_ref_pctl), max(mgt_ref_pctl) FROM documents").fetchone()
     assert pctl[0] >= 0.0 and pctl[1] <= 1.0
-
-
-def test_probability_rule_when_reference_is_too_small(tmp_path: Path) -> None:
-    from curate.resources import SAMPLE_DIR
-    from curate.store import open_store
-
-    from conftest import run_sample
-
-    r = run_sample(tmp_path / "out", [str(SAMPLE_DIR / "fixtures" / "warc-dolma")])
-    con = open_store(r.store)
-    assert (
-        con.execute("SELECT mgt_rule FROM decisions")
-        .fetchone()[0]
-        .startswith("probability: calibrated score >= 0.5 (only 0 pre-cutoff")
-    )
-    assert con.execute("SELECT count(*) FROM documents WHERE mgt_ref_pctl IS NOT NULL").fetchone()[0] == 0

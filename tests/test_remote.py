@@ -4,6 +4,8 @@ a missing file); ``--strict`` exits non-zero naming it, and ``--retry-quarantine
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import http.server
 import json
 import os
@@ -18,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from curate.errors import InputError
+from curate.errors import ConfigError, InputError
 from curate.read.inputs import UnreachableInput, open_input, resolve_inputs
 from curate.recipe import load_recipe
-from curate.run.ingest import ingest, quarantined_inputs
+from curate.run.ingest import ingest, plan_ingest, quarantined_inputs, run_stages
+from curate.run.progress import NullReporter
 
 from conftest import STORE_TABLES, free_port, store_rows, warc_fixture
 from conftest import store_query as q
@@ -117,6 +120,34 @@ def test_strict_names_unreachable_inputs_and_retry_quarantined_reads_them_alone(
     assert again.added == 0 and again.unread == []
 
 
+def test_retries_and_backoff_are_recipe_keys_and_bad_values_are_refused(web, tmp_path: Path) -> None:
+    url, state = web
+    state["down"] = True
+    recipe_file = tmp_path / "r.toml"
+    recipe_file.write_text("[read]\nattempts = 2\nbackoff_s = 0.1\n", encoding="utf-8")
+    recipe = load_recipe(recipe_file)
+    assert (recipe.read.attempts, recipe.read.backoff_s) == (2, 0.1)
+    remote = f"{url}/{FILES[0]}"
+    result = ingest([str(warc_fixture(FILES[1])), remote], tmp_path / "s", recipe)
+    assert result.unread == [
+        f"{remote}: unreachable_input: {q(tmp_path / 's', 'SELECT ingest_detail FROM documents WHERE warc_file = ?', [remote])[0][0]}"
+    ]
+    assert "unreachable after 2 tries" in result.unread[0] and "503" in result.unread[0]
+    default = load_recipe(None)
+    assert (default.read.attempts, default.read.backoff_s) == (5, 0.5)  # pipelines/default.toml
+    for body, message in (
+        ("attempts = 0", r"read\.attempts must be within \[1, 20\]"),
+        ("attempts = 50", r"read\.attempts must be within"),
+        ("attempts = 2.5", r"'read\.attempts' must be an integer"),
+        ("backoff_s = -1", r"read\.backoff_s must be within \[0, 600\] seconds"),
+        ("backoff_s = 1e9", r"read\.backoff_s must be within"),
+        ('backoff_s = "1s"', r"'read\.backoff_s' must be a number"),
+    ):
+        recipe_file.write_text(f"[read]\n{body}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_recipe(recipe_file)
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
     """A moto S3 server on 127.0.0.1 (its own process), with the environment that points boto3/s3fs at it."""
@@ -185,3 +216,50 @@ def test_inputs_read_from_s3_give_the_store_a_local_ingest_gives(s3, tmp_path: P
     with pytest.raises(InputError, match=r"nope\.warc\.gz"):  # nothing at all could be read
         ingest(["s3://crawl/CC-MAIN-TEST/segments/nope.warc.gz"], tmp_path / "missing", recipe)
     assert q(tmp_path / "missing", "SELECT ingest_reason FROM documents") == [("unreadable_file",)]  # not unreachable
+
+
+@pytest.mark.slow
+def test_the_work_folder_on_s3_survives_an_interrupted_ingest_and_resumes_to_the_store_a_local_run_gives(
+    s3, tmp_path: Path
+) -> None:
+    import boto3
+
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="work")
+    for name in FILES:  # inputs of this test only: they are deleted before the resume
+        client.upload_file(str(warc_fixture(name)), "crawl", f"resume/{name}")
+    urls = [f"s3://crawl/resume/{n}" for n in sorted(FILES)]
+    recipe_file = tmp_path / "r.toml"
+    # one worker: the tasks run in this process, which has the moto endpoint in its environment
+    recipe_file.write_text('[executor]\nworkers = 1\nwork = "s3://work/curate/"\n', encoding="utf-8")
+    recipe = load_recipe(recipe_file)
+    store = tmp_path / "store"
+    plan = plan_ingest(store, recipe, urls, resume=False, started=dt.datetime.now(dt.UTC))
+    assert plan.shards.startswith(f"s3://work/curate/ingest-{plan.run_id}-")  # and the store's hash
+    run_stages(plan.stages[:1], plan.work, NullReporter(), total_bytes=None, quiet=True)  # killed before the load
+    prefix = plan.shards.removeprefix("s3://work/") + "/"
+    keys = {o["Key"][len(prefix) :] for o in client.list_objects_v2(Bucket="work", Prefix=prefix)["Contents"]}
+    assert {"tasks.json", "documents/00000.parquet", "documents/00001.parquet", "inputs/00000.json"} <= keys
+    assert {"logs/completions/00000", "logs/completions/00001", "logs/logs/task_00000.log"} <= keys
+    assert not any(k.endswith(".tmp") for k in keys)
+    assert not (plan.work / "documents").exists() and not store.joinpath("provenance.duckdb").exists()
+    for name in FILES:  # a resume that read the inputs again would find them gone (unreadable_file rows)
+        client.delete_object(Bucket="crawl", Key=f"resume/{name}")
+    result = ingest(urls, store, recipe, resume=True)  # the finished tasks are not run again: only the load
+    assert result.unread == [] and result.added > 0
+    local = tmp_path / "local"
+    ingest([str(warc_fixture(n)) for n in FILES], local, load_recipe(None))
+    same_stores(store, local)
+    left = {o["Key"][len(prefix) :] for o in client.list_objects_v2(Bucket="work", Prefix=prefix)["Contents"]}
+    assert not any(k.startswith(("documents/", "evidence/", "optout/")) for k in left)  # loaded: removed from S3
+    assert "logs/completions/00000" in left  # the markers stay: a later --resume finds the tasks done
+    # another task count on resume is refused, reading the count stage 1 wrote to S3
+    two = load_recipe(recipe_file)
+    with pytest.raises(ConfigError, match="split into 2 tasks"):
+        plan_ingest(
+            store,
+            dataclasses.replace(two, executor=dataclasses.replace(two.executor, tasks=1)),
+            urls,
+            resume=True,
+            started=dt.datetime.now(dt.UTC),
+        )

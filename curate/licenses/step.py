@@ -13,7 +13,9 @@ from curate.licenses.tagger import tag_html
 from curate.recipe import Recipe
 from curate.schema import (
     LICENSE_TAGGER_NAME,
+    Flag,
     Meta,
+    add_flag,
 )
 from curate.steps import CurateStep
 
@@ -53,7 +55,8 @@ class LicenseStep(CurateStep):
             self.stat_update("optout_site")
 
     def process(self, doc: Document) -> None:
-        """Tag the raw HTML; records without HTML get NULL licence and opt-out (nothing could be checked)."""
+        """Tag the raw HTML; records without HTML get NULL licence and opt-out (nothing could be checked). Lone
+        surrogates escaped in the page's JSON-LD became U+FFFD: the record is flagged ``decode_errors``."""
 
         meta = doc.metadata
         html = meta.get(Meta.HTML)
@@ -77,6 +80,8 @@ class LicenseStep(CurateStep):
             }
         )
         meta[Meta.LICENSE_EVIDENCE] = [e.__dict__ for e in v.evidence]
+        if v.replaced:
+            add_flag(meta, Flag.DECODE_ERRORS, f"lone surrogates escaped in JSON-LD replaced by U+FFFD: {v.replaced}")
         meta.setdefault(Meta.OPTOUT_EVIDENCE, []).extend({**o.__dict__, "source": "record"} for o in v.optouts)
         if v.spdx_id:
             self.stat_update(f"license_{v.scope}")

@@ -17,6 +17,10 @@ conflict, shown as scope ``unknown`` with the MOST restrictive candidate as the 
 permissive one), every candidate kept as evidence.
 Opt-out signals (``X-Robots-Tag``, robots meta incl. per-bot names, TDMRep, ``Content-Usage``) are returned
 separately; they are never mixed with licences.
+JSON-LD is the one place page markup can name a code point that is not a character: a JSON escape of a lone
+surrogate (``"\\ud800"``). Its strings are made valid Unicode as it is parsed (U+FFFD, see
+:func:`curate.read.charset.valid_unicode`) and ``Verdict.replaced`` counts them, so the evidence, licence URL and
+attribution taken from it can be written like any other.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 
 from curate.licenses.spdx import License, license_by_spdx, license_for_url, licenses_in_text
 from curate.licenses.statements import classify
+from curate.read.charset import valid_unicode
 from curate.resources import LICENSES_DIR
 from curate.schema import LICENSE_TAGGER_NAME, LicenseScope, Meta
 
@@ -55,6 +60,7 @@ COPYRIGHT_KEYS = ("©", "&copy;", "&#169;", "&#xa9;", "copyright")
 _META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"""([a-zA-Z_:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _TAG = re.compile(r"<[^>]*>")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape of a surrogate (paired or lone)
 LICENSE_URL_HINT = re.compile(
     r"creativecommons\.org/(?:licenses|publicdomain)/|gnu\.org/(?:licenses|copyleft)/.*fdl|opendatacommons\.org/"
     r"licenses/|open-government-licence|licence-ouverte",
@@ -198,6 +204,7 @@ class Verdict:
     evidence: list[Evidence] = field(default_factory=list)
     optouts: list[OptOut] = field(default_factory=list)
     attribution: dict[str, str] = field(default_factory=dict)  # title, author, site_name when the page states them
+    replaced: int = 0  # lone surrogates the page's JSON-LD escapes (``"\\ud800"``), replaced by U+FFFD
 
 
 @functools.cache
@@ -251,6 +258,40 @@ def _snippet(el: Any) -> str:
 
 def _rel(el: Any) -> set[str]:
     return {r.lower() for r in (el.get("rel") or "").split()}
+
+
+def _valid_json(obj: Any) -> tuple[Any, int]:
+    """A parsed JSON value with every string (keys too) made valid Unicode, and how many code points were replaced."""
+    if isinstance(obj, str):
+        return valid_unicode(obj)
+    n = 0
+    if isinstance(obj, list):
+        items = []
+        for item in obj:
+            valid, k = _valid_json(item)
+            items.append(valid)
+            n += k
+        return items, n
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            name, k = valid_unicode(key)
+            out[name], m = _valid_json(value)
+            n += k + m
+        return out, n
+    return obj, 0
+
+
+def _load_jsonld(el: Any) -> tuple[Any, int] | None:
+    """The JSON of a ``<script type="application/ld+json">`` element (None when it is not one or not JSON), its
+    strings made valid Unicode (a JSON escape can name a lone surrogate), and how many code points were replaced."""
+    if (el.get("type") or "").strip().lower() != "application/ld+json" or not el.text:
+        return None
+    try:
+        data = json.loads(el.text)
+    except ValueError:
+        return None
+    return _valid_json(data) if _SURROGATE_ESCAPE.search(el.text) else (data, 0)
 
 
 def _jsonld_licenses(obj: Any, parent_type: str = "") -> Iterator[tuple[str, str]]:
@@ -362,12 +403,11 @@ def tag_html(html: str, headers: dict[str, str] | None = None) -> Verdict:
             elif name != "copyright":
                 add("meta-rights", content, el, scope=LicenseScope.UNKNOWN.value)
     for el in tree.iter("script"):
-        if (el.get("type") or "").strip().lower() != "application/ld+json" or not el.text:
+        loaded = _load_jsonld(el)
+        if loaded is None:
             continue
-        try:
-            data = json.loads(el.text)
-        except ValueError:
-            continue
+        data, replaced = loaded
+        verdict.replaced += replaced
         for value, owner in _jsonld_licenses(data):
             media = any(t in owner.lower().split() for t in MEDIA_TYPES)
             add("json-ld", value, el, scope=LicenseScope.MEDIA.value if media else LicenseScope.PAGE.value)
@@ -680,12 +720,9 @@ def _first(values: Iterable[Any]) -> str | None:
 
 def _jsonld_objects(tree: Any) -> Iterator[dict[str, Any]]:
     for el in tree.iter("script"):
-        if (el.get("type") or "").strip().lower() == "application/ld+json" and el.text:
-            try:
-                data = json.loads(el.text)
-            except ValueError:
-                continue
-            stack = [data]
+        loaded = _load_jsonld(el)
+        if loaded is not None:
+            stack = [loaded[0]]
             while stack:
                 obj = stack.pop()
                 if isinstance(obj, list):

@@ -9,6 +9,10 @@ than a flagged failure. Labels are resolved with the WHATWG label table, so ``is
 decode as windows-1252, ``gb2312`` with the GBK (GB18030) decoder, ``shift_jis`` as Windows-31J, ``big5`` as
 Big5-HKSCS and ``euc-kr`` as windows-949, as every browser does; Python's codecs of the same names are
 narrower and fail on ordinary pages.
+
+Decoded text is valid Unicode, but a page can still name a code point no UTF-8 text can hold: a JSON escape of a
+lone surrogate (``"\\ud800"``). ``valid_unicode(text)`` replaces those by U+FFFD; every string written into a
+row goes through it.
 """
 
 from __future__ import annotations
@@ -126,6 +130,26 @@ def looks_binary(payload: bytes) -> bool:
         return False
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return controls > 0.01 * len(head)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(value: str) -> tuple[str, int]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and how many were replaced (``value`` itself, 0,
+    when it has none: the common case costs one UTF-8 encode).
+
+    A surrogate code point (U+D800 to U+DFFF) is not a character, and no UTF-8 text (a Parquet or DuckDB string,
+    a JSON file) can hold one. Decoding bytes never yields one, but page content can still name one: a JSON escape
+    such as ``"\\ud800"`` (in JSON-LD, or in a WAT record) decodes to it. This is the one place such text is made
+    valid: the licence tagger applies it to the JSON-LD it parses, the shard writer to every string of every row
+    it writes (:mod:`curate.run.shards`), and both flag the record ``decode_errors``.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.subn("\ufffd", value)
+    return value, 0
 
 
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
@@ -336,4 +360,13 @@ def _detect(payload: bytes, tried: str, flags: list[tuple[Flag, str]]) -> Decode
     return Decoded(text, name, CharsetSource.DETECTED.value, tuple(flags))
 
 
-__all__ = ["CODECS", "LABELS", "Decoded", "decode_payload", "looks_binary", "resolve_label", "sniff_meta_charset"]
+__all__ = [
+    "CODECS",
+    "LABELS",
+    "Decoded",
+    "decode_payload",
+    "looks_binary",
+    "resolve_label",
+    "sniff_meta_charset",
+    "valid_unicode",
+]

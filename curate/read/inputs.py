@@ -12,12 +12,10 @@ from curate.errors import InputError
 
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 INPUT_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
-OPEN_ATTEMPTS = 5  # tries to open a remote input before it is reported unreachable
-OPEN_BACKOFF_S = 0.5  # wait before the second try; doubled before each next one (0.5 + 1 + 2 + 4 s in all)
 
 
 class UnreachableInput(OSError):
-    """A remote input could not be reached after :data:`OPEN_ATTEMPTS` tries (not: it does not exist)."""
+    """A remote input could not be reached after every try (not: it does not exist)."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -42,11 +40,12 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
-def open_input(path: str, attempts: int = OPEN_ATTEMPTS, backoff_s: float = OPEN_BACKOFF_S) -> IO[bytes]:
+def open_input(path: str, attempts: int = 1, backoff_s: float = 0.0) -> IO[bytes]:
     """Open an input (local path or fsspec URL) for binary reading; the caller closes it.
 
     A remote input whose opening fails with a transient error (:func:`is_transient`) is tried again after
-    ``backoff_s``, doubled after each try, up to ``attempts`` tries in all.
+    ``backoff_s``, doubled after each try, up to ``attempts`` tries in all (ingest passes the recipe's
+    ``read.attempts`` and ``read.backoff_s``; the default here is one try).
 
     Raises:
         UnreachableInput: every try failed with a transient error; the message has the last one.

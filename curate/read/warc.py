@@ -503,12 +503,17 @@ class HashingFile:
 
 
 def read_with_digest(
-    path: str, inventory: list[dict[str, Any]], max_payload: int = MAX_PAYLOAD_BYTES
+    path: str,
+    inventory: list[dict[str, Any]],
+    max_payload: int = MAX_PAYLOAD_BYTES,
+    attempts: int = 1,
+    backoff_s: float = 0.0,
 ) -> Iterator[Document]:
-    """``iter_records(path)`` that appends ``{path, sha256, bytes, records}`` to ``inventory`` when done."""
+    """``iter_records(path)`` that appends ``{path, sha256, bytes, records}`` to ``inventory`` when done; a remote
+    input that does not answer is tried ``attempts`` times, ``backoff_s`` apart, doubling (:func:`open_input`)."""
     entry: dict[str, Any] = {"path": path, "sha256": None, "bytes": None, "records": 0}
     try:
-        raw = open_input(path)  # a remote input is retried with backoff while it is unreachable
+        raw = open_input(path, attempts, backoff_s)
     except UnreachableInput as e:
         inventory.append(entry)
         yield _quarantine(path, 0, None, Reason.UNREACHABLE_INPUT, str(e))
@@ -536,46 +541,80 @@ class ProvenanceWarcReader(PipelineStep):
     name = "WARC reader (provenance)"
     type = "READER"
 
-    def __init__(self, files: list[str], run_id: str, inventory_dir: str, max_payload: int = MAX_PAYLOAD_BYTES) -> None:
+    def __init__(
+        self,
+        files: list[str],
+        run_id: str,
+        inventory_dir: str,
+        max_payload: int = MAX_PAYLOAD_BYTES,
+        *,
+        attempts: int = 1,
+        backoff_s: float = 0.0,
+    ) -> None:
         super().__init__()
         self.files = list(files)
         self.run_id = run_id
         self.inventory_dir = inventory_dir
         self.max_payload = max_payload
+        self.attempts, self.backoff_s = attempts, backoff_s  # opening a remote input (read.attempts, read.backoff_s)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Yield the documents of this task's files; upstream documents (if any) pass through first.
 
         Writes ``<inventory_dir>/<rank>.json``: each file's SHA-256, size and record count.
         """
-        import json
+        if data:
+            yield from data
+        inventory: list[dict[str, Any]] = []
+        for path in self.files[rank::world_size]:
+            yield from self.read_file(path, inventory, rank)
+        self.write_inventory(rank, inventory)
+
+    def read_file(self, path: str, inventory: list[dict[str, Any]], rank: int = 0) -> DocumentsPipeline:
+        """Yield the documents of one input file (see :func:`read_with_digest`), counting them in this step's stats;
+        appends the file's entry to ``inventory`` when it has been read to its end."""
         import time
 
         from loguru import logger
 
-        if data:
-            yield from data
-        inventory: list[dict[str, Any]] = []
+        self.stat_update("files")
         started = last_log = time.monotonic()
-        records = payload = 0
-        for path in self.files[rank::world_size]:
-            self.stat_update("files")
-            for doc in read_with_digest(path, inventory, self.max_payload):
-                doc.metadata[Meta.RUN_ID] = self.run_id
-                self.stat_update("records")
-                records += 1
-                payload += doc.metadata.get(Meta.PAYLOAD_BYTES) or 0
-                now = time.monotonic()
-                if now - last_log >= PROGRESS_EVERY_S:
-                    last_log = now
-                    logger.info(
-                        f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, {records / (now - started):.1f} records/s, file {os.path.basename(path)}"
-                    )
-                if doc.metadata.get(Meta.INGEST_REASON):
-                    self.stat_update(f"ruled_out_{doc.metadata[Meta.INGEST_REASON]}")
-                yield doc
-        os.makedirs(self.inventory_dir, exist_ok=True)
-        with open(os.path.join(self.inventory_dir, f"{rank:05d}.json"), "w", encoding="utf-8") as fh:
+        payload = 0
+        for records, doc in enumerate(
+            read_with_digest(path, inventory, self.max_payload, self.attempts, self.backoff_s), start=1
+        ):
+            doc.metadata[Meta.RUN_ID] = self.run_id
+            self.stat_update("records")
+            payload += doc.metadata.get(Meta.PAYLOAD_BYTES) or 0
+            now = time.monotonic()
+            if now - last_log >= PROGRESS_EVERY_S:
+                last_log = now
+                logger.info(
+                    f"rank {rank}: {records} records, {payload / 1e6:.1f} MB payload, "
+                    f"{records / (now - started):.1f} records/s, file {os.path.basename(path)}"
+                )
+            if doc.metadata.get(Meta.INGEST_REASON):
+                self.stat_update(f"ruled_out_{doc.metadata[Meta.INGEST_REASON]}")
+            yield doc
+
+    def failed_file(self, path: str, detail: str, inventory: list[dict[str, Any]]) -> Document:
+        """The one quarantined row (reason ``file_failed``) that stands for an input file on which a stage-1 step
+        raised; its ``inventory`` entry is replaced by one without a digest, so that
+        ``curate ingest --retry-quarantined`` reads the file again."""
+        inventory[:] = [e for e in inventory if e["path"] != path]
+        inventory.append({"path": path, "sha256": None, "bytes": None, "records": 0})
+        doc = _quarantine(path, 0, None, Reason.FILE_FAILED, detail)
+        doc.metadata[Meta.RUN_ID] = self.run_id
+        self.stat_update(f"ruled_out_{Reason.FILE_FAILED.value}")
+        return doc
+
+    def write_inventory(self, rank: int, inventory: list[dict[str, Any]]) -> None:
+        """Write ``<inventory_dir>/<rank>.json`` (a local folder or an fsspec URL)."""
+        import json
+
+        from datatrove.io import get_datafolder
+
+        with get_datafolder(self.inventory_dir).open(f"{rank:05d}.json", "w", encoding="utf-8") as fh:
             json.dump(inventory, fh, indent=1)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
-from curate.decide import Decision, check_ingest_settings, decide_store
+from curate.decide import Decision, check_ingest_settings, decide_store, mgt_rule_lines
 from curate.dedup.buckets import DedupBucketStep
 from curate.dedup.cluster import DedupPass, record_pass, unmatched
 from curate.errors import ConfigError, Interrupted, OutputError, StoreError
@@ -324,6 +324,7 @@ class RunResult:
     mix_summary: MixSummary
     inputs: list[str]
     submitted: list[str]
+    mgt_lines: tuple[str, ...] = ()  # the MGT rule and reference that decided (curate.decide.mgt_rule_lines)
 
 
 def _local(recipe: Recipe) -> Recipe:
@@ -419,8 +420,17 @@ def run(
                 f"run interrupted after the ingest; the store in {out} is whole: finish with the same command and --resume"
             ) from None
     inputs = sorted({*ingested.inputs, *ingested.skipped})
+    mgt_lines = tuple(mgt_rule_lines(decision.mgt, recipe)) if decision.mgt is not None else ()
     return RunResult(
-        ingested.run_id, out / STORE_FILE, out / "mix", out / "report.html", decision.counts, summary, inputs, []
+        ingested.run_id,
+        out / STORE_FILE,
+        out / "mix",
+        out / "report.html",
+        decision.counts,
+        summary,
+        inputs,
+        [],
+        mgt_lines,
     )
 
 
@@ -431,6 +441,7 @@ def run_summary_lines(r: RunResult) -> list[str]:
         f"run {r.run_id}: {len(r.inputs)} input files, {c.read} records read",
         f"  kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}",
         *(f"    {status:<11} {reason:<26} {n}" for status, reason, n in c.by_reason),
+        *(f"  {line}" for line in r.mgt_lines),
         f"  mix: {r.mix_summary.documents} documents, {r.mix_summary.tokens} tokens in {r.mix_summary.shards} shards",
         f"store:  {r.store}",
         f"mix:    {r.mix}",

@@ -28,11 +28,13 @@ SQUEUE_POLL_S = 5.0  # how often run_to_end asks Slurm whether a stage's jobs ha
 
 @dataclass(frozen=True)
 class Stage:
-    """One executor of a chain, with the name progress and errors use for it."""
+    """One executor of a chain, with the name progress and errors use for it; ``progress``: the folder (local or
+    fsspec URL) whose ``progress/*.json`` its tasks write, when not the caller's work folder."""
 
     name: str
     executor: object
     tasks: int
+    progress: str = ""
 
 
 def make_executor(
@@ -40,7 +42,7 @@ def make_executor(
     pipeline: list[object],
     *,
     tasks: int,
-    logs: Path,
+    logs: Path | str,
     name: str,
     depends: object = None,
     skip_completed: bool = True,
@@ -48,7 +50,8 @@ def make_executor(
 ) -> object:
     """The datatrove executor the recipe names (local, slurm or ray) for one stage; ``gpus`` is reserved per
     task on Slurm and Ray (a local run uses the machine's GPU, if any, as it is). With ``skip_completed`` a
-    task whose completion marker exists under ``logs`` is not run again (datatrove's resume)."""
+    task whose completion marker exists under ``logs`` (a local folder or an fsspec URL such as ``s3://``) is not
+    run again (datatrove's resume)."""
     e = recipe.executor
     common: dict[str, object] = {
         "pipeline": pipeline,
@@ -72,7 +75,7 @@ def make_executor(
             mem_per_cpu_gb=e.mem_per_cpu_gb,
             job_name=f"curate-{name}",
             env_command=e.env_command or None,
-            slurm_logs_folder=str(logs / "slurm"),
+            slurm_logs_folder=f"{logs}/slurm" if "://" not in str(logs) else None,  # Slurm writes them: local
             **common,  # type: ignore[arg-type]
         )
     return RayExecutor(
@@ -114,7 +117,7 @@ def stderr_to(path: Path | None) -> Iterator[None]:
             os.close(saved)
 
 
-def check_completed(stage: Stage, logs: Path) -> None:
+def check_completed(stage: Stage, logs: Path | str) -> None:
     """Raise when a stage that ran locally left tasks unfinished.
 
     Raises:

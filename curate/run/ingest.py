@@ -28,12 +28,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from curate import __version__
 from curate.dating import DateStep
 from curate.decide import check_ingest_settings
 from curate.dedup.step import SignatureStep
+from curate.digests import file_sha256
 from curate.errors import ConfigError, CurateError, InputError, Interrupted
 from curate.extract import ExtractStep, extractor_name
 from curate.licenses.step import LicenseStep
@@ -58,7 +60,8 @@ from curate.score.registry import TORCH_KINDS, load_model
 from curate.score.step import ScoreStep
 from curate.store import STORE_FILE, WORK_DIR, known_inputs, load_shards, open_store, store_file, store_lock, writing
 
-FILE_REASONS = (Reason.UNREADABLE_FILE, Reason.UNREACHABLE_INPUT)  # a whole input could not be read
+STAGE1_OUTPUTS = ("inputs", "documents", "evidence", "optout")  # what stage-1 tasks write for the load
+FILE_REASONS = (Reason.UNREADABLE_FILE, Reason.UNREACHABLE_INPUT, Reason.FILE_FAILED)  # a whole input not read
 
 
 @dataclass(frozen=True)
@@ -109,26 +112,52 @@ def ingest_id(recipe: Recipe, files: Sequence[str], versions: dict[str, str]) ->
     return h.hexdigest()[:16]
 
 
-def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path) -> list[object]:
-    """The stage-1 datatrove pipeline: usable with any datatrove executor (each task writes its own shards)."""
-    return [
-        ProvenanceWarcReader(files, run_id, str(work / "inputs"), recipe.extract.max_payload_bytes),
+def stage1_pipeline(recipe: Recipe, files: list[str], run_id: str, work: Path | str) -> list[object]:
+    """The stage-1 datatrove pipeline: usable with any datatrove executor (each task writes its own shards; a file
+    on which a step raises becomes one ``file_failed`` row and the task goes on, see :mod:`curate.run.shards`)."""
+    reader = ProvenanceWarcReader(
+        files,
+        run_id,
+        f"{work}/inputs",
+        recipe.extract.max_payload_bytes,
+        attempts=recipe.read.attempts,
+        backoff_s=recipe.read.backoff_s,
+    )
+    steps: list[PipelineStep] = [
         LicenseStep(recipe),
         ExtractStep(recipe.extract.extractor, recipe.extract.page_dates, recipe.extract.timeout_s),
         DateStep(),
         ScoreStep(recipe.score.model, recipe.score.device, recipe.score.batch_docs, torch_threads(recipe, len(files))),
         SignatureStep(recipe),
-        ShardWriter(str(work)),
     ]
+    # the writer runs the reader and the steps itself, file by file (a file on which a step raises is quarantined
+    # alone); they stay in the list so that datatrove logs them and saves their statistics
+    return [reader, *steps, ShardWriter(str(work), reader, steps)]
 
 
-def file_sha256(path: str) -> str:
-    """SHA-256 of a local file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def fetch_shards(source: str, work: Path) -> None:
+    """Copy the stage-1 output of a work folder on other storage (``executor.work``, e.g. ``s3://…``) into the
+    local ``work`` folder the load reads: the inventories and the finished shards (never a ``.tmp``)."""
+    folder = get_datafolder(source)
+    for sub in STAGE1_OUTPUTS:
+        if not folder.isdir(sub):
+            continue
+        for rel in folder.list_files(sub, recursive=False):
+            if rel.endswith((".parquet", ".json")):
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                folder.get_file(rel, str(work / rel))
+
+
+def remove_stage1_outputs(source: str, work: Path) -> None:
+    """Remove what the load has put in the store from the local work folder and, when stage 1 wrote elsewhere,
+    from there too (the completion markers and logs stay: a later ``--resume`` reads them)."""
+    for sub in (*STAGE1_OUTPUTS[1:], "progress", "spool"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    if source and source != str(work):
+        folder = get_datafolder(source)
+        for sub in (*STAGE1_OUTPUTS[1:], "progress"):
+            if folder.isdir(sub):
+                folder.rm(sub, recursive=True)
 
 
 def inventory(work: Path) -> list[dict[str, Any]]:
@@ -183,14 +212,25 @@ def _ingest_counts(con: Any, run_id: str) -> tuple[int, int, int, int]:
 
 
 def load_ingest(
-    store: Path, work: Path, recipe: Recipe, *, run_id: str, versions: dict[str, str], started: dt.datetime, lock: bool
+    store: Path,
+    work: Path,
+    recipe: Recipe,
+    *,
+    run_id: str,
+    versions: dict[str, str],
+    started: dt.datetime,
+    lock: bool,
+    source: str | None = None,
 ) -> int:
     """Insert an ingest's shards into the store and record it in ``runs``, in one transaction; returns the
-    documents added. Remote inputs that turn out to be files the store holds are left out.
+    documents added. Remote inputs that turn out to be files the store holds are left out. ``source``: the work
+    folder stage 1 wrote to when it is not ``work`` (``executor.work``); its shards are copied into ``work`` first.
 
     Raises:
         InputError: a remote input differs from the recorded file of its name.
     """
+    if source is not None and source != str(work):
+        fetch_shards(source, work)
     with writing(
         store, "curate ingest (load)", lock=lock, memory_limit=recipe.executor.duckdb_memory, create=True
     ) as con:
@@ -261,10 +301,11 @@ class IngestLoadStep(PipelineStep):
         versions: dict[str, str],
         started: dt.datetime,
         lock: bool,
+        source: str | None = None,
     ) -> None:
         super().__init__()
         self.store, self.work, self.recipe, self.run_id = store, work, recipe, run_id
-        self.versions, self.started, self.lock = versions, started, lock
+        self.versions, self.started, self.lock, self.source = versions, started, lock, source
 
     def run(self, data: object = None, rank: int = 0, world_size: int = 1) -> Any:
         """Load once."""
@@ -276,6 +317,7 @@ class IngestLoadStep(PipelineStep):
             versions=self.versions,
             started=self.started,
             lock=self.lock,
+            source=self.source,
         )
         self.stat_update("documents", value=n)
         return
@@ -285,7 +327,7 @@ class IngestLoadStep(PipelineStep):
 TASKS_FILE = "tasks.json"  # in an ingest's work folder: the task count its stage-1 tasks were split into
 
 
-def check_task_count(work: Path, tasks: int) -> None:
+def check_task_count(work: Path | str, tasks: int) -> None:
     """Record the stage-1 task count in ``work`` or, when an interrupted attempt is there, check it is the same.
 
     A task reads the files ``files[rank::tasks]``, so the finished tasks of an attempt with another count hold
@@ -294,30 +336,32 @@ def check_task_count(work: Path, tasks: int) -> None:
     Raises:
         ConfigError: the work folder was started with another task count; says how to go on.
     """
-    path = work / TASKS_FILE
-    if path.exists():
-        before = int(json.loads(path.read_text(encoding="utf-8"))["tasks"])
+    folder = get_datafolder(str(work))
+    if folder.exists(TASKS_FILE):
+        with folder.open(TASKS_FILE, "r", encoding="utf-8") as fh:
+            before = int(json.load(fh)["tasks"])
         if before != tasks:
             raise ConfigError(
                 f"the interrupted ingest in {work} was split into {before} tasks and this one into {tasks} "
                 f"(executor.tasks): resume it with executor.tasks = {before}, or start it over without --resume"
             )
         return
-    work.mkdir(parents=True, exist_ok=True)
-    tmp = work / f".{TASKS_FILE}.tmp"
-    tmp.write_text(json.dumps({"tasks": tasks}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with folder.open(f".{TASKS_FILE}.tmp", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"tasks": tasks}) + "\n")
+    folder.mv(f".{TASKS_FILE}.tmp", TASKS_FILE)
 
 
 @dataclass(frozen=True)
 class IngestPlan:
-    """An ingest ready to run: its stages (stage 1, load), work folder and inputs."""
+    """An ingest ready to run: its stages (stage 1, load), work folder and inputs. ``work`` is local (the load's
+    copy of the shards, logs); ``shards`` is where stage-1 tasks write (``work`` itself, or under ``executor.work``)."""
 
     run_id: str
     work: Path
     files: list[str]
     skipped: list[str]
     stages: list[Stage]
+    shards: str = ""
 
 
 def plan_ingest(
@@ -341,18 +385,25 @@ def plan_ingest(
     versions = component_versions(recipe)
     run_id = ingest_id(recipe, todo, versions)
     work = Path(store) / WORK_DIR / f"ingest-{run_id}"
+    shards = str(work)
+    if recipe.executor.work:  # elsewhere: named after the store too, so that two stores never share a work folder
+        of_store = hashlib.sha1(str(Path(store).resolve()).encode()).hexdigest()[:8]
+        shards = f"{recipe.executor.work.rstrip('/')}/ingest-{run_id}-{of_store}"
     if not todo:
-        return IngestPlan(run_id, work, [], skipped, [])
-    if work.exists() and not resume:
-        shutil.rmtree(work)  # an earlier, unfinished attempt at the same ingest: start it over
+        return IngestPlan(run_id, work, [], skipped, [], shards)
+    if not resume:  # an earlier, unfinished attempt at the same ingest: start it over
+        shutil.rmtree(work, ignore_errors=True)
+        folder = get_datafolder(shards)
+        if folder.exists(""):
+            folder.rm("", recursive=True)
     tasks = recipe.executor.tasks or len(todo)
-    check_task_count(work, tasks)
+    check_task_count(shards, tasks)
     slurm = recipe.executor.kind == "slurm"  # a submitted load takes the lock; a local or Ray driver holds it
     stage1 = make_executor(
         recipe,
-        stage1_pipeline(recipe, todo, run_id, work),
+        stage1_pipeline(recipe, todo, run_id, shards),
         tasks=tasks,
-        logs=work / "logs",
+        logs=f"{shards}/logs",
         name="ingest",
         skip_completed=resume,
         gpus=recipe.executor.gpus_per_task,
@@ -360,7 +411,18 @@ def plan_ingest(
     )
     load = make_executor(
         recipe,
-        [IngestLoadStep(str(store), str(work), recipe, run_id=run_id, versions=versions, started=started, lock=slurm)],
+        [
+            IngestLoadStep(
+                str(store),
+                str(work),
+                recipe,
+                run_id=run_id,
+                versions=versions,
+                started=started,
+                lock=slurm,
+                source=shards,
+            )
+        ],
         tasks=1,
         logs=work / "logs-load",
         name="load",
@@ -372,9 +434,10 @@ def plan_ingest(
         todo,
         skipped,
         [
-            Stage("stage 1 (read, extract, score, sign)", stage1, tasks),
+            Stage("stage 1 (read, extract, score, sign)", stage1, tasks, progress=shards),
             Stage("load", load, 1),
         ],
+        shards,
     )
 
 
@@ -410,9 +473,16 @@ def dead_worker_alarm(stage: Stage, poll_s: float = 0.5) -> Iterator[None]:
 
     died: list[str] = []
     stop = threading.Event()
+    interrupted = threading.Event()  # Ctrl-C reaches the workers too: their deaths are then not worker deaths
 
     def on_alarm(signum: int, frame: object) -> None:
-        raise WorkerDied(died[-1] if died else "a worker died")
+        if not interrupted.is_set():  # a WorkerDied must never replace the KeyboardInterrupt being handled
+            raise WorkerDied(died[-1] if died else "a worker died")
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
+        stop.set()
+        raise KeyboardInterrupt
 
     def workers() -> set[int]:
         out: set[int] = set()
@@ -436,6 +506,7 @@ def dead_worker_alarm(stage: Stage, poll_s: float = 0.5) -> Iterator[None]:
                 os.kill(os.getpid(), signal.SIGUSR1)
 
     previous = signal.signal(signal.SIGUSR1, on_alarm)
+    previous_int = signal.signal(signal.SIGINT, on_interrupt)
     watcher = threading.Thread(target=watch, name="curate-dead-worker-alarm", daemon=True)
     watcher.start()
     try:
@@ -444,16 +515,17 @@ def dead_worker_alarm(stage: Stage, poll_s: float = 0.5) -> Iterator[None]:
         stop.set()
         watcher.join()
         signal.signal(signal.SIGUSR1, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
-def raised_tasks(stage: Stage, logs: Path) -> list[int]:
+def raised_tasks(stage: Stage) -> list[int]:
     """The unfinished tasks of ``stage`` whose datatrove log records an exception (a task that raised, as
     opposed to one whose worker was killed, which leaves no traceback)."""
     out = []
+    logs = stage.executor.logging_dir  # type: ignore[attr-defined]
     for rank in stage.executor.get_incomplete_ranks(skip_completed=True):  # type: ignore[attr-defined]
-        log = logs / "logs" / f"task_{rank:05d}.log"
-        with contextlib.suppress(OSError):
-            if "Traceback" in log.read_text(encoding="utf-8", errors="replace"):
+        with contextlib.suppress(OSError), logs.open(f"logs/task_{rank:05d}.log", "r", errors="replace") as fh:
+            if "Traceback" in fh.read():
                 out.append(rank)
     return out
 
@@ -465,8 +537,13 @@ def run_stages(
     stage left tasks unfinished."""
     for stage in plan_stages:
         reporter.stage(stage.name, stage.tasks, total_bytes if stage is plan_stages[0] else None)
-        logs = Path(stage.executor.logging_dir.path)  # type: ignore[attr-defined]
-        watch = watching(reporter, stage.name, work, logs, stage.tasks) if stage is plan_stages[0] else nullcontext()
+        logs = stage.executor.logging_dir  # type: ignore[attr-defined]
+        shown = logs.path if logs.is_local() else logs.unstrip_protocol(logs.path)
+        watch = (
+            watching(reporter, stage.name, stage.progress or str(work), logs, stage.tasks)
+            if stage is plan_stages[0]
+            else nullcontext()
+        )
         with watch, stderr_to(work / "run.log" if quiet else None):
             for attempt in range(1, WORKER_DEATHS + 2):
                 try:
@@ -474,15 +551,15 @@ def run_stages(
                         run_to_end(stage.executor)
                     break
                 except WorkerDied as e:  # the pool lost the dead worker's task: run the unfinished tasks again
-                    if raised_tasks(stage, logs):  # a task raised (the pool ended): not a death, report it
+                    if raised_tasks(stage):  # a task raised (the pool ended): not a death, report it
                         break
                     if attempt > WORKER_DEATHS:
                         raise CurateError(
                             f"{stage.name}: a worker process died {attempt} times ({e}); finished tasks are kept "
-                            f"under {logs}: resume with --resume"
+                            f"under {shown}: resume with --resume"
                         ) from None
                     stage.executor.skip_completed = True  # type: ignore[attr-defined]
-        check_completed(stage, logs)
+        check_completed(stage, shown)
         reporter.end(stage.name, f"{stage.tasks}/{stage.tasks} tasks done")
 
 
@@ -559,8 +636,7 @@ def ingest(
             ]
     finally:
         con.close()
-    for sub in ("documents", "evidence", "optout", "progress"):  # loaded: the store holds them now
-        shutil.rmtree(plan.work / sub, ignore_errors=True)
+    remove_stage1_outputs(plan.shards, plan.work)  # loaded: the store holds them now
     if strict and unread:
         raise UnreadInputs(unread_message(unread, len(plan.files), store), unread)
     return IngestResult(plan.run_id, store, plan.files, plan.skipped, n_read, n_quarantined, unread=unread)

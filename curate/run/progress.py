@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from datatrove.io import DataFolderLike, get_datafolder
+
+REMOTE_POLL_S = 5.0  # how often progress lists a work folder on object storage (each poll is a listing request)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -60,25 +64,33 @@ class NullReporter:
         """Ignore."""
 
 
-def read_snapshot(stage: str, work: Path, logs: Path, tasks: int, started: float) -> Snapshot:
-    """Sum the tasks' progress files under ``work/progress`` and count completion markers under ``logs``."""
+def read_snapshot(stage: str, work: str | Path, logs: DataFolderLike, tasks: int, started: float) -> Snapshot:
+    """Sum the tasks' progress files under ``work/progress`` and count completion markers under ``logs``
+    (local folders or fsspec URLs)."""
     records = nbytes = 0
-    for f in (work / "progress").glob("*.json"):
+    folder, markers = get_datafolder(str(work)), get_datafolder(logs if not isinstance(logs, Path) else str(logs))
+    for name in (
+        folder.list_files("progress", recursive=False, glob_pattern="*.json") if folder.isdir("progress") else []
+    ):
         try:
-            p = json.loads(f.read_text(encoding="utf-8"))
+            with folder.open(name, "r", encoding="utf-8") as fh:
+                p = json.load(fh)
         except (OSError, ValueError):
             continue  # being replaced right now
         records += int(p.get("records", 0))
         nbytes += int(p.get("bytes", 0))
-    done = len(list((logs / "completions").glob("*"))) if (logs / "completions").is_dir() else 0
+    done = len(markers.list_files("completions", recursive=False)) if markers.isdir("completions") else 0
     return Snapshot(stage, records, nbytes, done, tasks, time.monotonic() - started)
 
 
 @contextlib.contextmanager
 def watching(
-    reporter: Reporter, stage: str, work: Path, logs: Path, tasks: int, *, every_s: float = 0.5
+    reporter: Reporter, stage: str, work: str | Path, logs: DataFolderLike, tasks: int, *, every_s: float = 0.5
 ) -> Iterator[None]:
-    """Report the stage's snapshot every ``every_s`` seconds while the block runs, and once at its end."""
+    """Report the stage's snapshot every ``every_s`` seconds while the block runs, and once at its end (every
+    ``REMOTE_POLL_S`` seconds when the work folder is not local: each poll lists it)."""
+    if "://" in str(work):
+        every_s = max(every_s, REMOTE_POLL_S)
     started = time.monotonic()
     stop = threading.Event()
 

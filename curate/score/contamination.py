@@ -7,8 +7,9 @@ slice are modelled as a mixture ``(1 - a) * H + a * M`` of a human score distrib
 
 ``H`` is taken from the run's own **pre-cutoff** captures when there are enough of them: pages that existed
 before the cutoff are human-written with near certainty, and they come from the same crawl and extractor, so
-the web-text shift cancels out. Otherwise ``H`` is the classifier's validation human histogram (stated in the
-result). ``M`` is the classifier's validation machine histogram.
+the web-text shift cancels out. Otherwise ``H`` is the classifier's shipped reference (its scores on real
+human web pages, :mod:`curate.score.reference`), or, when it ships none, its validation human histogram (the
+result states which). ``M`` is the classifier's validation machine histogram.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.schema import Reason, Tier
 from curate.store import registered
 
 BINS = 20
@@ -77,8 +79,12 @@ def estimate(scores: Sequence[float], human: np.ndarray, machine: np.ndarray, se
     return Estimate(len(s), round(share, 4), round(float(low), 4), round(float(high), 4))
 
 
-def references(con: Any, card_hist: dict[str, Any] | None, language: str = "en") -> tuple[np.ndarray, np.ndarray, str]:
-    """(human histogram, machine histogram, where the human one came from) for a store."""
+def references(
+    con: Any, card_hist: dict[str, Any] | None, language: str = "en", shipped: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(human histogram, machine histogram, where the human one came from) for a store: its pre-cutoff captures
+    when it has :data:`MIN_REFERENCE` of them, else ``shipped`` (the classifier's shipped reference scores) when
+    given, else the classifier's validation human texts."""
     pre = [
         r[0]
         for r in con.execute(
@@ -92,6 +98,13 @@ def references(con: Any, card_hist: dict[str, Any] | None, language: str = "en")
     machine /= machine.sum()
     if len(pre) >= MIN_REFERENCE:
         return histogram(pre, len(machine)), machine, f"{len(pre)} pre-cutoff captures of this run"
+    if shipped is not None and len(shipped):
+        return (
+            histogram(shipped.tolist(), len(machine)),
+            machine,
+            f"the classifier's shipped reference, {len(shipped)} human web pages captured before the cutoff "
+            f"(only {len(pre)} pre-cutoff captures here)",
+        )
     human = np.asarray(card_hist["human"], dtype=float) + 1.0
     return (
         human / human.sum(),
@@ -101,7 +114,13 @@ def references(con: Any, card_hist: dict[str, Any] | None, language: str = "en")
 
 
 def contamination_table(
-    con: Any, card_hist: dict[str, Any] | None, by: str, *, limit: int = 30, min_docs: int = 20
+    con: Any,
+    card_hist: dict[str, Any] | None,
+    by: str,
+    *,
+    limit: int = 30,
+    min_docs: int = 20,
+    shipped: np.ndarray | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Estimated machine share of post-cutoff scored documents per ``by`` (crawl, month or domain), the ``limit``
     largest groups; a group with fewer than ``min_docs`` scored documents is listed with its count and no
@@ -109,7 +128,7 @@ def contamination_table(
     group = {"crawl": "coalesce(crawl_id, 'no crawl id')", "month": "strftime(warc_date, '%Y-%m')", "domain": "domain"}[
         by
     ]
-    human, machine, source = references(con, card_hist)
+    human, machine, source = references(con, card_hist, shipped=shipped)
     rows = con.execute(
         f"""SELECT {group} AS g, list(mgt_score ORDER BY doc_id) FROM documents
             WHERE tier IN ('post_cutoff', 'attested') AND mgt_score IS NOT NULL GROUP BY g
@@ -125,31 +144,24 @@ def contamination_table(
     return out, source
 
 
-def reference_percentiles(con: Any, min_reference: int = MIN_REFERENCE, language: str = "en") -> int:
-    """Set ``documents.mgt_ref_pctl``: each scored document's percentile among the run's pre-cutoff scores
-    (the share of reference scores strictly below it; a sorted-array search, O(n log m)).
+def store_reference(con: Any, language: str = "en") -> np.ndarray:
+    """The store's human reference: the sorted scores of its pre-cutoff captures in ``language``, less those
+    ``curate decide`` dropped as extreme (``mgt_pre_cutoff_extreme``)."""
+    rows = con.execute(
+        f"""SELECT mgt_score FROM documents WHERE tier = '{Tier.PRE_CUTOFF}' AND mgt_score IS NOT NULL
+              AND language = ? AND coalesce(reason, '') <> '{Reason.MGT_PRE_CUTOFF_EXTREME}'""",
+        [language],
+    ).fetchall()
+    return np.sort(np.asarray([r[0] for r in rows], dtype=float))
 
-    Returns the reference size; with fewer than ``min_reference`` pre-cutoff scores nothing is set (NULL).
-    """
 
-    ref = np.sort(
-        np.asarray(
-            [
-                r[0]
-                for r in con.execute(
-                    "SELECT mgt_score FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL AND language = ?",
-                    [language],
-                ).fetchall()
-            ],
-            dtype=float,
-        )
-    )
-    if len(ref) < min_reference:
-        return len(ref)
-    ids, scores = zip(
-        *con.execute("SELECT doc_id, mgt_score FROM documents WHERE mgt_score IS NOT NULL").fetchall(), strict=True
-    )
-    pctl = np.searchsorted(ref, np.asarray(scores, dtype=float), side="left") / len(ref)
+def set_percentiles(con: Any, reference: np.ndarray) -> None:
+    """Set ``documents.mgt_ref_pctl`` of every scored document: the share of ``reference`` (sorted scores)
+    strictly below its score (a sorted-array search, O(n log m))."""
+    rows = con.execute("SELECT doc_id, mgt_score FROM documents WHERE mgt_score IS NOT NULL").fetchall()
+    if not rows or len(reference) == 0:
+        return
+    ids, scores = zip(*rows, strict=True)
+    pctl = np.searchsorted(reference, np.asarray(scores, dtype=float), side="left") / len(reference)
     with registered(con, "pctl", {"doc_id": list(ids), "p": pctl.tolist()}):
         con.execute("UPDATE documents SET mgt_ref_pctl = pctl.p FROM pctl WHERE documents.doc_id = pctl.doc_id")
-    return len(ref)

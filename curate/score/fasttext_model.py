@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.score.labelled import prepare, split_rows
+from curate.score.labelled import WEB_SPLITS, balance_copies, prepare, split_rows, web_split
 from curate.score.metrics import doc_means, leave_one_out_table
-from curate.score.model import MgtModel, finish_card, model_dir, retrain_hint
+from curate.score.model import MgtModel, finish_card, load_card, model_dir, retrain_hint, write_card
+from curate.score.ood import TARGETS, data_digests, fold_table, verdicts, web_fpr, web_vs_machine
 from curate.score.text import normalise, unscorable, windows
 
 MODEL_FILE = "model.bin"
@@ -34,6 +35,12 @@ FASTTEXT_PARAMS: dict[str, Any] = {
     "seed": 1,
     "thread": 1,
 }
+
+# the balanced web recipe (mgt-fasttext-v2): see recipe_fit and the model card for why these values
+FASTTEXT_PARAMS_WEB: dict[str, Any] = {**FASTTEXT_PARAMS}
+WEB_COPIES = 6  # each real human web page of the train split is shown this many times
+COMPARE_WITH = "mgt-fasttext-v1"  # a web-recipe card also measures this classifier and its recipe, for comparison
+FOLD_JOBS = 4  # leave-one-out folds fitted at a time (each fit is single-threaded and deterministic)
 
 
 class FastTextModel(MgtModel):
@@ -81,16 +88,22 @@ def load(name: str, card: dict[str, Any]) -> FastTextModel:
     return FastTextModel(name, card, model)
 
 
-def write_training_file(rows: list[dict[str, Any]], path: Path, seed: int = 1) -> None:
-    """One line per window, shuffled with ``seed``: single-threaded SGD must not see the data in source order."""
+def write_training_file(
+    rows: list[dict[str, Any]], path: Path, seed: int = 1, copies: Sequence[int] | None = None
+) -> None:
+    """One line per window, shuffled with ``seed``: single-threaded SGD must not see the data in source order.
+
+    ``copies``: how many times each row's windows are written (:func:`curate.score.labelled.balance_copies`;
+    0 leaves a row out); once each when None.
+    """
     import random
 
     lines: list[str] = []
-    for r in rows:
+    for r, k in zip(rows, copies if copies is not None else [1] * len(rows), strict=True):
         words = normalise(r["text"])
-        if unscorable(words) is not None:
+        if k == 0 or unscorable(words) is not None:
             continue
-        lines.extend(f"__label__{r['label']} {' '.join(win)}\n" for win in windows(words))
+        lines.extend(f"__label__{r['label']} {' '.join(win)}\n" for win in windows(words) for _ in range(k))
     random.Random(seed).shuffle(lines)
     path.write_text("".join(lines), encoding="utf-8")
 
@@ -120,13 +133,22 @@ def train_supervised(train_file: Path, model_file: Path, params: dict[str, Any])
         raise ModelError(f"fastText training on {train_file} failed (exit code {proc.exitcode})")
 
 
-def fit(rows: list[dict[str, Any]], threads: int = 1) -> FastTextModel:
+def fit(
+    rows: list[dict[str, Any]],
+    threads: int = 1,
+    *,
+    params: dict[str, Any] | None = None,
+    copies: Sequence[int] | None = None,
+) -> FastTextModel:
     """An uncalibrated model trained on ``rows`` (for leave-one-out tables); with one thread (the default) the
-    same rows give the same model, so a leave-one-out table is reproducible from the command and the data."""
+    same rows give the same model, so a leave-one-out table is reproducible from the command and the data.
+
+    ``params``: fastText parameters (default :data:`FASTTEXT_PARAMS`); ``copies``: see :func:`write_training_file`.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         path, model_file = Path(tmp) / "train.txt", Path(tmp) / "model.bin"
-        write_training_file(rows, path)
-        train_supervised(path, model_file, {**FASTTEXT_PARAMS, "thread": threads})
+        write_training_file(rows, path, copies=copies)
+        train_supervised(path, model_file, {**(params or FASTTEXT_PARAMS), "thread": threads})
         ft = _quiet_fasttext().load_model(str(model_file))
     return FastTextModel("loo", {}, ft)
 
@@ -142,13 +164,76 @@ def leave_one_out(rows: list[dict[str, Any]], threads: int = 1) -> dict[str, dic
     )
 
 
+def recipe_fit(train_rows: list[dict[str, Any]], web: list[dict[str, Any]] | None, threads: int = 1) -> FastTextModel:
+    """An uncalibrated model fitted on labelled ``train_rows`` by a training recipe: without ``web`` the v1
+    recipe (every row once, :data:`FASTTEXT_PARAMS`); with it the balanced web recipe (the ``train`` split of
+    the real human web pages added, copies by :func:`curate.score.labelled.balance_copies`,
+    :data:`FASTTEXT_PARAMS_WEB`)."""
+    if web is None:
+        return fit(train_rows, threads)
+    both = train_rows + web_split(web, "train")
+    return fit(both, threads, params=FASTTEXT_PARAMS_WEB, copies=balance_copies(both, WEB_COPIES))
+
+
+def ood_section(
+    model: MgtModel,
+    rows: list[dict[str, Any]],
+    web: list[dict[str, Any]],
+    rule: tuple[float, float],
+    *,
+    recipe_web: list[dict[str, Any]] | None,
+    folds: bool,
+) -> dict[str, Any]:
+    """The card's ``ood`` section for calibrated ``model`` (:mod:`curate.score.ood`): its false-positive rates
+    on the ``eval`` split of the real human web pages at ``rule`` = (threshold, reference quantile), those
+    pages against the validation machine texts, and with ``folds`` the leave-one-generator/domain-out folds,
+    each refitted by the recipe ``recipe_web`` says (:func:`recipe_fit`)."""
+    _, val_rows = split_rows(rows)
+    labels, val_docs, _ = prepare(val_rows)
+    _, eval_docs, _ = prepare(web_split(web, "eval"))
+    _, ref_docs, _ = prepare(web_split(web, "reference"))
+    eval_raw = model.raw_doc_scores(eval_docs)
+    machine_raw = [s for s, y in zip(model.raw_doc_scores(val_docs), labels, strict=True) if y]
+    out: dict[str, Any] = {
+        "web": {
+            **web_fpr(
+                [model.calibrate(s) for s in eval_raw],
+                [model.calibrate(s) for s in model.raw_doc_scores(ref_docs)],
+                *rule,
+            ),
+            "vs_validation_machine": web_vs_machine(eval_raw, machine_raw),
+        },
+        "data_digests": data_digests(rows, web),
+        "targets": TARGETS,
+    }
+    if folds:
+        out.update(fold_table(rows, web, lambda kept: recipe_fit(kept, recipe_web).raw_doc_scores, jobs=FOLD_JOBS))
+        out["meets"] = verdicts(out)
+    return out
+
+
 def train(
-    name: str, rows: list[dict[str, Any]], data: Path, folder: Path, *, leave_one_out_tables: bool = False
+    name: str,
+    rows: list[dict[str, Any]],
+    data: Path,
+    folder: Path,
+    *,
+    leave_one_out_tables: bool = False,
+    web: list[dict[str, Any]] | None = None,
+    web_path: Path | None = None,
+    rule: tuple[float, float] = (0.5, 0.95),
 ) -> dict[str, Any]:
     """Train, calibrate and document ``name`` in ``folder``; return its card.
 
     Training is single-threaded with a fixed seed and shuffled windows, in a fresh process: byte-reproducible.
+    With ``web`` (real pre-cutoff human web pages, :func:`curate.score.labelled.read_web_human`, read from
+    ``web_path``) the balanced web recipe is used (:func:`recipe_fit`), the calibration holds on web text
+    (:func:`curate.score.model.fit_web_calibration`, on the ``reference`` split) and the card gets an ``ood``
+    section (:func:`ood_section`; with ``leave_one_out_tables`` its refit-per-fold folds, 15 more fits).
+    ``rule``: (threshold, reference quantile) of the recipe the web false-positive rates are measured at.
     """
+    if web is not None:
+        return _train_web(name, rows, data, folder, web=web, web_path=web_path, rule=rule, folds=leave_one_out_tables)
     train_rows, val_rows = split_rows(rows)
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / MODEL_FILE
@@ -161,3 +246,65 @@ def train(
     if leave_one_out_tables:
         extra["leave_one_out"] = leave_one_out(rows)
     return finish_card(model, rows, val_rows, data, folder, extra=extra)
+
+
+def _train_web(
+    name: str,
+    rows: list[dict[str, Any]],
+    data: Path,
+    folder: Path,
+    *,
+    web: list[dict[str, Any]],
+    web_path: Path | None,
+    rule: tuple[float, float],
+    folds: bool,
+) -> dict[str, Any]:
+    train_rows, val_rows = split_rows(rows)
+    both = train_rows + web_split(web, "train")
+    copies = balance_copies(both, WEB_COPIES)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / MODEL_FILE
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = Path(tmp) / "train.txt"
+        write_training_file(both, train_file, copies=copies)
+        train_supervised(train_file, model_path, FASTTEXT_PARAMS_WEB)
+    model = FastTextModel(name, {}, _quiet_fasttext().load_model(str(model_path)))
+    _, ref_docs, _ = prepare(web_split(web, "reference"))
+    shown: dict[str, int] = {}
+    for r, k in zip(both, copies, strict=True):
+        key = f"{r.get('domain')}/{r['label']}"
+        shown[key] = shown.get(key, 0) + k
+    extra: dict[str, Any] = {
+        "fasttext_params": FASTTEXT_PARAMS_WEB,
+        "quantized": False,
+        "training": {
+            "recipe": "balanced-web",
+            "rows_shown": dict(sorted(shown.items())),
+            "web_copies": WEB_COPIES,
+            "rule": "one-class domains (essay: machine only) left out, so a domain cannot stand for a label; "
+            f"real human web pages (web-human train split) added, each shown {WEB_COPIES} times",
+            "web_human": {
+                "path": web_path.name if web_path else None,
+                "rows": {s: len(web_split(web, s)) for s in WEB_SPLITS},
+                "sites": {s: len({r["site"] for r in web_split(web, s)}) for s in WEB_SPLITS},
+            },
+        },
+    }
+    card = finish_card(model, rows, val_rows, data, folder, extra=extra, web_raw=model.raw_doc_scores(ref_docs))
+    card["ood"] = ood_section(model, rows, web, rule, recipe_web=web, folds=folds)
+    if folds:
+        card["leave_one_out"] = card["ood"]["folds"]
+    write_card(folder, card)
+    if model_dir(COMPARE_WITH).is_dir():
+        card["ood"]["compare"] = {COMPARE_WITH: compare_section(rows, web, rule, folds=folds)}
+        write_card(folder, card)
+    return card
+
+
+def compare_section(
+    rows: list[dict[str, Any]], web: list[dict[str, Any]], rule: tuple[float, float], *, folds: bool
+) -> dict[str, Any]:
+    """:func:`ood_section` of the registered :data:`COMPARE_WITH` classifier, its folds refitted by its own
+    (v1) recipe: the same folds, web pages and rule as the web recipe's card, for its comparison row."""
+    v1 = load(COMPARE_WITH, load_card(COMPARE_WITH))
+    return ood_section(v1, rows, web, rule, recipe_web=None, folds=folds)

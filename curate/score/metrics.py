@@ -69,21 +69,26 @@ def clipped_logit(p: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
 
 
-def fit_platt(raw: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
-    """Fit P(machine) = sigmoid(a * logit(raw) + b) by minimising the log-loss (L-BFGS, tiny L2)."""
+def fit_platt(
+    raw: Sequence[float], labels: Sequence[bool], weights: Sequence[float] | None = None
+) -> tuple[float, float]:
+    """Fit P(machine) = sigmoid(a * logit(raw) + b) by minimising the (``weights``-weighted) mean log-loss
+    (L-BFGS, tiny L2); the weights set the class prior the probability assumes."""
     from scipy.optimize import minimize
     from scipy.special import expit, log_expit
 
     x = clipped_logit(raw)
     y = np.asarray(labels, dtype=float)
+    wt = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    wt = wt / wt.mean()
 
     def loss(w: np.ndarray) -> float:
         z = w[0] * x + w[1]
-        return float(-(y * log_expit(z) + (1 - y) * log_expit(-z)).mean() + 1e-4 * w[0] ** 2)
+        return float(-(wt * (y * log_expit(z) + (1 - y) * log_expit(-z))).mean() + 1e-4 * w[0] ** 2)
 
     def grad(w: np.ndarray) -> np.ndarray:
         z = w[0] * x + w[1]
-        d = expit(z) - y
+        d = wt * (expit(z) - y)
         return np.array([(d * x).mean() + 2e-4 * w[0], d.mean()])
 
     res = minimize(loss, np.array([1.0, 0.0]), jac=grad, method="L-BFGS-B")

@@ -21,7 +21,7 @@ from curate.extract import detect_language
 from curate.resources import CLASSIFIERS_DIR
 from curate.schema import ScoreReason
 from curate.score.labelled import VAL_BUCKETS, calibration_rows, prepare, rows_digest
-from curate.score.metrics import fit_platt, metrics, platt
+from curate.score.metrics import clipped_logit, fit_platt, metrics, platt
 from curate.score.text import MIN_WORDS, WINDOW, normalise, unscorable, window_count, windows
 
 SCOPE_LANGUAGES = ("en",)
@@ -167,17 +167,29 @@ def finish_card(
     *,
     extra: dict[str, Any],
     val_raw: Sequence[float] | None = None,
+    web_raw: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Fit the Platt calibration on half the validation groups, measure on all of them, write ``card.json``.
 
     Shared by every kind. ``val_raw``: raw scores of the scorable validation rows, when the caller has them.
+    ``web_raw``: raw scores of real human web pages to calibrate on as well (:func:`fit_web_calibration`);
+    without them the calibration assumes the validation split's class balance (the v1 cards).
     """
     labels, docs, kept = prepare(val_rows)
     raw = list(val_raw) if val_raw is not None else model.raw_doc_scores(docs)
     cal_mask = calibration_rows([val_rows[i] for i in kept])
-    model.platt_a, model.platt_b = fit_platt(
-        [s for s, m in zip(raw, cal_mask, strict=True) if m], [y for y, m in zip(labels, cal_mask, strict=True) if m]
-    )
+    cal_raw = [s for s, m in zip(raw, cal_mask, strict=True) if m]
+    cal_labels = [y for y, m in zip(labels, cal_mask, strict=True) if m]
+    fit_on = "even-hash half of validation groups"
+    if web_raw is None:
+        model.platt_a, model.platt_b = fit_platt(cal_raw, cal_labels)
+    else:
+        model.platt_a, model.platt_b = fit_web_calibration(cal_raw, cal_labels, web_raw)
+        fit_on += (
+            f" (classes weighted to a 1:1 prior) + {len(web_raw)} real human web pages (the web-human reference "
+            f"split, weighted as much as the labelled humans); then shifted so that at most {WEB_MAX_ABOVE:.0%} "
+            "of those pages score 0.5 or more"
+        )
     probs = np.array([model.calibrate(s) for s in raw])
     measured = metrics(labels, probs.tolist(), [val_rows[i] for i in kept], docs)
     measured["skipped_too_short"] = len(val_rows) - len(labels)
@@ -195,7 +207,7 @@ def finish_card(
             "method": "platt",
             "a": model.platt_a,
             "b": model.platt_b,
-            "fit_on": "even-hash half of validation groups",
+            "fit_on": fit_on,
         },
         "data": {
             "path": str(data.name),
@@ -213,6 +225,37 @@ def finish_card(
         },
     }
     model.card = card
+    write_card(folder, card)
+    return card
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """Write ``card`` as ``folder/card.json`` (sorted keys, so a retraining diff shows what changed)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return card
+
+
+WEB_MAX_ABOVE = 0.03  # a web-calibrated model puts at most this share of its calibration web pages at >= 0.5
+WEB_MARGIN = 1e-3  # logit margin under 0.5 for the highest page allowed below it (scores are stored to 6 decimals)
+
+
+def fit_web_calibration(raw: Sequence[float], labels: Sequence[bool], web_raw: Sequence[float]) -> tuple[float, float]:
+    """Platt (a, b) that hold on real web text: fitted on labelled ``raw`` scores with both classes weighted
+    to a 1:1 prior and real human web pages (``web_raw``) weighted as much as all labelled humans together;
+    then, if more than :data:`WEB_MAX_ABOVE` of those pages would score 0.5 or more, ``b`` is lowered until
+    at most that share does (a probability of 0.5 on a page then means more than the typical human page's
+    score). The slope ``a``, and so every ranking, is unchanged by the shift.
+    """
+    y = [bool(v) for v in labels]
+    n_h = max(1, sum(not v for v in y))
+    n_m = max(1, sum(y))
+    n_w = max(1, len(web_raw))
+    weights = [2 * n_h / n_m if v else 1.0 for v in y] + [n_h / n_w] * len(web_raw)
+    a, b = fit_platt([*raw, *web_raw], [*y, *([False] * len(web_raw))], weights)
+    if len(web_raw):
+        allowed = int(WEB_MAX_ABOVE * len(web_raw))  # pages that may stay at >= 0.5
+        q = float(np.sort(np.asarray(web_raw, dtype=np.float64))[len(web_raw) - 1 - allowed])
+        z = a * float(clipped_logit([q])[0]) + b
+        if z >= 0:
+            b -= z + WEB_MARGIN  # that page, and every page scored lower, lands under 0.5 (also once rounded)
+    return a, b

@@ -1,7 +1,8 @@
 """The classifier registry: which classifiers exist, loading one by name whatever its kind, training one.
 
 The kinds live in ``fasttext_model`` (CPU), ``minilm_model`` (a transformer on CPU or GPU) and
-``ensemble_model`` (both, stacked); this module is the only one that knows all three.
+``ensemble_model`` (both, stacked) and ``cascade_model`` (the cheap one settles what it is sure of, the
+expensive one scores the rest); this module is the only one that knows them all.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from curate.errors import ModelError
 from curate.resources import CLASSIFIERS_DIR
-from curate.score import ensemble_model, fasttext_model, minilm_model
-from curate.score.labelled import read_labelled
+from curate.score import cascade_model, ensemble_model, fasttext_model, minilm_model
+from curate.score.labelled import read_labelled, read_web_human
 from curate.score.model import MgtModel, load_card, model_dir
 from curate.score.single import load_single
 
@@ -42,10 +43,11 @@ def registry() -> list[dict[str, Any]]:
     return out
 
 
-KINDS = ("fasttext", "minilm", "ensemble")
+KINDS = ("fasttext", "minilm", "ensemble", "cascade")
 
 
-TORCH_KINDS = ("minilm", "ensemble")  # kinds that run torch: their numbers depend on the device and its threads
+# kinds that run torch: their numbers depend on the device and its threads
+TORCH_KINDS = ("minilm", "ensemble", "cascade")
 
 
 def kind_for(name: str, kind: str | None = None) -> str:
@@ -75,6 +77,8 @@ def load_model(name: str, device: str = "auto") -> MgtModel:
     card = load_card(name)
     if card.get("kind") == "ensemble":
         return ensemble_model.load(name, card, device)
+    if card.get("kind") == "cascade":
+        return cascade_model.load(name, card, device, load_model)
     return load_single(name, device)
 
 
@@ -86,22 +90,42 @@ def train(
     kind: str | None = None,
     leave_one_out_tables: bool = False,
     device: str = "auto",
+    human_web: Path | None = None,
+    rule: tuple[float, float] = (0.5, 0.95),
 ) -> dict[str, Any]:
     """Train classifier ``name`` on labelled JSONL ``data``; write its artefacts and card; return the card.
 
     The split is grouped (``group`` field); the kind comes from ``kind`` or the name. An ensemble is fitted
-    on top of its members as registered in ``classifiers/``.
+    on top of its members as registered in ``classifiers/``. ``human_web``: real pre-cutoff human web pages
+    (``tests/data/mgt/web-human.jsonl.gz``, with ``site`` and ``split``) for the balanced web recipe, its web
+    calibration and the card's out-of-distribution gate, measured at ``rule`` = (probability threshold,
+    reference quantile); fasttext kind only.
 
     Raises:
-        ModelError: unreadable data, unknown kind, or (ensemble) a missing member.
+        ModelError: unreadable data, unknown kind, ``human_web`` with another kind, or (ensemble) a missing
+            member.
     """
     rows = read_labelled(data)
     folder = out_dir or model_dir(name)
     k = kind_for(name, kind)
+    web = read_web_human(human_web) if human_web is not None else None
+    if web is not None and k != "fasttext":
+        raise ModelError(f"--human-web trains the fasttext kind only; {name!r} is {k}")
     if k == "fasttext":
-        card = fasttext_model.train(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables)
+        card = fasttext_model.train(
+            name,
+            rows,
+            data,
+            folder,
+            leave_one_out_tables=leave_one_out_tables,
+            web=web,
+            web_path=human_web,
+            rule=rule,
+        )
     elif k == "minilm":
         card = minilm_model.train(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables, device=device)
+    elif k == "cascade":
+        card = cascade_model.train(name, rows, data, folder, load_model, device=device)
     else:
         card = ensemble_model.train(name, rows, data, folder, device=device, leave_one_out_tables=leave_one_out_tables)
     forget_loaded()  # a loaded model of this name is stale now

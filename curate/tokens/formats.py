@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from curate.schema import MixFormat
 
@@ -44,10 +45,12 @@ def shard_files(name: str, fmt: MixFormat) -> list[str]:
 
 
 class ShardWriter:
-    """Base of the writers: ``add(tokens, row)`` per entry in shard order, then ``close()``."""
+    """Base of the writers: ``add(tokens, ends, rows)`` per batch of entries in shard order, then ``close()``."""
 
-    def add(self, tokens: np.ndarray, row: dict[str, Any]) -> None:  # pragma: no cover - abstract
-        """Append one entry: its tokens (BOS/EOS included; the mix's token dtype) and its row (``TEXT_FIELDS``)."""
+    def add(self, tokens: np.ndarray, ends: np.ndarray, rows: pa.Table | None) -> None:  # pragma: no cover - abstract
+        """Append a batch of entries: ``tokens`` holds their tokens one after the other (BOS/EOS included; the
+        mix's token dtype), ``ends`` the end of each entry in ``tokens`` (int64, increasing), ``rows`` one row per
+        entry with the ``TEXT_FIELDS`` columns (needed by the ``jsonl``/``parquet`` writers only)."""
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - abstract
@@ -71,9 +74,10 @@ class DatatroveWriter(ShardWriter):
             tokenizer_name_or_path=tokenizer,
         )
 
-    def add(self, tokens: np.ndarray, row: dict[str, Any]) -> None:
-        """Append one document's tokens."""
-        self.file.write_bytes(tokens.astype(self.dtype, copy=False).tobytes())
+    def add(self, tokens: np.ndarray, ends: np.ndarray, rows: pa.Table | None) -> None:
+        """Append the batch's tokens in one write, and each entry's end to the index."""
+        if len(ends):
+            self.file.write_bytes(tokens.astype(self.dtype, copy=False).tobytes(), doc_ends=ends.tolist())
 
     def close(self) -> None:
         """Write the index and metadata."""
@@ -87,18 +91,18 @@ class MegatronWriter(ShardWriter):
         self.dtype = np.dtype("<u2") if dtype.itemsize == 2 else np.dtype("<i4")
         self.bin_path, self.idx_path = folder / f"{name}.bin", folder / f"{name}.idx"
         self.bin = self.bin_path.open("wb")
-        self.lengths: list[int] = []
+        self.lengths: list[np.ndarray] = []
 
-    def add(self, tokens: np.ndarray, row: dict[str, Any]) -> None:
-        """Append one document as one sequence."""
+    def add(self, tokens: np.ndarray, ends: np.ndarray, rows: pa.Table | None) -> None:
+        """Append the batch's tokens in one write, each entry one sequence."""
         same = tokens.dtype.itemsize == self.dtype.itemsize  # uint32 ids below 2**31 read the same as int32
         self.bin.write((tokens.view(self.dtype) if same else tokens.astype(self.dtype)).tobytes())
-        self.lengths.append(len(tokens))
+        self.lengths.append(np.diff(ends, prepend=0).astype("<i4"))
 
     def close(self) -> None:
         """Close ``.bin`` and write ``.idx``."""
         self.bin.close()
-        lengths = np.asarray(self.lengths, dtype="<i4")
+        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, dtype="<i4")
         pointers = np.zeros(len(lengths), dtype="<i8")
         if len(lengths):
             pointers[1:] = np.cumsum(lengths[:-1], dtype="<i8") * self.dtype.itemsize
@@ -120,9 +124,14 @@ class JsonlWriter(ShardWriter):
     def __init__(self, folder: Path, name: str) -> None:
         self.fh = (folder / f"{name}.jsonl").open("w", encoding="utf-8", newline="\n")
 
-    def add(self, tokens: np.ndarray, row: dict[str, Any]) -> None:
-        """Append one row."""
-        self.fh.write(json.dumps({k: row[k] for k in TEXT_FIELDS}, ensure_ascii=False) + "\n")
+    def add(self, tokens: np.ndarray, ends: np.ndarray, rows: pa.Table | None) -> None:
+        """Append one line per row."""
+        assert rows is not None
+        columns = [rows.column(k).to_pylist() for k in TEXT_FIELDS]
+        self.fh.writelines(
+            json.dumps(dict(zip(TEXT_FIELDS, values, strict=True)), ensure_ascii=False) + "\n"
+            for values in zip(*columns, strict=True)
+        )
 
     def close(self) -> None:
         """Close the file."""
@@ -130,10 +139,9 @@ class JsonlWriter(ShardWriter):
 
 
 class ParquetWriter(ShardWriter):
-    """The JSONL rows as a Parquet file (zstd), written in row groups as they come."""
+    """The JSONL rows as a Parquet file (zstd), written in row groups of ``rows_per_group`` rows as they come."""
 
     def __init__(self, folder: Path, name: str, rows_per_group: int = 1000) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.schema = pa.schema(
@@ -148,25 +156,27 @@ class ParquetWriter(ShardWriter):
             ]
         )
         self.writer = pq.ParquetWriter(str(folder / f"{name}.parquet"), self.schema, compression="zstd")
-        self.rows: list[dict[str, Any]] = []
+        self.pending: list[pa.Table] = []
         self.rows_per_group = rows_per_group
 
-    def _flush(self) -> None:
-        import pyarrow as pa
+    def _flush(self, whole_groups_only: bool) -> None:
+        table = pa.concat_tables(self.pending) if self.pending else self.schema.empty_table()
+        n = self.rows_per_group
+        cut = len(table) // n * n if whole_groups_only else len(table)
+        for start in range(0, cut, n):
+            self.writer.write_table(table.slice(start, min(n, cut - start)).combine_chunks())
+        self.pending = [table.slice(cut)] if cut < len(table) else []
 
-        if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.rows = []
-
-    def add(self, tokens: np.ndarray, row: dict[str, Any]) -> None:
-        """Append one row."""
-        self.rows.append({k: row[k] for k in TEXT_FIELDS})
-        if len(self.rows) >= self.rows_per_group:
-            self._flush()
+    def add(self, tokens: np.ndarray, ends: np.ndarray, rows: pa.Table | None) -> None:
+        """Append the rows."""
+        assert rows is not None
+        self.pending.append(rows.select(list(TEXT_FIELDS)).cast(self.schema))
+        if sum(len(t) for t in self.pending) >= self.rows_per_group:
+            self._flush(whole_groups_only=True)
 
     def close(self) -> None:
         """Write the last row group and the footer."""
-        self._flush()
+        self._flush(whole_groups_only=False)
         self.writer.close()
 
 

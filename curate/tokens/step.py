@@ -8,8 +8,8 @@ batch of texts and their ids at a time, whatever the size of its range.
 ``MergeStep`` task ``rank`` writes shard ``rank`` of the plan (``plan.parquet``: every entry with its shard,
 position, token range and where its ids lie in the tokenize tasks' files) in every format of the mix, adding
 BOS/EOS, and the sidecar beside each shard file. It reads the plan rows and the store's WARC coordinates of its
-shard ``batch_docs`` at a time and the ids through memory maps, so it holds one batch plus the shard's sidecar
-rows (one per entry).
+shard ``batch_docs`` at a time and the ids through memory maps, assembles each batch's tokens in one array and
+writes it with one write per format, so it holds one batch plus the shard's sidecar rows (one per entry).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -31,7 +33,8 @@ from curate.tokens.tokenizer import load_tokenizer
 SELECTED = "selected.parquet"
 PLAN = "plan.parquet"
 TOKENS = "tokens"
-META_COLUMNS = [c.name for c in SIDECAR_COLUMNS[5:]]
+SIDECAR_COLUMN_NAMES = [c.name for c in SIDECAR_COLUMNS]
+META_COLUMNS = SIDECAR_COLUMN_NAMES[5:]
 """Sidecar columns read from ``documents`` (doc_id onwards)."""
 
 
@@ -101,14 +104,12 @@ class TokenizeStep(PipelineStep):
                     if missing:
                         raise CurateError(f"kept document {missing[0]} has no text in the store")
                     with self.track_time(unit="batch"):
-                        ids = tok.encode_batch(texts)
-                    if ids:
-                        fo.write(np.concatenate(ids).astype(tok.dtype, copy=False).tobytes())
-                    counts = np.fromiter((len(a) for a in ids), dtype="<i8", count=len(ids))
-                    fl.write(counts.tobytes())
-                    self.stat_update("documents", value=len(ids))
+                        ids, counts = tok.encode_concat(texts)
+                    fo.write(ids.tobytes())
+                    fl.write(counts.astype("<i8", copy=False).tobytes())
+                    self.stat_update("documents", value=len(texts))
                     self.stat_update("tokens", value=int(counts.sum()))
-                    n += len(ids)
+                    n += len(texts)
         finally:
             con.close()
         if n != hi - lo:
@@ -147,7 +148,6 @@ class MergeStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Write this task's shard."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         work, out = Path(self.work_dir), Path(self.out_dir)
@@ -157,9 +157,7 @@ class MergeStep(PipelineStep):
         writers: list[ShardWriter] = [open_writer(f, out, name, tok.dtype, self.label) for f in formats]
         texts = any(f in (MixFormat.JSONL, MixFormat.PARQUET) for f in formats)
         maps: dict[int, np.ndarray] = {}
-        head = np.asarray([] if self.bos is None else [self.bos], dtype=tok.dtype)
-        tail = np.asarray([] if self.eos is None else [self.eos], dtype=tok.dtype)
-        rows: dict[str, list[Any]] = {c.name: [] for c in SIDECAR_COLUMNS}
+        sidecar: list[pa.Table] = []
         con = _reader(self.store_file, self.memory_limit, work / "spill" / f"m{rank}")
         try:
             meta = ", ".join(f"d.{c}" for c in META_COLUMNS if c != "doc_id")
@@ -169,33 +167,53 @@ class MergeStep(PipelineStep):
                       {"LEFT JOIN texts t USING (doc_id)" if texts else ""}
                       WHERE p.shard = ? ORDER BY p.pos"""
             for batch in con.sql(sql, params=[rank]).to_arrow_reader(self.batch_docs):
-                cols = batch.to_pydict()
-                for i in range(batch.num_rows):
-                    r = int(cols["src_rank"][i])
-                    if r not in maps:
-                        maps[r] = np.memmap(token_file(work, r), dtype=tok.dtype, mode="r")
-                    start = int(cols["src_offset"][i])
-                    body = maps[r][start : start + int(cols["src_len"][i])]
-                    tokens = np.concatenate([head, body, tail])
-                    if len(tokens) != cols["token_end"][i] - cols["token_start"][i]:
-                        raise CurateError(f"shard {name}: entry {cols['doc_id'][i]} has the wrong token count")
-                    row = {k: cols[k][i] for k in ("doc_id", "bucket", "copy", "token_start", "token_end", "url")}
-                    row["text"] = cols["text"][i] if texts else None
-                    for w in writers:
-                        w.add(tokens, row)
-                    for c, values in rows.items():
-                        if c != "shard":
-                            values.append(cols[c][i])
+                if not batch.num_rows:
+                    continue
+                rows = pa.Table.from_batches([batch])
+                for r in pc.unique(rows.column("src_rank")).to_pylist():
+                    if r not in maps:  # a plain view of the file (a memmap slice costs more per entry)
+                        maps[r] = np.memmap(token_file(work, r), dtype=tok.dtype, mode="r").view(np.ndarray)
+                tokens, ends = self._entries(rows, maps, tok.dtype, name)
+                for w in writers:
+                    w.add(tokens, ends, rows)
+                sidecar.append(rows.select(SIDECAR_COLUMN_NAMES[1:]))
         finally:
             con.close()
         for w in writers:
             w.close()
         schema = arrow_schema(SIDECAR_COLUMNS)
+        table = pa.concat_tables(sidecar) if sidecar else schema.empty_table().drop_columns(["shard"])
         for f in formats:
             shard_file = shard_files(name, f)[0]
-            rows["shard"] = [shard_file] * len(rows["doc_id"])
-            table = pa.Table.from_pydict(rows, schema=schema)
-            pq.write_table(table, str(out / f"{shard_file}.sidecar.parquet"), compression="zstd")
-        self.stat_update("entries", value=len(rows["doc_id"]))
+            shard = pa.array([shard_file] * len(table), type=pa.string())
+            whole = table.add_column(0, "shard", shard).cast(schema).combine_chunks()
+            pq.write_table(whole, str(out / f"{shard_file}.sidecar.parquet"), compression="zstd")
+        self.stat_update("entries", value=len(table))
         return
         yield
+
+    def _entries(
+        self, rows: pa.Table, maps: dict[int, np.ndarray], dtype: np.dtype[Any], name: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The tokens of a batch of plan rows, one entry after the other (BOS, the document's ids copied from its
+        tokenize task's file, EOS), and each entry's end in them."""
+        src_rank = rows.column("src_rank").to_numpy()
+        src_offset = rows.column("src_offset").to_numpy()
+        src_len = rows.column("src_len").to_numpy()
+        lengths = src_len + (self.bos is not None) + (self.eos is not None)
+        expected = rows.column("token_end").to_numpy() - rows.column("token_start").to_numpy()
+        wrong = np.flatnonzero(lengths != expected)
+        if len(wrong):
+            doc_id = rows.column("doc_id")[int(wrong[0])].as_py()
+            raise CurateError(f"shard {name}: entry {doc_id} has the wrong token count")
+        ends = np.cumsum(lengths)
+        tokens = np.empty(int(ends[-1]) if len(ends) else 0, dtype=dtype)
+        body = ends - lengths
+        if self.bos is not None:
+            tokens[body] = self.bos
+            body = body + 1
+        if self.eos is not None:
+            tokens[ends - 1] = self.eos
+        for r, a, b, n in zip(src_rank.tolist(), body.tolist(), src_offset.tolist(), src_len.tolist(), strict=True):
+            tokens[a : a + n] = maps[r][b : b + n]
+        return tokens, ends

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,21 @@ from curate.errors import ConfigError
 
 UINT16_VOCAB = 65_536
 """Largest vocabulary whose token ids all fit 2 bytes (ids 0..65,535); larger vocabularies take 4."""
+
+BPE_CACHE_WORDS = 262_144
+"""Words a ``tokenizer.json`` BPE model keeps the merges of (the library's default keeps 10,000, and a word
+seen after those are cached is merged again each time): at most ~50 MB per process; the ids are the same."""
+
+BPE_OPTIONS = (
+    "dropout",
+    "unk_token",
+    "continuing_subword_prefix",
+    "end_of_word_suffix",
+    "fuse_unk",
+    "byte_fallback",
+    "ignore_merges",
+)
+"""The ``tokenizer.json`` fields of a BPE model besides its vocabulary and merges."""
 
 
 def canonical_spec(value: str, base: Path | None = None) -> str:
@@ -99,14 +116,26 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids of each text (as ordinary text, no special tokens added), as int64 arrays."""
+        ids, counts = self.encode_concat(texts)
+        return [a.astype(np.int64) for a in np.split(ids, np.cumsum(counts)[:-1])] if len(texts) else []
+
+    def encode_concat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the texts (as ordinary text, no special tokens added), one text after the other in one
+        array of :attr:`dtype`, and each text's token count (int64): what a tokenize task writes, without a
+        NumPy array per text."""
+        counts = np.zeros(len(texts), dtype=np.int64)
         if self.kind == "tiktoken":
             enc = self._impl
-            return [
-                np.asarray(enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()), dtype=np.int64)
-                for t in texts
-            ]
+            arrays = [enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()) for t in texts]
+            for i, a in enumerate(arrays):
+                counts[i] = len(a)
+            ids = np.concatenate(arrays) if arrays else np.zeros(0, dtype=self.dtype)
+            return ids.astype(self.dtype, copy=False), counts
         encode = getattr(self._impl, "encode_batch_fast", self._impl.encode_batch)
-        return [np.asarray(e.ids, dtype=np.int64) for e in encode(list(texts), add_special_tokens=False)]
+        lists = [e.ids for e in encode(list(texts), add_special_tokens=False)]
+        counts[:] = [len(x) for x in lists]
+        ids = np.fromiter(itertools.chain.from_iterable(lists), dtype=self.dtype, count=int(counts.sum()))
+        return ids, counts
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """The text of ``ids`` (special tokens spelled out)."""
@@ -157,4 +186,27 @@ def _load(spec: str, stamp: tuple[int, int] | None) -> Tokenizer:
         raise ConfigError(f"mix.tokenizer {spec!r}: cannot read {path}: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 - the library's parse error
         raise ConfigError(f"mix.tokenizer {spec!r} is not a tokenizer.json the tokenizers library reads: {e}") from None
+    _widen_bpe_cache(tok)
     return Tokenizer(spec, tok, kind, int(tok.get_vocab_size(with_added_tokens=True)), hashlib.sha256(data).hexdigest())
+
+
+def _widen_bpe_cache(tok: Any) -> None:
+    """Give ``tok``'s BPE model (without dropout) a cache of :data:`BPE_CACHE_WORDS` words. The model is rebuilt
+    from its own serialization and kept only when the tokenizer then serializes to the same JSON, so nothing but
+    the cache (which the format does not record) can differ; any other model is left as it is."""
+    from tokenizers import models
+
+    before = tok.to_str()
+    config = json.loads(before).get("model") or {}
+    if config.get("type") != "BPE" or config.get("dropout"):
+        return
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in config.get("merges", [])]
+    options = {k: config[k] for k in BPE_OPTIONS if config.get(k) is not None}
+    try:
+        model = models.BPE(vocab=config["vocab"], merges=merges, cache_capacity=BPE_CACHE_WORDS, **options)
+    except Exception:  # noqa: BLE001 - a model this library version cannot rebuild: keep the original
+        return
+    original = tok.model
+    tok.model = model
+    if tok.to_str() != before:
+        tok.model = original
