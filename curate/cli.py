@@ -348,7 +348,7 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
         f"decision {d.decision_id}: {c.read} records: kept {c.kept} · dropped {c.dropped} · quarantined {c.quarantined}"
     ]
     lines += [f"    {s:<11} {x:<26} {n}" for s, x, n in c.by_reason]
-    lines += mgt_rule_lines(d.mgt, r) if d.mgt is not None else [f"MGT rule: {d.mgt_rule}"]
+    lines += mgt_rule_lines(d.mgt, r)
     _emit(
         as_json,
         quiet,
@@ -360,7 +360,7 @@ def decide_cmd(store: StoreOpt, recipe: RecipeOpt = None, quiet: QuietOpt = Fals
             "quarantined": c.quarantined,
             "by_reason": [{"status": s, "reason": x, "records": n} for s, x, n in c.by_reason],
             "mgt_rule": d.mgt_rule,
-            "mgt": asdict(d.mgt) if d.mgt is not None else None,
+            "mgt": asdict(d.mgt),
         },
         lines,
     )

@@ -77,8 +77,12 @@ class Decision:
 
     decision_id: int
     counts: RunCounts
-    mgt_rule: str
-    mgt: MgtRule | None = None
+    mgt: MgtRule
+
+    @property
+    def mgt_rule(self) -> str:
+        """What ``decisions.mgt_rule`` records: the MGT rule applied and the reference that decided."""
+        return self.mgt.text
 
 
 def check_ingest_settings(con: Any, recipe: Recipe) -> Recipe:
@@ -162,6 +166,17 @@ def _drop(con: Any, reason: Reason, where: str, params: list[Any] | None = None,
     )
 
 
+def _drop_kept(con: Any, reason: Reason, where: str, params: list[Any] | None = None, detail: str = "NULL") -> int:
+    """Set ``reason`` on the kept records matching ``where`` (a later rule overruling ``keep``); ``detail`` is an
+    SQL expression. Returns how many records it dropped."""
+    row = con.execute(
+        f"UPDATE documents SET status = '{status_for(reason)}', reason = '{reason}', reason_detail = {detail} "
+        f"WHERE status = '{Status.KEPT}' AND ({where})",
+        params or [],
+    ).fetchone()
+    return int(row[0])
+
+
 def _record_rules(con: Any, recipe: Recipe) -> None:
     """The per-record rules, first broken rule wins; what breaks none is kept."""
     e, o = recipe.extract, recipe.optout
@@ -182,8 +197,9 @@ def _record_rules(con: Any, recipe: Recipe) -> None:
     con.execute(f"UPDATE documents SET status = '{Status.KEPT}' WHERE status IS NULL")
 
 
-def _reference(con: Any, recipe: Recipe) -> tuple[Any, str | None, str, int]:
-    """(sorted reference scores or None, source, how to name it, the store's own count) for the reference rule.
+def _reference(own: Any, recipe: Recipe) -> tuple[Any, str | None, str]:
+    """(sorted reference scores or None, source, how to name it) for the reference rule; ``own``: the store's
+    reference (:func:`curate.score.contamination.store_reference`).
 
     Raises:
         ConfigError: ``score.reference = store`` with too few pre-cutoff captures, or ``shipped`` where the
@@ -191,7 +207,6 @@ def _reference(con: Any, recipe: Recipe) -> tuple[Any, str | None, str, int]:
         ModelError: the shipped reference is corrupt or stale.
     """
     r = recipe.score
-    own = store_reference(con)
     n = len(own)
     build = f"curate classifiers reference {r.model} --data FILE"
     if r.reference == MgtReference.STORE or (r.reference == MgtReference.AUTO and n >= r.min_reference):
@@ -201,7 +216,7 @@ def _reference(con: Any, recipe: Recipe) -> tuple[Any, str | None, str, int]:
                 f"score.min_reference = {r.min_reference}: set score.reference = auto or shipped (the classifier's "
                 "reference of real pre-cutoff web pages), or ingest more pre-cutoff crawls"
             )
-        return own, MgtReference.STORE.value, f"the store's {n} pre-cutoff captures", n
+        return own, MgtReference.STORE.value, f"the store's {n} pre-cutoff captures"
     shipped = load_reference(r.model)
     why = (
         "score.reference = shipped"
@@ -214,8 +229,8 @@ def _reference(con: Any, recipe: Recipe) -> tuple[Any, str | None, str, int]:
                 f"score.reference = shipped, but classifier {r.model} ships no reference.json: build it with "
                 f"`{build}`, or set score.reference = auto"
             )
-        return None, None, f"{why}, and {r.model} ships no reference ({build} builds one)", n
-    return shipped.scores, MgtReference.SHIPPED.value, f"{shipped.describe()}; {why}", n
+        return None, None, f"{why}, and {r.model} ships no reference ({build} builds one)"
+    return shipped.scores, MgtReference.SHIPPED.value, f"{shipped.describe()}; {why}"
 
 
 def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
@@ -227,19 +242,13 @@ def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
     n_extreme = int(con.execute(f"SELECT count(*) FROM documents WHERE {early}").fetchone()[0])
     n_early_dropped = 0
     if r.pre_cutoff_drop:
-        n_early_dropped = int(
-            con.execute(f"SELECT count(*) FROM documents WHERE status = '{Status.KEPT}' AND {early}").fetchone()[0]
-        )
-        con.execute(
-            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_PRE_CUTOFF_EXTREME}', "
-            f"reason_detail = ? WHERE status = '{Status.KEPT}' AND {early}",
-            [f"pre-cutoff score >= score.pre_cutoff_extreme = {r.pre_cutoff_extreme}"],
-        )
+        detail = [f"pre-cutoff score >= score.pre_cutoff_extreme = {r.pre_cutoff_extreme}"]
+        n_early_dropped = _drop_kept(con, Reason.MGT_PRE_CUTOFF_EXTREME, early, detail, "?")
     subject = f"(tier = '{Tier.POST_CUTOFF}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
-    kept = f"status = '{Status.KEPT}' AND record_type IS NOT NULL AND {subject}"
-    ref, source, named, n_store = (None, None, "", len(store_reference(con)))
-    if r.rule == "reference":
-        ref, source, named, n_store = _reference(con, recipe)
+    judged = f"record_type IS NOT NULL AND {subject}"
+    own = store_reference(con)  # after the extremes are dropped: they leave the store's reference
+    n_store = len(own)
+    ref, source, named = _reference(own, recipe) if r.rule == "reference" else (None, None, "")
     if ref is not None:
         set_percentiles(con, ref)
         text = f"reference: score above the {r.reference_quantile:.2f} quantile of {named}"
@@ -249,28 +258,20 @@ def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
         text = f"probability: calibrated score >= {r.threshold}{why}"
         cond = f"mgt_score >= {r.threshold}"
     if not r.keep_unscored_post_cutoff:
-        con.execute(
-            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.POST_CUTOFF_UNSCORED}', "
-            f"reason_detail = mgt_reason WHERE {kept} AND mgt_score IS NULL"
-        )
-    con.execute(
-        f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_ABOVE_THRESHOLD}', reason_detail = ? "
-        f"WHERE {kept} AND mgt_score IS NOT NULL AND {cond}",
-        [text],
-    )
+        _drop_kept(con, Reason.POST_CUTOFF_UNSCORED, f"{judged} AND mgt_score IS NULL", detail="mgt_reason")
+    _drop_kept(con, Reason.MGT_ABOVE_THRESHOLD, f"{judged} AND mgt_score IS NOT NULL AND {cond}", [text], "?")
     cut = r.reference_quantile if ref is not None else None
     sites = site_rows(con, decision_id, min_pages=r.site_min_pages, alpha=r.site_alpha, cut=cut)
     write_site_scores(con, sites)
     shifted = [s["domain"] for s in sites if s["evidence"] == SiteEvidence.SHIFTED]
     site_dropped = 0
     if r.site_rule and ref is not None and shifted:
-        site_cond = f"{kept} AND mgt_ref_pctl >= {r.site_quantile} AND domain IN (SELECT domain FROM site_scores WHERE evidence = '{SiteEvidence.SHIFTED}')"
-        site_dropped = int(con.execute(f"SELECT count(*) FROM documents WHERE {site_cond}").fetchone()[0])
-        con.execute(
-            f"UPDATE documents SET status = '{Status.DROPPED}', reason = '{Reason.MGT_SITE_SHIFT}', reason_detail = ? "
-            f"WHERE {site_cond}",
-            [f"site shifted (site_scores) and score above the {r.site_quantile:.2f} quantile of the reference"],
+        site_cond = (
+            f"{judged} AND mgt_ref_pctl >= {r.site_quantile} "
+            f"AND domain IN (SELECT domain FROM site_scores WHERE evidence = '{SiteEvidence.SHIFTED}')"
         )
+        detail = [f"site shifted (site_scores) and score above the {r.site_quantile:.2f} quantile of the reference"]
+        site_dropped = _drop_kept(con, Reason.MGT_SITE_SHIFT, site_cond, detail, "?")
         text += f"; site rule: pages of {len(shifted)} shifted sites above the {r.site_quantile:.2f} quantile"
     if r.pre_cutoff_drop:
         text += f"; pre-cutoff records scoring >= {r.pre_cutoff_extreme} dropped ({n_early_dropped})"
@@ -388,7 +389,6 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
     _from_ingest(con)
     _record_rules(con, recipe)
     mgt = _mgt_rule(con, recipe, decision_id)
-    mgt_rule = mgt.text
     _licenses(con, recipe)
     _duplicates(con)
     con.execute(f"UPDATE documents SET decision_id = {decision_id}")
@@ -409,7 +409,7 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
             recipe.digest,
             recipe.source,
             recipe.cutoff,
-            mgt_rule,
+            mgt.text,
             c.read,
             c.kept,
             c.dropped,
@@ -417,4 +417,4 @@ def decide_store(con: Any, recipe: Recipe, started: dt.datetime) -> Decision:
             json.dumps([list(x) for x in c.by_reason]),
         ],
     )
-    return Decision(decision_id, c, mgt_rule, mgt)
+    return Decision(decision_id, c, mgt)

@@ -420,7 +420,7 @@ def run(
                 f"run interrupted after the ingest; the store in {out} is whole: finish with the same command and --resume"
             ) from None
     inputs = sorted({*ingested.inputs, *ingested.skipped})
-    mgt_lines = tuple(mgt_rule_lines(decision.mgt, recipe)) if decision.mgt is not None else ()
+    mgt_lines = tuple(mgt_rule_lines(decision.mgt, recipe))
     return RunResult(
         ingested.run_id,
         out / STORE_FILE,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.score.ensemble_model import EnsembleModel, logit_columns
+from curate.score.ensemble_model import EnsembleModel, check_pinned, logit_columns, pinned_calibration
 from curate.score.labelled import calibration_rows, prepare, split_rows
 from curate.score.metrics import auroc, tpr_at_fpr
 from curate.score.model import MgtModel, finish_card, load_card, model_dir, retrain_hint
@@ -106,8 +106,8 @@ class CascadeModel(MgtModel):
 
 
 def _pin(model: MgtModel) -> dict[str, Any]:
-    """How the card pins a member: its name, kind and Platt parameters (9 decimals)."""
-    return {"name": model.name, "kind": model.kind, "calibration": [round(model.platt_a, 9), round(model.platt_b, 9)]}
+    """How the card pins a member: its name, kind and Platt parameters (:func:`pinned_calibration`)."""
+    return {"name": model.name, "kind": model.kind, "calibration": pinned_calibration(model)}
 
 
 def load(name: str, card: dict[str, Any], device: str, loader: Loader) -> CascadeModel:
@@ -129,10 +129,7 @@ def load(name: str, card: dict[str, Any], device: str, loader: Loader) -> Cascad
     members = []
     for spec in (cheap_spec, exp_spec):
         member = loader(spec["name"], device)
-        if _pin(member)["calibration"] != [round(float(v), 9) for v in spec["calibration"]]:
-            raise ModelError(
-                f"cascade {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
-            )
+        check_pinned("cascade", name, member, spec)
         members.append(member)
     return CascadeModel(name, card, members[0], members[1], band)
 

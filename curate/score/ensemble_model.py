@@ -76,9 +76,20 @@ def stack(logits: np.ndarray, weights: np.ndarray) -> list[float]:
     return [float(v) for v in expit(logits @ weights[:-1] + weights[-1])]
 
 
-def _pinned_calibration(member: MgtModel) -> list[float]:
-    """A member's Platt parameters as the ensemble card pins them."""
+def pinned_calibration(member: MgtModel) -> list[float]:
+    """A member's Platt parameters as a combining card (ensemble, cascade) pins them: 9 decimals."""
     return [round(member.platt_a, 9), round(member.platt_b, 9)]
+
+
+def check_pinned(kind: str, name: str, member: MgtModel, spec: dict[str, Any]) -> None:
+    """Refuse ``member`` when it is not the version the ``kind`` classifier ``name`` was fitted on (its card's
+    ``spec`` pins the member's calibration).
+
+    Raises:
+        ModelError: the member was retrained after ``name`` was fitted, with the command that refits ``name``.
+    """
+    if pinned_calibration(member) != [round(float(v), 9) for v in spec["calibration"]]:
+        raise ModelError(f"{kind} {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}")
 
 
 def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel:
@@ -90,10 +101,7 @@ def load(name: str, card: dict[str, Any], device: str = "auto") -> EnsembleModel
     members = []
     for spec in card["members"]:
         member = load_single(spec["name"], device)
-        if _pinned_calibration(member) != [round(v, 9) for v in spec["calibration"]]:
-            raise ModelError(
-                f"ensemble {name!r} was fitted on another version of {spec['name']!r}; {retrain_hint(name)}"
-            )
+        check_pinned("ensemble", name, member, spec)
         members.append(member)
     return EnsembleModel(name, card, members, card["stack_weights"])
 
@@ -162,7 +170,7 @@ def train(
     heldout = {m.name: round(auroc(y[held], x[held, i]), 4) for i, m in enumerate(members)}
     heldout[name] = round(auroc(y[held], np.asarray(raw)[held]), 4)
     extra: dict[str, Any] = {
-        "members": [{"name": m.name, "kind": m.kind, "calibration": _pinned_calibration(m)} for m in members],
+        "members": [{"name": m.name, "kind": m.kind, "calibration": pinned_calibration(m)} for m in members],
         "stack_weights": [float(v) for v in model.weights],
         "stacking": f"logistic regression on member logits, L2 {STACK_L2}, fit on the calibration half",
         "heldout_half_auroc": heldout,

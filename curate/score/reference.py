@@ -67,7 +67,7 @@ def card_sha256(name: str) -> str:
     scores belong to."""
     path = model_dir(name) / "card.json"
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError as e:
         raise ModelError(f"classifier {name!r}: cannot read {path} ({e.strerror or e})") from None
 
