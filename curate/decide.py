@@ -50,7 +50,7 @@ from curate.schema import (
     Tier,
     status_for,
 )
-from curate.score.contamination import set_percentiles, store_reference
+from curate.score.contamination import set_percentiles, store_reference_size
 from curate.score.reference import load_reference
 from curate.score.site import site_rows, write_site_scores
 from curate.store import RunCounts, counts, registered
@@ -173,8 +173,8 @@ def _drop_kept(con: Any, reason: Reason, where: str, params: list[Any] | None = 
         f"UPDATE documents SET status = '{status_for(reason)}', reason = '{reason}', reason_detail = {detail} "
         f"WHERE status = '{Status.KEPT}' AND ({where})",
         params or [],
-    ).fetchone()
-    return int(row[0])
+    ).fetchall()  # fetched to the end: a pending result would block registering a table on ``con``
+    return int(row[0][0])
 
 
 def _record_rules(con: Any, recipe: Recipe) -> None:
@@ -197,9 +197,10 @@ def _record_rules(con: Any, recipe: Recipe) -> None:
     con.execute(f"UPDATE documents SET status = '{Status.KEPT}' WHERE status IS NULL")
 
 
-def _reference(own: Any, recipe: Recipe) -> tuple[Any, str | None, str]:
-    """(sorted reference scores or None, source, how to name it) for the reference rule; ``own``: the store's
-    reference (:func:`curate.score.contamination.store_reference`).
+def _reference(n: int, recipe: Recipe) -> tuple[Any, str | None, str]:
+    """(the shipped reference's sorted scores, or None, source, how to name it) for the reference rule: source
+    ``store`` (the scores stay in the store), ``shipped``, or None when no reference applies; ``n``: the size of
+    the store's own reference (:func:`curate.score.contamination.store_reference_size`).
 
     Raises:
         ConfigError: ``score.reference = store`` with too few pre-cutoff captures, or ``shipped`` where the
@@ -207,7 +208,6 @@ def _reference(own: Any, recipe: Recipe) -> tuple[Any, str | None, str]:
         ModelError: the shipped reference is corrupt or stale.
     """
     r = recipe.score
-    n = len(own)
     build = f"curate classifiers reference {r.model} --data FILE"
     if r.reference == MgtReference.STORE or (r.reference == MgtReference.AUTO and n >= r.min_reference):
         if n < r.min_reference:
@@ -216,7 +216,7 @@ def _reference(own: Any, recipe: Recipe) -> tuple[Any, str | None, str]:
                 f"score.min_reference = {r.min_reference}: set score.reference = auto or shipped (the classifier's "
                 "reference of real pre-cutoff web pages), or ingest more pre-cutoff crawls"
             )
-        return own, MgtReference.STORE.value, f"the store's {n} pre-cutoff captures"
+        return None, MgtReference.STORE.value, f"the store's {n} pre-cutoff captures"
     shipped = load_reference(r.model)
     why = (
         "score.reference = shipped"
@@ -246,11 +246,11 @@ def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
         n_early_dropped = _drop_kept(con, Reason.MGT_PRE_CUTOFF_EXTREME, early, detail, "?")
     subject = f"(tier = '{Tier.POST_CUTOFF}'" + (" OR tier IS NULL)" if r.keep_unknown_date else ")")
     judged = f"record_type IS NOT NULL AND {subject}"
-    own = store_reference(con)  # after the extremes are dropped: they leave the store's reference
-    n_store = len(own)
-    ref, source, named = _reference(own, recipe) if r.rule == "reference" else (None, None, "")
-    if ref is not None:
-        set_percentiles(con, ref)
+    n_store = store_reference_size(con)  # after the extremes are dropped: they leave the store's reference
+    shipped, source, named = _reference(n_store, recipe) if r.rule == "reference" else (None, None, "")
+    n_reference = 0
+    if source is not None:
+        n_reference = set_percentiles(con, shipped)  # None: the store's own, in SQL
         text = f"reference: score above the {r.reference_quantile:.2f} quantile of {named}"
         cond = f"mgt_ref_pctl >= {r.reference_quantile}"
     else:
@@ -260,12 +260,12 @@ def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
     if not r.keep_unscored_post_cutoff:
         _drop_kept(con, Reason.POST_CUTOFF_UNSCORED, f"{judged} AND mgt_score IS NULL", detail="mgt_reason")
     _drop_kept(con, Reason.MGT_ABOVE_THRESHOLD, f"{judged} AND mgt_score IS NOT NULL AND {cond}", [text], "?")
-    cut = r.reference_quantile if ref is not None else None
+    cut = r.reference_quantile if source is not None else None
     sites = site_rows(con, decision_id, min_pages=r.site_min_pages, alpha=r.site_alpha, cut=cut)
     write_site_scores(con, sites)
     shifted = [s["domain"] for s in sites if s["evidence"] == SiteEvidence.SHIFTED]
     site_dropped = 0
-    if r.site_rule and ref is not None and shifted:
+    if r.site_rule and source is not None and shifted:
         site_cond = (
             f"{judged} AND mgt_ref_pctl >= {r.site_quantile} "
             f"AND domain IN (SELECT domain FROM site_scores WHERE evidence = '{SiteEvidence.SHIFTED}')"
@@ -277,9 +277,9 @@ def _mgt_rule(con: Any, recipe: Recipe, decision_id: int) -> MgtRule:
         text += f"; pre-cutoff records scoring >= {r.pre_cutoff_extreme} dropped ({n_early_dropped})"
     return MgtRule(
         text,
-        "reference" if ref is not None else "probability",
+        "reference" if source is not None else "probability",
         source,
-        0 if ref is None else len(ref),
+        n_reference,
         n_store,
         n_extreme,
         n_early_dropped,

@@ -119,6 +119,7 @@ class DedupConfig:
     # recipes recorded before these keys existed get what their stores were made and checked with
     scheme: str = "words-v1"
     containment: float = 0.5
+    tasks: int = 0  # LSH bucket tasks (contiguous band ranges): 0 = chosen for the executor (see dedup.buckets)
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,8 @@ def _validate(r: Recipe) -> None:
         raise ConfigError(f"dedup.containment must be within (0, 1], got {r.dedup.containment}")
     if not 0.5 <= r.dedup.min_recall < 1.0:
         raise ConfigError(f"dedup.min_recall must be within [0.5, 1), got {r.dedup.min_recall}")
+    if r.dedup.tasks < 0:
+        raise ConfigError(f"dedup.tasks must be >= 0 (0 = chosen for the executor), got {r.dedup.tasks}")
     if not r.mix.buckets:
         raise ConfigError("the recipe needs at least one [[mix.buckets]] table")
     names = [b.name for b in r.mix.buckets]

@@ -154,9 +154,12 @@ def ingested_inputs(con: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return sorted(inputs, key=lambda e: str(e["path"])), versions
 
 
-def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+def report_context(
+    con: Any, recipe: Recipe, mix: Path | None = None, report_dir: Path | None = None, attribution: str | None = None
+) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy in a notebook). ``mix`` adds token counts and the
-    attribution file; ``report_dir`` (where the page goes) makes its links relative."""
+    attribution file; ``report_dir`` (where the page goes) makes its links relative; ``attribution``: the link to
+    the mix's ``ATTRIBUTION.md`` when it is not ``mix``'s own (a mix at a URL, read from a local copy)."""
 
     _token_view(con, mix)
     policy = get_policy(recipe.license.policy)
@@ -355,7 +358,8 @@ def report_context(con: Any, recipe: Recipe, mix: Path | None = None, report_dir
         "not_checked": not_checked,
         "nc_nd": nc_nd,
         "totals": totals,
-        "attribution": _relative(mix / "ATTRIBUTION.md", report_dir) if mix is not None and report_dir else None,
+        "attribution": attribution
+        or (_relative(mix / "ATTRIBUTION.md", report_dir) if mix is not None and report_dir else None),
         "exports": _relative(report_dir / "provenance", report_dir) if report_dir else "provenance",
         "contamination": contamination,
         "contamination_source": source,
@@ -433,12 +437,15 @@ def _export(con: Any, tmp: Path, queries: dict[str, str], names: list[str]) -> N
             names.append(f"{name}.{fmt}")
 
 
-def render_report(con: Any, recipe: Recipe, path: Path, mix: Path | None = None) -> None:
-    """Write the HTML report of the store behind ``con`` to ``path`` (token counts from ``mix`` when given)."""
+def render_report(
+    con: Any, recipe: Recipe, path: Path, mix: Path | None = None, *, attribution: str | None = None
+) -> None:
+    """Write the HTML report of the store behind ``con`` to ``path`` (token counts from ``mix`` when given;
+    ``attribution``: the link to the mix's attribution file, see :func:`report_context`)."""
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(
-        **report_context(con, recipe, mix, report_dir=path.parent)
+        **report_context(con, recipe, mix, report_dir=path.parent, attribution=attribution)
     )
     path.write_text(html, encoding="utf-8")

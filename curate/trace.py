@@ -9,7 +9,8 @@ adds what the store says now: the document's row, its tier and capture evidence,
 duplicate cluster and decision (the tables of ``curate show``), and where the store and the sidecar disagree.
 
 A shard is a datatrove ``.ds`` file (its ``.ds.index``, ``.ds.metadata`` or sidecar name work too) or a
-Megatron-LM ``.bin``/``.idx`` pair (either file, or their common prefix). Nothing here writes or prints.
+Megatron-LM ``.bin``/``.idx`` pair (either file, or their common prefix), on the local disk or at a URL fsspec
+can open (``s3://bucket/mix/mix_00000.ds``: :class:`curate.remote.RemotePath`). Nothing here writes or prints.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from curate.errors import ConfigError, InputError, StoreError
 from curate.lookup import Table, document_tables
 from curate.mix import MANIFEST, SIDECAR, SIDECAR_SUFFIX, TOKENIZER_COPY
 from curate.predicate import sandboxed
+from curate.remote import RemotePath, file_size, location, readable
 from curate.store import STORE_FILE, open_store, store_file
 from curate.tokens.formats import MEGATRON_HEADER
 
@@ -96,8 +98,8 @@ class Trace:
     store has changed since the mix was cut.
     """
 
-    shard: Path
-    sidecar: Path
+    shard: Path | RemotePath
+    sidecar: Path | RemotePath
     token_index: int
     shard_tokens: int
     entry: dict[str, Any]
@@ -148,14 +150,14 @@ class Trace:
 
 @dataclass(frozen=True)
 class _Shard:
-    path: Path  # the token file: .ds or .bin
+    path: Path | RemotePath  # the token file: .ds or .bin, on the local disk or at a URL
     names: frozenset[str]  # what the mix-level sidecar may call it
     dtype: str | None  # NumPy dtype of a token, when known
     tokenizer: str | None  # the tokenizer the shard names (datatrove metadata, else the manifest)
     manifest: dict[str, Any]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path | RemotePath) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -163,9 +165,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _resolve(shard: Path) -> _Shard:
+def _resolve(shard: Path | RemotePath) -> _Shard:
     """The shard file behind any of the names a user may give it, with its token type and tokenizer."""
-    p = Path(shard)
+    p = shard
     name = p.name
     if name.endswith(SIDECAR_SUFFIX):
         p = p.with_name(name.removesuffix(SIDECAR_SUFFIX))
@@ -213,10 +215,9 @@ def _resolve(shard: Path) -> _Shard:
     return _Shard(p, frozenset(names), dtype, tokenizer, manifest)
 
 
-def _sidecar_rows(s: _Shard, token_index: int) -> tuple[Path, list[dict[str, Any]], int]:
+def _sidecar_rows(s: _Shard, token_index: int) -> tuple[Path | RemotePath, list[dict[str, Any]], int]:
     """(the sidecar read, its entries covering ``token_index``, the tokens it covers in the shard)."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     own = s.path.with_name(s.path.name + SIDECAR_SUFFIX)
     mixed = s.path.parent / SIDECAR
@@ -228,18 +229,29 @@ def _sidecar_rows(s: _Shard, token_index: int) -> tuple[Path, list[dict[str, Any
         what = "" if s.path.is_file() else f" (and no shard {s.path.name} either)"
         raise InputError(f"no sidecar for {s.path}: neither {own.name} nor {mixed} exists{what}")
     try:
-        ends = pq.read_table(path, columns=["token_end"], filters=[where] if where else None)
+        ends = _parquet(path, columns=["token_end"], filters=[where] if where else None)
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"cannot read the sidecar {path}: {e}") from None
     if ends.num_rows == 0:
-        known = pq.read_table(path, columns=["shard"]).column("shard").unique().to_pylist()
+        known = _parquet(path, columns=["shard"]).column("shard").unique().to_pylist()
         raise InputError(
             f"the sidecar {path} has no entries for shard {s.path.name} (it has: {', '.join(sorted(map(str, known))[:8])})"
         )
     covered = int(pc.max(ends.column("token_end")).as_py())
     filters = [("token_start", "<=", token_index), ("token_end", ">", token_index)]
-    rows = pq.read_table(path, filters=[*filters, where] if where else filters).to_pylist()
+    rows = _parquet(path, filters=[*filters, where] if where else filters).to_pylist()
     return path, rows, covered
+
+
+def _parquet(path: Path | RemotePath, **kwargs: Any) -> Any:
+    """``pyarrow.parquet.read_table`` of a local file, or of a remote one through fsspec (ranged reads: the
+    row groups a filter skips are not downloaded)."""
+    import pyarrow.parquet as pq
+
+    if isinstance(path, RemotePath):
+        with path.open("rb") as fh:
+            return pq.read_table(fh, **kwargs)
+    return pq.read_table(path, **kwargs)
 
 
 def _read_tokens(s: _Shard, start: int, end: int) -> list[int] | None:
@@ -263,7 +275,7 @@ def _read_tokens(s: _Shard, start: int, end: int) -> list[int] | None:
 Decoder = Callable[[Sequence[int]], str]
 
 
-def _decoder(spec: str | None, folder: Path) -> tuple[tuple[Decoder, Decoder] | None, str | None]:
+def _decoder(spec: str | None, folder: Path | RemotePath) -> tuple[tuple[Decoder, Decoder] | None, str | None]:
     """Functions that decode token ids (a run of them; one token, its bytes shown when they are not whole UTF-8)
     with the tokenizer ``spec`` names, or None and why not. The specs of ``mix.tokenizer``: a tiktoken encoding
     shipped in a package (``tiktoken:NAME`` or a bare ``NAME``), or a Hugging Face ``tokenizer.json``
@@ -286,7 +298,8 @@ def _decoder(spec: str | None, folder: Path) -> tuple[tuple[Decoder, Decoder] | 
 
         return ((lambda ids: enc.decode(list(ids))), one), None
     path = Path(rest if sep and kind == "hf" else spec)
-    found = next((c for c in (path, folder / path, folder / path.name, folder / TOKENIZER_COPY) if c.is_file()), None)
+    candidates: tuple[Path | RemotePath, ...] = (path, folder / path, folder / path.name, folder / TOKENIZER_COPY)
+    found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         return (
             None,
@@ -295,7 +308,7 @@ def _decoder(spec: str | None, folder: Path) -> tuple[tuple[Decoder, Decoder] | 
     from tokenizers import Tokenizer
 
     try:
-        tok = Tokenizer.from_file(str(found))
+        tok = Tokenizer.from_str(found.read_text(encoding="utf-8"))
     except Exception as e:  # noqa: BLE001 - the library's parse error
         return None, f"{found} is not a tokenizer.json the tokenizers library reads ({e}), so tokens are not decoded"
 
@@ -364,7 +377,7 @@ def _find_warc(path: str, warc_dirs: Sequence[Path]) -> str:
     return path
 
 
-def _store_side(store: Path, doc_id: str, entry: dict[str, Any], mix_folder: Path) -> tuple[Any, ...]:
+def _store_side(store: Path, doc_id: str, entry: dict[str, Any], mix_folder: Path | RemotePath) -> tuple[Any, ...]:
     """(document row, evidence tables, notes) from the store, read through a sandboxed read-only connection."""
     open_store(store).close()  # a store of this schema, or a StoreError saying what it is
     con = sandboxed(store_file(store))
@@ -403,7 +416,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def trace(
-    shard: Path,
+    shard: Path | str,
     token_index: int,
     store: Path | None = None,
     *,
@@ -413,24 +426,29 @@ def trace(
     """Trace token ``token_index`` of the mix shard ``shard`` back to its document and WARC record.
 
     ``shard``: a datatrove ``.ds`` shard (or its ``.ds.index``/``.ds.metadata``/sidecar), or a Megatron-LM
-    ``.bin``, ``.idx`` or their prefix. ``token_index`` counts from 0 within the shard; a negative index counts
+    ``.bin``, ``.idx`` or their prefix, on the local disk or at a URL (``s3://…``, any fsspec protocol: the sidecar,
+    manifest and tokens are read through fsspec, in ranges). ``token_index`` counts from 0 within the shard; a negative index counts
     from the end (-1: the last token). ``store``: the store the mix was cut from (folder or
     ``provenance.duckdb``), for the document's evidence now; without it the trace says what the sidecar says.
     ``read_warc``: re-read the record's bytes (a local file, or a URL fsspec can open); ``warc_dirs``: folders
     to look in, by file name, when the recorded path does not exist (WARCs moved since ingest).
 
     Raises:
-        InputError: no sidecar for the shard, or the sidecar has no entry for the token (a damaged sidecar).
+        InputError: no sidecar for the shard, or the sidecar has no entry for the token (a damaged sidecar); a
+            remote shard's folder cannot be read.
         ConfigError: the token index is out of the shard's range.
         StoreError: ``store`` is not a store of this schema, or does not hold the token's document.
     """
-    s = _resolve(Path(shard))
+    loc = location(shard)
+    if isinstance(loc, RemotePath):
+        readable(loc.parent)
+    s = _resolve(loc)
     sidecar, rows, covered = _sidecar_rows(s, token_index)
     shard_tokens = covered
     if s.dtype is not None and s.path.is_file():
         import numpy as np
 
-        shard_tokens = s.path.stat().st_size // np.dtype(s.dtype).itemsize
+        shard_tokens = file_size(s.path) // np.dtype(s.dtype).itemsize
     notes: list[str] = []
     if shard_tokens != covered:
         notes.append(f"the sidecar covers {covered} tokens, the shard file has {shard_tokens}")
@@ -462,7 +480,7 @@ def trace(
     if store is not None:
         document, evidence, store_notes = _store_side(Path(store), str(entry["doc_id"]), entry, s.path.parent)
         notes += store_notes
-    elif (s.path.parent.parent / STORE_FILE).is_file():
+    elif isinstance(s.path, Path) and (s.path.parent.parent / STORE_FILE).is_file():
         notes.append(
             f"the store beside this mix, {s.path.parent.parent}, has the document's evidence (pass it as the store)"
         )

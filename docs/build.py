@@ -186,7 +186,7 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "version": (ALL,),
     "cutoff": (DECIDE, REPORT),
     "seed": (MIX,),
-    "executor": (INGEST, MIX),
+    "executor": (INGEST, DEDUP, MIX),
     "executor.tasks": (INGEST,),
     "executor.gpus_per_task": (INGEST,),
     "executor.workers": (INGEST, DEDUP, MIX),

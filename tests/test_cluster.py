@@ -33,12 +33,33 @@ from curate.resources import REPO_ROOT
 from conftest import STORE_TABLES, free_port, run_sample, store_rows
 
 CLUSTER_TASKS = 4  # stage-1 tasks of a cluster run (the local run has one per file: the outputs must not care)
+BUCKET_TASKS = 3  # dedup bucket tasks of a cluster run (the local run has one: the outputs must not care)
 SLURM_WAIT_S = 600
 
 
 def cluster_recipe(path: Path, executor: str) -> Path:
-    path.write_text(f"[executor]\n{executor}tasks = {CLUSTER_TASKS}\nworkers = 2\nmem_per_cpu_gb = 1\n")
+    path.write_text(
+        f"[executor]\n{executor}tasks = {CLUSTER_TASKS}\nworkers = 2\nmem_per_cpu_gb = 1\n"
+        f"[dedup]\ntasks = {BUCKET_TASKS}\n"
+    )
     return path
+
+
+class StageLog:
+    """A progress reporter that records each stage's task count and end (run's ``reporter``)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, int] = {}
+        self.ended: dict[str, str] = {}
+
+    def stage(self, name: str, tasks: int, total_bytes: int | None) -> None:
+        self.tasks[name] = tasks
+
+    def update(self, snapshot: object) -> None:
+        pass
+
+    def end(self, name: str, summary: str) -> None:
+        self.ended[name] = summary
 
 
 def mix_digests(mix: Path) -> dict[str, str]:
@@ -125,7 +146,11 @@ def test_ray_run_equals_local(
 
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
     recipe = cluster_recipe(tmp_path / "ray.toml", 'kind = "ray"\n')
-    got = run_sample(tmp_path / "out", recipe=recipe)
+    stages = StageLog()
+    got = run_sample(tmp_path / "out", recipe=recipe, reporter=stages)
+    # the dedup buckets ran as BUCKET_TASKS Ray tasks (each opening the store read-only), all finished
+    assert stages.tasks["dedup buckets"] == BUCKET_TASKS
+    assert stages.ended["dedup buckets"] == f"{BUCKET_TASKS}/{BUCKET_TASKS} tasks done"
     alive = [n for n in ray.nodes() if n["Alive"]]
     from ray._private.state import actors  # the GCS actor table (Ray's state API needs the dashboard, off here)
 
@@ -226,3 +251,21 @@ def test_slurm_run_equals_local(sample_run, slurm_cluster: None, tmp_path: Path)
     assert_same_outputs(sample_run.store.parent, out, recipe)
     names = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True, check=True)
     assert {"curate-tokenize", "curate-merge"} <= set(names.stdout.split())  # the mix ran as Slurm jobs too
+    # the dedup buckets too, submitted by the finish job: an array of BUCKET_TASKS tasks, each opening the store
+    jobs = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%j %F %K %T"], capture_output=True, text=True, check=True
+    )
+    arrays: dict[str, list[tuple[str, str]]] = {}  # array job id -> (array task id, state)
+    for line in jobs.stdout.splitlines():
+        job, array, task, state = line.split()
+        if job == "curate-buckets" and int(array) > max(map(int, ids)):
+            arrays.setdefault(array, []).append((task, state))
+    done = [(str(i), "COMPLETED") for i in range(BUCKET_TASKS)]
+    assert any(sorted(tasks) == done for tasks in arrays.values()), jobs.stdout
+    # every job of the run ended well, datatrove's stats-merge jobs included (they read a stage's logs, so each
+    # stage waits for its own before its work folder goes)
+    first = min(map(int, ids))
+    states = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%F %j %T"], capture_output=True, text=True, check=True)
+    ours = [line.split() for line in states.stdout.splitlines() if int(line.split()[0]) >= first]
+    assert ours and all(state == "COMPLETED" for _, _, state in ours), states.stdout
+    assert not list(out.glob("work/dedup-*"))  # the pass was recorded and its edges removed

@@ -99,10 +99,13 @@ def test_license_then_length_break_date_ties() -> None:
 def _store(folder: Path, docs: dict[str, str], recipe, year: int = 2020) -> Path:
     """A real store holding ``docs`` (doc_id → text) with their hashes, signatures and band keys, as an
     ingest would write them (no WARC needed to test clustering)."""
-    from curate.store import writing
+    import pyarrow as pa
+
+    from curate.store import registered, writing
 
     p = recipe.dedup_params
     mh = p.hasher()
+    bands: dict[str, list] = {"doc_id": [], "band": [], "key": []}
     with writing(folder, "test", create=True) as con:
         for i, (doc_id, text) in enumerate(docs.items()):
             sig = mh.signature(text)
@@ -119,7 +122,12 @@ def _store(folder: Path, docs: dict[str, str], recipe, year: int = 2020) -> Path
             con.execute("INSERT INTO texts VALUES (?, ?)", [doc_id, text])
             con.execute("INSERT INTO minhash_signatures VALUES (?, ?)", [doc_id, sig.tolist()])
             for band, key in enumerate(band_keys(sig, p.bands, p.rows), start=1):
-                con.execute("INSERT INTO minhash_bands VALUES (?, ?, ?)", [doc_id, band, key])
+                bands["doc_id"].append(doc_id)
+                bands["band"].append(band)
+                bands["key"].append(key)
+        table = pa.table({**bands, "key": pa.array(bands["key"], pa.uint64())})
+        with registered(con, "new_bands", table):
+            con.execute("INSERT INTO minhash_bands SELECT doc_id, band, key FROM new_bands")
     return folder
 
 
@@ -245,3 +253,72 @@ def test_a_store_keeps_the_settings_it_was_ingested_with() -> None:
     assert adopted.dedup_params.name == "minhash-lsh-v2:perm=128,ngram=5,bands=15x7,seed=1234"
     assert '"ngram": 5' in adopted.source and d.verify == recipe.dedup.verify  # dedup-time keys stay the recipe's
     assert with_store_settings(recipe, ingest_settings(recipe)) is recipe
+
+
+def _near_dup_docs(n_groups: int = 12, copies: int = 4) -> dict[str, str]:
+    """Groups of near-duplicate texts (a base and lightly edited copies) plus unrelated texts: candidates fall
+    in many LSH bands."""
+    rng = random.Random(7)
+    docs: dict[str, str] = {}
+    for g in range(n_groups):
+        base = " ".join(rng.choice(VOCAB) for _ in range(300))
+        docs[f"g{g:02d}-0"] = base
+        for c in range(1, copies):
+            docs[f"g{g:02d}-{c}"] = edited(base, 10 * c, 100 * g + c)
+    for i in range(10):
+        docs[f"solo{i}"] = " ".join(rng.choice(VOCAB) for _ in range(300))
+    return docs
+
+
+def test_bucket_edges_do_not_depend_on_the_task_count(tmp_path: Path) -> None:
+    """The bucket tasks of every split of the bands (1 task, several, one per band, more tasks than bands) write,
+    together, the same candidate pairs; each task writes one file for its bands."""
+    from dataclasses import replace
+
+    import duckdb
+
+    from curate.dedup.buckets import DedupBucketStep
+    from curate.recipe import load_recipe
+    from curate.store import store_file
+
+    recipe = load_recipe()
+    recipe = replace(recipe, dedup=replace(recipe.dedup, num_perm=64))  # 27 bands: fewer tasks to run here
+    bands = recipe.dedup_params.bands
+    store = _store(tmp_path / "s", _near_dup_docs(), recipe)
+    found: dict[int, set[tuple[str, str]]] = {}
+    for world in (1, 3, bands, bands + 7):
+        work = tmp_path / f"w{world}"
+        step = DedupBucketStep(str(store_file(store)), str(work), bands, "256MB", threads=1)
+        for rank in range(world):
+            list(step.run(None, rank, world))
+        files = sorted((work / "edges").glob("*.parquet"))
+        assert len(files) == min(world, bands)
+        found[world] = set(
+            duckdb.sql(f"SELECT DISTINCT a, b FROM read_parquet('{(work / 'edges').as_posix()}/*.parquet')").fetchall()
+        )
+    assert len(found[1]) >= 12 * 3  # every group's copies are candidates of its base
+    assert all(pairs == found[1] for pairs in found.values())
+
+
+def test_a_pass_split_into_bucket_tasks_equals_one_task(tmp_path: Path) -> None:
+    """``dedup.tasks`` bucket tasks (here in 2 local worker processes, each opening the store read-only while
+    ``dedup`` holds the store's lock) give the edges, clusters and documents of the single-task pass."""
+    from dataclasses import replace
+
+    from curate.recipe import load_recipe
+    from curate.run.commands import dedup
+
+    from conftest import STORE_TABLES, store_rows
+
+    recipe = load_recipe()
+    docs = _near_dup_docs()
+    one = _store(tmp_path / "one", docs, recipe)
+    many = _store(tmp_path / "many", docs, recipe)
+    dedup(one, recipe)
+    split = replace(recipe, dedup=replace(recipe.dedup, tasks=3), executor=replace(recipe.executor, workers=2))
+    result = dedup(many, split)
+    assert result.clusters == 12 and result.new_documents == len(docs)
+    for table in STORE_TABLES:
+        assert store_rows(one, table, frozenset({"dedup_pass"})) == store_rows(many, table, frozenset({"dedup_pass"}))
+    assert _clusters(one) == _clusters(many)
+    assert not (many / "work" / "dedup-1").exists()  # the tasks' edges are removed once the pass is recorded

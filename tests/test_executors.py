@@ -83,3 +83,59 @@ def test_torch_threads_share_the_cores(tmp_path: Path) -> None:
     assert torch_threads(load_recipe(local), 10) == max(1, cores // 4)
     stage1 = chain_for(tmp_path, "slurm")[0]
     assert stage1.pipeline[4].threads == 1  # a Slurm task has one CPU
+
+
+def test_dedup_bucket_tasks_follow_the_recipe_and_the_executor(tmp_path: Path) -> None:
+    """``dedup.tasks = 0``: one task on the local executor, ``executor.workers`` on Slurm and Ray; a count is
+    capped at the band count. Local tasks running at once share the DuckDB memory and the cores; a Slurm or Ray
+    task has one thread and fits the memory its CPU is given."""
+    import os
+
+    from curate.dedup.buckets import bucket_bounds, bucket_tasks
+
+    def recipe(body: str):
+        (tmp_path / "r.toml").write_text(body)
+        return load_recipe(tmp_path / "r.toml")
+
+    local = recipe("")
+    assert local.dedup.tasks == 0 and bucket_tasks(local, 81) == 1  # pipelines/default.toml
+    assert bucket_bounds(local, 1) == (local.executor.duckdb_memory, 0)  # one task: DuckDB's every core
+    three = recipe('[dedup]\ntasks = 3\n[executor]\nworkers = 2\nduckdb_memory = "2GB"\n')
+    assert bucket_tasks(three, 81) == 3 and bucket_tasks(three, 2) == 2
+    assert bucket_bounds(three, 3) == ("953MiB", max(1, len(os.sched_getaffinity(0)) // 2))  # 2 at once
+    assert bucket_tasks(recipe("[dedup]\ntasks = 500\n"), 81) == 81
+    slurm = recipe('[executor]\nkind = "slurm"\npartition = "cpu"\nworkers = 8\nmem_per_cpu_gb = 2\n')
+    assert bucket_tasks(slurm, 81) == 8
+    assert bucket_bounds(slurm, 8) == ("1536MiB", 1)  # 2GB of DuckDB would not fit in the CPU's 2 GiB
+    ray = recipe('[executor]\nkind = "ray"\nworkers = 4\nmem_per_cpu_gb = 8\nduckdb_memory = "3GB"\n')
+    assert bucket_tasks(ray, 81) == 4 and bucket_bounds(ray, 4) == ("3GB", 1)
+    with pytest.raises(ConfigError, match=r"dedup\.tasks must be >= 0"):
+        recipe("[dedup]\ntasks = -1\n")
+
+
+def test_slurm_logs_of_a_remote_work_folder_go_beside_the_store(tmp_path: Path) -> None:
+    """With ``executor.work`` remote (an fsspec URL: here fsspec's in-memory store, as S3 would be), stage 1's
+    datatrove logs and markers go there, but Slurm's own output (sbatch --output/--error) is a local folder:
+    ``STORE/work/ingest-<id>/logs/slurm``, as without it."""
+    recipe_file = tmp_path / "r.toml"
+    recipe_file.write_text('[executor]\nkind = "slurm"\npartition = "cpu"\nwork = "memory://bucket/curate"\n')
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "CC-MAIN-2020-34-00000.warc.gz").write_bytes(b"")
+    out = tmp_path / "out"
+    stage1, load, final = (s.executor for s in plan_run([str(data)], out, load_recipe(recipe_file)))
+    assert not stage1.logging_dir.is_local() and stage1.logging_dir.path.startswith("/bucket/curate/ingest-")
+    folder = Path(stage1.slurm_logs_folder)
+    assert folder.parent.parent.parent == out / "work" and folder.parent.parent.name.startswith("ingest-")
+    assert folder.parts[-2:] == ("logs", "slurm") and not folder.exists()
+    script = stage1.get_launch_file_contents(stage1.get_sbatch_args(1), "launch_pickled_pipeline x")
+    assert f"#SBATCH --output={folder}/%A_%a.out" in script and f"#SBATCH --error={folder}/%A_%a.out" in script
+    assert folder.is_dir()  # made when the script is written: Slurm does not make it
+    for e in (load, final):  # the other stages' logs are local already
+        assert e.slurm_logs_folder.startswith(str(out / "work"))
+    local = tmp_path / "local.toml"
+    local.write_text('[executor]\nkind = "slurm"\npartition = "cpu"\n')
+    stage1 = plan_run([str(data)], tmp_path / "out2", load_recipe(local))[0].executor
+    assert stage1.logging_dir.is_local()  # the same place as with a remote work folder: LOGS/slurm
+    assert stage1.slurm_logs_folder == str(Path(stage1.logging_dir.path) / "slurm")
+    assert Path(stage1.slurm_logs_folder).relative_to(tmp_path / "out2" / "work").parts[1:] == ("logs", "slurm")

@@ -20,7 +20,7 @@ from curate.resources import CLASSIFIERS_DIR, SAMPLE_DIR
 from curate.run.commands import decide
 from curate.schema import REFERENCE_FILE, SiteEvidence
 from curate.score.reference import build_reference, load_reference, write_reference
-from curate.score.site import shift
+from curate.score.site import shift, shift_from_ranks
 from curate.store import STORE_FILE, open_store
 
 from conftest import MGT_SUBSET_DIR, mgt_rows, run_sample, store_query
@@ -177,6 +177,91 @@ def test_site_shift_statistic() -> None:
     assert auc == 1.0 and p is not None and p < 0.001
     assert shift(np.array([]), np.array([0.5, 0.6])) == (None, None)
     assert shift(np.array([0.2]), np.array([0.5, 0.6]))[1] is None  # one page on a side: no p-value
+
+
+def _ranks(pre: np.ndarray, post: np.ndarray) -> tuple[float, float]:
+    """(U of post, sum of t^3 - t over tied groups) computed from the data, as the store's query does."""
+    from scipy.stats import rankdata
+
+    both = np.concatenate([pre, post])
+    ranks = rankdata(both)
+    _, t = np.unique(both, return_counts=True)
+    return float(ranks[len(pre) :].sum() - len(post) * (len(post) + 1) / 2), float((t**3 - t).sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_site_shift_from_ranks_equals_scipy_on_the_scores(seed: int) -> None:
+    """The store computes ranks per site in SQL; the p-value from them equals scipy's on the raw scores, on
+    both of scipy's paths (exact: a side of 8 or fewer and no ties; normal approximation: ties or large sides)."""
+    rng = np.random.default_rng(seed)
+    for n_pre, n_post in [(3, 5), (8, 2), (12, 6), (30, 40), (2, 2), (1, 7), (60, 3)]:
+        for ties in (False, True):
+            pre = rng.random(n_pre) * 0.8
+            post = rng.random(n_post) * 0.8 + 0.1 * seed / 5
+            if ties:
+                pre, post = np.round(pre, 1), np.round(post, 1)
+            u, tie_term = _ranks(pre, post)
+            got = shift_from_ranks(n_pre, n_post, u, tie_term)
+            want = shift(pre, post)
+            assert got[0] == want[0], (n_pre, n_post, ties)
+            assert (got[1] is None) == (want[1] is None)
+            if want[1] is not None:
+                assert got[1] == pytest.approx(want[1], abs=2e-8), (n_pre, n_post, ties, got, want)
+
+
+def test_store_side_percentiles_and_site_rows_equal_a_direct_computation(sample_run) -> None:
+    """``mgt_ref_pctl`` (an ASOF join in the store) is the share of the reference strictly below each score, and
+    every site_scores row equals scipy/numpy on that site's scores fetched whole."""
+    from curate.score.site import site_rows
+
+    con = open_store(sample_run.store)
+    try:
+        ref = np.sort(
+            np.asarray(
+                [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT mgt_score FROM documents WHERE tier = 'pre_cutoff' AND mgt_score IS NOT NULL "
+                        "AND language = 'en' AND coalesce(reason, '') <> 'mgt_pre_cutoff_extreme'"
+                    ).fetchall()
+                ]
+            )
+        )
+        rule = con.execute("SELECT mgt_rule FROM decisions ORDER BY decision_id DESC LIMIT 1").fetchone()[0]
+        scored = con.execute(
+            "SELECT mgt_score, mgt_ref_pctl FROM documents WHERE mgt_score IS NOT NULL ORDER BY doc_id"
+        ).fetchall()
+        rows = site_rows(con, 0, min_pages=5, alpha=0.01, cut=0.95)
+        raw = con.execute(
+            "SELECT domain, tier = 'post_cutoff', mgt_score, mgt_ref_pctl FROM documents WHERE mgt_score IS NOT NULL "
+            "AND domain IS NOT NULL AND tier IS NOT NULL AND coalesce(status, '') <> 'quarantined'"
+        ).fetchall()
+    finally:
+        con.close()
+    if "the store's" in rule:  # the store's own reference decided: check the percentiles against it
+        assert len(ref) > 0
+        for score, pctl in scored:
+            assert pctl == np.searchsorted(ref, score, side="left") / len(ref)
+    assert all(p is not None for _, p in scored)
+    assert rows
+    for row in rows:
+        d = row["domain"]
+        pre = np.asarray([x for dom, post, x, _ in raw if dom == d and not post])
+        post = np.asarray([x for dom, is_post, x, _ in raw if dom == d and is_post])
+        pctl = np.asarray([p for dom, is_post, _, p in raw if dom == d and is_post])
+        assert (row["n_pre"], row["n_post"]) == (len(pre), len(post))
+        assert row["shift_auc"] == shift(pre, post)[0]
+        want_p = shift(pre, post)[1]
+        assert (row["shift_p"] is None) == (want_p is None)
+        if want_p is not None:
+            assert row["shift_p"] == pytest.approx(want_p, abs=2e-8)
+        assert row["post_median"] == pytest.approx(round(float(np.median(post)), 6), abs=1e-6)
+        if len(pre):
+            assert row["pre_median"] == pytest.approx(round(float(np.median(pre)), 6), abs=1e-6)
+        assert row["post_pctl_median"] == pytest.approx(round(float(np.median(pctl)), 6), abs=1e-6)
+        iqr = float(np.subtract(*np.quantile(pctl, [0.75, 0.25])))
+        assert row["post_pctl_iqr"] == pytest.approx(round(iqr, 6), abs=1e-6)
+        assert row["post_flagged"] == int((pctl >= 0.95).sum())
 
 
 def test_site_evidence_is_computed_and_shown(sample_run) -> None:

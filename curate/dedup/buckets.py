@@ -8,21 +8,71 @@ earlier members of a group are already connected to its smallest member, so a gr
 contributes (first, new document) edges, plus (first, every member) when the first is itself new.
 
 ``DedupBucketStep`` runs this for LSH bands as datatrove tasks over the store opened read-only (many
-processes may read a DuckDB file at once): each task takes a contiguous range of bands, groups them in one
-DuckDB query (hash aggregation, spilling beyond its memory limit), and writes the range's candidates, each pair
-once however many bands it shares, to ``<work>/edges/<first band>.parquet``. A band is always grouped whole
-by one task, so the edges do not depend on the number of tasks.
+processes may read a DuckDB file at once, while no process holds it for writing): each task takes a contiguous
+range of bands, groups them in one DuckDB query (hash aggregation, spilling beyond its memory limit), and writes
+the range's candidates, each pair once however many bands it shares, to ``<work>/edges/<first band>.parquet``.
+A band is always grouped whole by one task, so the edges do not depend on the number of tasks
+(:func:`bucket_tasks` chooses it from ``dedup.tasks`` and the executor; :func:`bucket_bounds` splits the
+memory and cores among the tasks that run at once).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curate.recipe import Recipe
 from curate.store import duckdb_connect
+
+CLUSTER_MEMORY_SHARE = 0.75
+"""On Slurm and Ray a bucket task's DuckDB limit is at most this share of ``executor.mem_per_cpu_gb`` (the
+memory its one CPU is given): DuckDB's limit covers its buffers, not the whole process."""
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(limit: str) -> int | None:
+    """Bytes of a DuckDB memory limit such as ``"2GB"`` or ``"512MiB"`` (DuckDB's units: KB/MB/GB/TB are powers
+    of 1000, KiB/MiB/GiB/TiB of 1024); None when it is not a plain amount."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", limit)
+    if m is None or m.group(2).lower() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def bucket_tasks(recipe: Recipe, bands: int) -> int:
+    """How many bucket tasks a dedup pass over ``bands`` LSH bands runs: ``dedup.tasks`` when set; else one on
+    the local executor (one DuckDB query over every band, which DuckDB spreads over the machine's cores: on one
+    machine that beats several processes, each with a share of the cores and of the memory) and
+    ``executor.workers`` on Slurm and Ray (each task has one CPU there). Never more than ``bands``."""
+    n = recipe.dedup.tasks or (1 if recipe.executor.kind == "local" else recipe.executor.workers)
+    return max(1, min(n, bands))
+
+
+def bucket_bounds(recipe: Recipe, tasks: int) -> tuple[str, int]:
+    """The DuckDB memory limit and threads (0: DuckDB's default, every core) of each of ``tasks`` bucket tasks.
+
+    Local: the tasks that run at once (``min(executor.workers, tasks)``) share ``executor.duckdb_memory`` and
+    the usable cores evenly; one task gets them whole. Slurm and Ray: each task has the one CPU the scheduler
+    gives it (one thread) and ``executor.duckdb_memory``, capped at :data:`CLUSTER_MEMORY_SHARE` of
+    ``executor.mem_per_cpu_gb``.
+    """
+    e = recipe.executor
+    total = memory_bytes(e.duckdb_memory)
+    if e.kind != "local":
+        cap = int(e.mem_per_cpu_gb * 2**30 * CLUSTER_MEMORY_SHARE)
+        return (e.duckdb_memory if total is not None and total <= cap else f"{cap // 2**20}MiB"), 1
+    concurrent = max(1, min(e.workers, tasks))
+    if concurrent == 1:
+        return e.duckdb_memory, 0
+    memory = e.duckdb_memory if total is None else f"{max(1, total // concurrent // 2**20)}MiB"
+    return memory, max(1, len(os.sched_getaffinity(0)) // concurrent)
 
 
 def star_edges_sql(keyed: str) -> str:
@@ -89,16 +139,18 @@ def exact_candidates(con: Any) -> list[tuple[str, str]]:
 
 class DedupBucketStep(PipelineStep):
     """datatrove step: task ``rank`` of ``world_size`` writes the candidates of its contiguous range of the
-    ``bands`` LSH bands (:func:`band_range`) from the store at ``store_file`` (opened read-only) to
-    ``<work_dir>/edges/``. ``curate dedup`` runs one task (one query over every band, which DuckDB runs on all
-    the machine's cores); more tasks split the bands, for executors that spread them over machines."""
+    ``bands`` LSH bands (:func:`band_range`) from the store at ``store_file`` (opened read-only: no process may
+    hold it for writing while the tasks run) to ``<work_dir>/edges/``, with DuckDB bounded to ``memory_limit``
+    and ``threads`` (0: every core). ``curate dedup`` runs :func:`bucket_tasks` of them on the recipe's
+    executor; ``store_file`` and ``work_dir`` must be paths every task's machine sees."""
 
     name = "dedup buckets"
     type = "DEDUP"
 
-    def __init__(self, store_file: str, work_dir: str, bands: int, memory_limit: str = "2GB") -> None:
+    def __init__(self, store_file: str, work_dir: str, bands: int, memory_limit: str = "2GB", threads: int = 0) -> None:
         super().__init__()
         self.store_file, self.work_dir, self.bands, self.memory_limit = store_file, work_dir, bands, memory_limit
+        self.threads = threads
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Compute this task's bands."""
@@ -114,6 +166,8 @@ class DedupBucketStep(PipelineStep):
             read_only=True,
         )
         try:
+            if self.threads:
+                con.execute(f"SET threads = {int(self.threads)}")
             n = band_candidates(con, bands, work / "edges" / f"{bands.start:04d}.parquet")
             self.stat_update("edges", value=n)
         finally:

@@ -19,12 +19,23 @@ from typing import Any
 from datatrove.pipeline.base import PipelineStep
 
 from curate.decide import Decision, check_ingest_settings, decide_store, mgt_rule_lines
-from curate.dedup.buckets import DedupBucketStep
+from curate.dedup.buckets import DedupBucketStep, bucket_bounds, bucket_tasks
 from curate.dedup.cluster import DedupPass, record_pass, unmatched
 from curate.errors import ConfigError, Interrupted, OutputError, StoreError
-from curate.mix import MANIFEST, MixSummary, finish_mix, is_mix, mix_spec, plan_mix, prepare, select_buckets
+from curate.mix import (
+    ATTRIBUTION,
+    MANIFEST,
+    MixSummary,
+    finish_mix,
+    is_mix,
+    mix_spec,
+    plan_mix,
+    prepare,
+    select_buckets,
+)
 from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.recipe import Recipe, load_mix_recipe, recipe_from_source
+from curate.remote import RemotePath, check_mix_prefix, fetch_mix, is_url, publish, staging, upload
 from curate.report import export_provenance, render_report
 from curate.run.executors import Stage, make_executor
 from curate.run.ingest import IngestResult, UnreadInputs, ingest, plan_ingest, run_stages
@@ -47,8 +58,11 @@ COMPLETE_FILE = "COMPLETE.json"  # written last by `curate run`: its outputs wer
 
 def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock: bool = True) -> DedupPass:
     """Match the documents no earlier pass has matched against everything in the store (exact keys, and LSH
-    bands grouped by one local datatrove task), and recluster. ``lock``: take the store's write lock (False
-    when the caller holds it).
+    bands grouped by datatrove tasks on the recipe's executor: ``dedup.tasks``, see
+    :func:`curate.dedup.buckets.bucket_tasks`), and recluster. The tasks write their edges under
+    ``STORE/work/dedup-N`` (also when ``executor.work`` is remote) and open the store read-only, so on Slurm
+    or Ray the store's folder must be on a filesystem every node sees. ``lock``: take the store's write lock
+    (False when the caller holds it).
 
     Raises:
         StoreError: not a store, locked, or an older schema.
@@ -69,17 +83,11 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
         work = Path(store) / WORK_DIR / f"dedup-{n_pass + 1}"
         shutil.rmtree(work, ignore_errors=True)
         edges = None
-        if d.near and n_new:
-            local = _local(recipe)
-            tasks = 1  # one DuckDB query over every band, parallel over the machine's cores by DuckDB itself
-            bands = make_executor(
-                local,
-                [DedupBucketStep(str(store_file(store)), str(work), params.bands, recipe.executor.duckdb_memory)],
-                tasks=tasks,
-                logs=work / "logs",
-                name="buckets",
-                skip_completed=False,
-            )
+        if d.near and n_new:  # no connection to the store is open here: the bucket tasks open it read-only
+            tasks = bucket_tasks(recipe, params.bands)
+            memory, threads = bucket_bounds(recipe, tasks)
+            step = DedupBucketStep(str(store_file(store)), str(work), params.bands, memory, threads)
+            bands = make_executor(recipe, [step], tasks=tasks, logs=work / "logs", name="buckets", skip_completed=False)
             run_stages([Stage("dedup buckets", bands, tasks)], work, reporter, total_bytes=None, quiet=True)
             edges = work / "edges"
         reporter.stage("dedup clusters", 1, None)
@@ -144,12 +152,17 @@ def _require_decided(con: object, store: Path) -> None:
         )
 
 
-def _check_mix_out(out: Path, overwrite: bool) -> None:
-    """Refuse an ``out`` that holds another mix (unless ``overwrite``) or anything that is not a mix.
+def _check_mix_out(out: Path | str, overwrite: bool) -> None:
+    """Refuse an ``out`` (a folder, or a prefix at a URL) that holds another mix (unless ``overwrite``) or
+    anything that is not a mix (at a URL, an upload that did not finish is accepted: it is replaced).
 
     Raises:
-        ConfigError: saying which, and what to do.
+        ConfigError: saying which, and what to do; or the URL's bucket does not exist.
+        OutputError: the URL's filesystem cannot be reached.
     """
+    if is_url(out):
+        return check_mix_prefix(str(out), MANIFEST, overwrite)
+    out = Path(out)
     if not out.exists():
         return
     if not out.is_dir():
@@ -164,7 +177,7 @@ def _check_mix_out(out: Path, overwrite: bool) -> None:
 
 def mix(
     store: Path,
-    out: Path,
+    out: Path | str,
     recipe: Recipe | None = None,
     *,
     overwrite: bool = False,
@@ -177,21 +190,25 @@ def mix(
     :func:`curate.recipe.load_mix_recipe`). Tokenization runs as datatrove tasks on the recipe's executor (local
     processes, Ray tasks, or Slurm jobs this call waits for) over ranges of documents, then one merge task per
     shard (:mod:`curate.mix`); the store is only read, and the mix is the same bytes on any executor. The mix is written beside ``out``
-    and renamed into place when whole, and recorded in the store (``mixes``, ``mix_documents``).
+    and renamed into place when whole, and recorded in the store (``mixes``, ``mix_documents``). ``out`` may be
+    a URL (``s3://bucket/prefix``, any fsspec protocol): the mix is then written in the store's ``work/`` and
+    uploaded with its ``manifest.json`` last (:func:`curate.remote.publish`); the store records the URL.
 
     Raises:
         StoreError: not a store, or records without a decision.
         ConfigError: ``out`` holds another mix and ``overwrite`` is not set (or holds something else), a bucket's
-            where clause is refused, or the tokenizer is not available offline.
-        OutputError: the disk filled up or is read-only; nothing half-written is left.
+            where clause is refused, the tokenizer is not available offline, or ``out``'s bucket does not exist.
+        OutputError: the disk filled up or is read-only (nothing half-written is left), or the upload failed or
+            the bucket cannot be reached (no manifest is left there; a rerun replaces the partial upload).
     """
     reporter = reporter or NullReporter()
     recipe = recipe or _decided_recipe(store)
     if mix_recipe is not None:
         recipe = load_mix_recipe(Path(mix_recipe), recipe)
     spec = mix_spec(recipe)
-    out = Path(out)
     _check_mix_out(out, overwrite)
+    remote = str(RemotePath(str(out))) if is_url(out) else None  # built in a local staging folder, then uploaded
+    out = staging(store, "mix") if remote else Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     work = out.with_name(f".{out.name}.work-{os.getpid()}")
     con = open_store(store)
@@ -255,13 +272,23 @@ def mix(
         os.replace(out, old)  # the mix it replaces is removed only once the new one is in place
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+    if remote is not None:
+        try:
+            publish(out, remote, last=MANIFEST)  # the manifest last: a trainer sees a mix only once it is whole
+            record_mix(store, out, recipe, summary, lock=lock, where=remote)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return summary
     record_mix(store, out, recipe, summary, lock=lock)
     return summary
 
 
-def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, lock: bool = True) -> int:
-    """Record a published mix in the store (``mixes``, and ``mix_documents`` from its sidecar), so a document
-    can be asked which mixes hold it; returns the mix's id."""
+def record_mix(
+    store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, lock: bool = True, where: str | None = None
+) -> int:
+    """Record a published mix in the store (``mixes``, and ``mix_documents`` from its sidecar in the local folder
+    ``out``), so a document can be asked which mixes hold it; returns the mix's id. ``where``: the URL the mix was
+    uploaded to, recorded instead of ``out``."""
     sidecar = (out / "sidecar.parquet").as_posix().replace("'", "''")
     with writing(store, "curate mix", lock=lock, memory_limit=recipe.executor.duckdb_memory) as con:
         mix_id = int(con.execute("SELECT coalesce(max(mix_id), 0) + 1 FROM mixes").fetchone()[0])
@@ -271,7 +298,7 @@ def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, l
             [
                 mix_id,
                 dt.datetime.now(dt.UTC),
-                str(out.resolve()),
+                where or str(out.resolve()),
                 decision,
                 recipe.digest,
                 summary.documents,
@@ -285,15 +312,43 @@ def record_mix(store: Path, out: Path, recipe: Recipe, summary: MixSummary, *, l
     return mix_id
 
 
-def report(store: Path, out: Path, *, mix_dir: Path | None = None) -> Path:
+def report(store: Path, out: Path | str, *, mix_dir: Path | str | None = None) -> Path | str:
     """Write the HTML provenance report of the store to ``out`` and its CSV/Parquet exports to
-    ``out``'s folder / ``provenance/`` (token counts from ``mix_dir`` when given).
+    ``out``'s folder / ``provenance/`` (token counts from ``mix_dir`` when given); returns where the report is.
+
+    ``out`` and ``mix_dir`` may be URLs (``s3://…``, any fsspec protocol): a remote mix is read from a local copy
+    of its manifest and sidecar (the report links its ``ATTRIBUTION.md`` at the URL), and a remote report is
+    written in the store's ``work/`` first, then uploaded: the exports, then the page.
 
     Raises:
         StoreError: not a store, or not decided yet.
+        InputError: ``mix_dir`` is a URL that holds no finished mix.
+        ConfigError, OutputError: a URL's bucket does not exist; it cannot be reached, or the upload failed.
     """
+    if not (is_url(out) or (mix_dir is not None and is_url(mix_dir))):
+        return _write_report(store, Path(out), Path(mix_dir) if mix_dir is not None else None)
+    folder = staging(store, "report")
+    try:
+        attribution = None
+        if mix_dir is not None and is_url(mix_dir):
+            attribution = f"{RemotePath(str(mix_dir))}/{ATTRIBUTION}"
+            mix_dir = fetch_mix(str(mix_dir), folder / "mix")
+        elif mix_dir is not None:  # a local mix, a remote report: the link cannot be relative
+            attribution = (Path(mix_dir) / ATTRIBUTION).resolve().as_posix()
+        if not is_url(out):
+            return _write_report(store, Path(out), Path(mix_dir) if mix_dir else None, attribution)
+        remote = RemotePath(str(out))
+        local = _write_report(store, folder / "out" / remote.name, Path(mix_dir) if mix_dir else None, attribution)
+        upload(local.parent / "provenance", str(remote.parent / "provenance"))
+        upload(local, str(remote))  # the page last: what it links to is there before it is
+        return str(remote)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_report(store: Path, out: Path, mix_dir: Path | None, attribution: str | None = None) -> Path:
+    """:func:`report` to local paths."""
     recipe = _decided_recipe(store)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     con = open_store(store)
     try:
@@ -301,7 +356,7 @@ def report(store: Path, out: Path, *, mix_dir: Path | None = None) -> Path:
         tmp = out.with_name(f".{out.name}.tmp")
         try:
             export_provenance(con, out.parent / "provenance", mix_dir)
-            render_report(con, recipe, tmp, mix_dir)
+            render_report(con, recipe, tmp, mix_dir, attribution=attribution)
         except BaseException as e:
             tmp.unlink(missing_ok=True)
             _raise_if_disk(e, out)
@@ -325,13 +380,6 @@ class RunResult:
     inputs: list[str]
     submitted: list[str]
     mgt_lines: tuple[str, ...] = ()  # the MGT rule and reference that decided (curate.decide.mgt_rule_lines)
-
-
-def _local(recipe: Recipe) -> Recipe:
-    """``recipe`` with the local executor (for the store-side stages a command runs where it is)."""
-    from dataclasses import replace
-
-    return replace(recipe, executor=replace(recipe.executor, kind="local"))
 
 
 OUTPUTS = (STORE_FILE, "mix", "report.html", "provenance", WORK_DIR, COMPLETE_FILE)

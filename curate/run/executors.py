@@ -47,11 +47,20 @@ def make_executor(
     depends: object = None,
     skip_completed: bool = True,
     gpus: int = 0,
+    slurm_logs: Path | None = None,
 ) -> object:
     """The datatrove executor the recipe names (local, slurm or ray) for one stage; ``gpus`` is reserved per
     task on Slurm and Ray (a local run uses the machine's GPU, if any, as it is). With ``skip_completed`` a
     task whose completion marker exists under ``logs`` (a local folder or an fsspec URL such as ``s3://``) is not
-    run again (datatrove's resume)."""
+    run again (datatrove's resume).
+
+    Slurm writes each task's own output (``%A_%a.out``: what the job printed, a crash before Python started)
+    to a path on a filesystem the nodes see, never to an object store: ``slurm_logs`` when given, else
+    ``LOGS/slurm`` when ``logs`` is a local folder.
+
+    Raises:
+        ValueError: a Slurm stage whose ``logs`` is remote (an fsspec URL) without ``slurm_logs`` (a caller's bug).
+    """
     e = recipe.executor
     common: dict[str, object] = {
         "pipeline": pipeline,
@@ -67,6 +76,8 @@ def make_executor(
     if e.kind == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
+        if slurm_logs is None and "://" in str(logs):
+            raise ValueError(f"{name}: Slurm cannot write its logs under {logs}; give a local folder (slurm_logs)")
         return SlurmPipelineExecutor(
             time=e.time,
             partition=e.partition,
@@ -75,7 +86,7 @@ def make_executor(
             mem_per_cpu_gb=e.mem_per_cpu_gb,
             job_name=f"curate-{name}",
             env_command=e.env_command or None,
-            slurm_logs_folder=f"{logs}/slurm" if "://" not in str(logs) else None,  # Slurm writes them: local
+            slurm_logs_folder=str(slurm_logs or f"{logs}/slurm"),
             **common,  # type: ignore[arg-type]
         )
     return RayExecutor(
@@ -158,11 +169,55 @@ def _queued(job_ids: list[str]) -> bool | None:
     return bool(done.stdout.strip())
 
 
+def _dependents(job_id: str, name: str) -> list[str]:
+    """Jobs waiting on ``job_id``: the stats-merge job datatrove submits after every Slurm stage (same job name,
+    ``afterok`` on the stage's array). Found by their dependency, or, when the stage already ended and Slurm
+    cleared it, by name among the plain jobs submitted after it."""
+    listed = subprocess.run(["squeue", "-h", "-o", "%i|%j|%E"], capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        return []
+    out = []
+    for line in listed.stdout.splitlines():
+        jid, jname, dependency = [*line.split("|", 2), "", ""][:3]
+        later = jid.isdigit() and job_id.isdigit() and int(jid) > int(job_id)
+        if f":{job_id}" in dependency or (later and jname == name):
+            out.append(jid)
+    return out
+
+
+def _never_runnable(job_ids: list[str]) -> bool:
+    """Whether every one of ``job_ids`` still queued waits on a dependency that can no longer be met (its stage
+    failed, so datatrove's ``afterok`` stats-merge job would stay pending for ever)."""
+    listed = subprocess.run(
+        ["squeue", "-h", "-o", "%r", "-j", ",".join(job_ids)], capture_output=True, text=True, check=False
+    )
+    reasons = listed.stdout.split() if listed.returncode == 0 else []
+    return bool(reasons) and all(r == "DependencyNeverSatisfied" for r in reasons)
+
+
+def _wait(jobs: list[str], poll_s: float, squeue_failures: int, *, give_up_on_unrunnable: bool = False) -> None:
+    """Poll ``squeue`` until ``jobs`` have left the queue (or, with ``give_up_on_unrunnable``, until those left
+    can never run: they are cancelled)."""
+    failures = 0
+    while True:
+        queued = _queued(jobs)
+        if queued is False:
+            return
+        if queued and give_up_on_unrunnable and _never_runnable(jobs):
+            subprocess.run(["scancel", *jobs], capture_output=True, check=False)
+            return
+        failures = failures + 1 if queued is None else 0
+        if failures >= squeue_failures:
+            raise CurateError(f"squeue failed {failures} times while waiting for Slurm jobs {', '.join(jobs)}")
+        time.sleep(poll_s)
+
+
 def run_to_end(executor: object, *, poll_s: float = SQUEUE_POLL_S, squeue_failures: int = 12) -> None:
     """Run an executor and return when every one of its tasks has ended (finished or failed; the caller checks
     which with :func:`check_completed`). Local and Ray executors block; a Slurm executor's jobs are submitted
     (also from inside a Slurm job, as a run's finish job does for the mix) and then ``squeue`` is polled every
-    ``poll_s`` seconds until they have left the queue.
+    ``poll_s`` seconds until they have left the queue, with the stats-merge job datatrove submits after them
+    (it reads the stage's logs, which the caller may delete once this returns).
 
     Raises:
         CurateError: squeue failed ``squeue_failures`` times in a row (no controller to ask).
@@ -175,12 +230,8 @@ def run_to_end(executor: object, *, poll_s: float = SQUEUE_POLL_S, squeue_failur
     executor.launch_job()  # not run(): inside a Slurm job run() would take itself for one of the new tasks
     if executor.job_id in (None, -1):  # every task had completed: nothing was submitted
         return
-    failures = 0
-    while True:
-        queued = _queued([str(executor.job_id)])
-        if queued is False:
-            return
-        failures = failures + 1 if queued is None else 0
-        if failures >= squeue_failures:
-            raise CurateError(f"squeue failed {failures} times while waiting for Slurm job {executor.job_id}")
-        time.sleep(poll_s)
+    job = str(executor.job_id)
+    stats = _dependents(job, str(getattr(executor, "job_name", "")))
+    _wait([job], poll_s, squeue_failures)
+    if stats:  # a failed stage leaves its stats-merge job pending for ever: cancelled, not waited on
+        _wait(stats, poll_s, squeue_failures, give_up_on_unrunnable=True)

@@ -408,6 +408,7 @@ def plan_ingest(
         skip_completed=resume,
         gpus=recipe.executor.gpus_per_task,
         depends=depends,
+        slurm_logs=work / "logs" / "slurm",  # Slurm's own output: local, beside the store, also when shards is remote
     )
     load = make_executor(
         recipe,

@@ -201,12 +201,17 @@ class _FileSpool:
                 shards[name].writer.write_table(parquet.read_row_group(i))
 
     def discard(self) -> None:
+        """Throw a failed file's rows away, whatever state its writers are in."""
         for t in self.tables.values():
             try:
                 t.writer.close()
                 t.fh.close()
             except Exception:  # noqa: BLE001 - the spool is thrown away whatever state its writer is in
                 pass
+        self.remove()
+
+    def remove(self) -> None:
+        """Delete the spool's folder (after :meth:`finish` closed its writers and :meth:`copy_into` used it)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -305,7 +310,7 @@ class ShardWriter(PipelineStep):
                     records, nbytes = records + 1, nbytes + (failed.metadata.get(Meta.RECORD_LENGTH) or 0)
                     continue
                 spool.copy_into(shards)
-                spool.discard()
+                spool.remove()
                 records, nbytes = records + spool.records, nbytes + spool.nbytes
                 self.stat_update("rows", value=spool.records)
             self.reader.write_inventory(rank, inventory)

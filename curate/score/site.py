@@ -15,7 +15,7 @@ The rows land in ``site_scores`` (one per site with scored post-cutoff pages, re
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
 from typing import Any
 
 import numpy as np
@@ -41,52 +41,88 @@ def shift(pre: np.ndarray, post: np.ndarray) -> tuple[float | None, float | None
     return round(auc, 6), round(float(res.pvalue), 8)
 
 
+def shift_from_ranks(n_pre: int, n_post: int, u: float, tie_term: float) -> tuple[float | None, float | None]:
+    """:func:`shift` from the rank statistics alone, as the store computes them per site: ``u`` the
+    Mann-Whitney U of the post side (its rank sum less n_post (n_post + 1) / 2, ties given average ranks),
+    ``tie_term`` the sum over groups of tied scores of t^3 - t. Gives what scipy's ``mannwhitneyu(post, pre,
+    alternative="greater")`` gives on the scores themselves: its normal approximation (tie-corrected,
+    continuity-corrected) when both sides have more than 8 scores or there are ties, else its exact
+    distribution, which depends only on U and the two sizes, so it is asked of two tie-free samples built to
+    have that U."""
+    if n_pre == 0 or n_post == 0:
+        return None, None
+    auc = round(u / (n_pre * n_post), 6)
+    if n_pre < 2 or n_post < 2:
+        return auc, None
+    if (n_pre > 8 and n_post > 8) or tie_term > 0:
+        from scipy.stats import norm
+
+        n = n_pre + n_post
+        sd = math.sqrt(n_pre * n_post / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+        z = (u - n_pre * n_post / 2 - 0.5) / sd if sd > 0 else math.inf
+        return auc, round(float(norm.sf(z)), 8)
+    k = round(u)  # no ties: U is the number of (post, pre) pairs with post above
+    pre = np.arange(n_pre, dtype=float)
+    above = [k // n_post + (1 if i < k % n_post else 0) for i in range(n_post)]  # pre scores below each post
+    post = np.asarray([a - 0.5 + (i + 1) / (2 * (n_post + 1)) for i, a in enumerate(above)], dtype=float)
+    return auc, shift(pre, post)[1]
+
+
 def site_rows(con: Any, decision_id: int, *, min_pages: int, alpha: float, cut: float | None) -> list[dict[str, Any]]:
     """One row of :data:`curate.schema.SITE_COLUMNS` per site with scored post-cutoff pages, in domain order.
 
     ``cut``: the page rule's reference percentile (pages at or above it are flagged), None under the
-    probability rule (then ``post_pctl_*`` are NULL and ``post_flagged`` counts nothing).
+    probability rule (then ``post_pctl_*`` are NULL and ``post_flagged`` counts nothing). The ranks, medians,
+    quantiles and counts are one DuckDB query over the store (memory is DuckDB's, not the scores'); Python
+    sees one row per site.
     """
-    pre: dict[str, list[float]] = defaultdict(list)
-    post: dict[str, list[tuple[float, float | None]]] = defaultdict(list)
-    for domain, tier, score, pctl in con.execute(
-        f"""SELECT domain, tier, mgt_score, mgt_ref_pctl FROM documents
-            WHERE mgt_score IS NOT NULL AND domain IS NOT NULL AND tier IS NOT NULL
-              AND coalesce(status, '') <> '{Status.QUARANTINED}' ORDER BY domain, doc_id"""
-    ).fetchall():
-        if tier == Tier.POST_CUTOFF:
-            post[domain].append((float(score), None if pctl is None else float(pctl)))
-        else:
-            pre[domain].append(float(score))
-    rows = []
-    for domain in sorted(post):
-        p = np.asarray([s for s, _ in post[domain]], dtype=float)
-        q = np.asarray(pre.get(domain, []), dtype=float)
-        auc, pvalue = shift(q, p)
-        pctl = np.asarray([x for _, x in post[domain] if x is not None], dtype=float)
-        if len(q) < min_pages or len(p) < min_pages or pvalue is None:
+    flagged = f"count(*) FILTER (post AND p >= {float(cut)!r})" if cut is not None else "0"
+    rows = con.execute(
+        f"""WITH s AS (
+              SELECT domain, tier = '{Tier.POST_CUTOFF}' AS post, mgt_score AS x, mgt_ref_pctl AS p FROM documents
+              WHERE mgt_score IS NOT NULL AND domain IS NOT NULL AND tier IS NOT NULL
+                AND coalesce(status, '') <> '{Status.QUARANTINED}'
+            ),
+            r AS (
+              SELECT *, rank() OVER (PARTITION BY domain ORDER BY x) AS low_rank,
+                     count(*) OVER (PARTITION BY domain, x) AS tied
+              FROM s WHERE domain IN (SELECT domain FROM s WHERE post)
+            )
+            SELECT domain, count(*) FILTER (NOT post) AS n_pre, count(*) FILTER (post) AS n_post,
+                   sum(low_rank + (tied - 1) / 2) FILTER (post) AS rank_sum,
+                   sum(tied * tied - 1)::DOUBLE AS tie_term,
+                   median(x) FILTER (NOT post) AS pre_median, median(x) FILTER (post) AS post_median,
+                   median(p) FILTER (post) AS pctl_median,
+                   quantile_cont(p, 0.75) FILTER (post) - quantile_cont(p, 0.25) FILTER (post) AS pctl_iqr,
+                   {flagged} AS flagged
+            FROM r GROUP BY domain ORDER BY domain"""
+    ).fetchall()
+    out = []
+    for domain, n_pre, n_post, rank_sum, tie_term, pre_med, post_med, pctl_med, pctl_iqr, n_flagged in rows:
+        u = float(rank_sum) - n_post * (n_post + 1) / 2
+        auc, pvalue = shift_from_ranks(int(n_pre), int(n_post), u, float(tie_term))
+        if n_pre < min_pages or n_post < min_pages or pvalue is None:
             evidence = SiteEvidence.TOO_FEW
         else:
             evidence = SiteEvidence.SHIFTED if pvalue < alpha else SiteEvidence.NO_SHIFT
-        rows.append(
+        with_pctl = cut is not None and pctl_med is not None
+        out.append(
             {
                 "decision_id": decision_id,
                 "domain": domain,
-                "n_pre": len(q),
-                "n_post": len(p),
-                "pre_median": round(float(np.median(q)), 6) if len(q) else None,
-                "post_median": round(float(np.median(p)), 6),
+                "n_pre": int(n_pre),
+                "n_post": int(n_post),
+                "pre_median": round(float(pre_med), 6) if pre_med is not None else None,
+                "post_median": round(float(post_med), 6),
                 "shift_auc": auc,
                 "shift_p": pvalue,
-                "post_pctl_median": round(float(np.median(pctl)), 6) if len(pctl) and cut is not None else None,
-                "post_pctl_iqr": round(float(np.subtract(*np.quantile(pctl, [0.75, 0.25]))), 6)
-                if len(pctl) and cut is not None
-                else None,
-                "post_flagged": int((pctl >= cut).sum()) if cut is not None else 0,
+                "post_pctl_median": round(float(pctl_med), 6) if with_pctl else None,
+                "post_pctl_iqr": round(float(pctl_iqr), 6) if with_pctl else None,
+                "post_flagged": int(n_flagged),
                 "evidence": evidence.value,
             }
         )
-    return rows
+    return out
 
 
 def write_site_scores(con: Any, rows: list[dict[str, Any]]) -> None:
