@@ -229,6 +229,11 @@ def check_mix_prefix(url: str, manifest: str, overwrite: bool) -> None:
         )
 
 
+def _files(folder: Path) -> list[str]:
+    """The files under the local ``folder``, as sorted POSIX paths relative to it."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
 def publish(folder: Path, url: str, *, last: str, progress: Callable[[str], None] | None = None) -> list[str]:
     """Upload every file under the local ``folder`` to the prefix ``url`` so that ``last`` (the file that marks
     the output complete, e.g. ``manifest.json``) appears only once every other file is there whole: ``last`` is
@@ -242,7 +247,7 @@ def publish(folder: Path, url: str, *, last: str, progress: Callable[[str], None
         OutputError: an upload failed or the filesystem cannot be reached; ``last`` is not in the prefix, the
             marker is, and the next :func:`publish` there replaces what was uploaded.
     """
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    files = _files(folder)
     if last not in files:
         raise OutputError(f"{folder} has no {last}: not a finished output, so nothing was uploaded")
     fs, path, existing = _listing(url)
@@ -287,7 +292,7 @@ def upload(local: Path, url: str) -> list[str]:
     """
     fs, path = _fs(url)
     if local.is_dir():
-        names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+        names = _files(local)
         pairs = [(local / n, f"{path}/{n}") for n in names]
     else:
         names, pairs = [local.name], [(local, path)]

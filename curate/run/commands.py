@@ -335,10 +335,11 @@ def report(store: Path, out: Path | str, *, mix_dir: Path | str | None = None) -
             mix_dir = fetch_mix(str(mix_dir), folder / "mix")
         elif mix_dir is not None:  # a local mix, a remote report: the link cannot be relative
             attribution = (Path(mix_dir) / ATTRIBUTION).resolve().as_posix()
+        local_mix = Path(mix_dir) if mix_dir is not None else None
         if not is_url(out):
-            return _write_report(store, Path(out), Path(mix_dir) if mix_dir else None, attribution)
+            return _write_report(store, Path(out), local_mix, attribution)
         remote = RemotePath(str(out))
-        local = _write_report(store, folder / "out" / remote.name, Path(mix_dir) if mix_dir else None, attribution)
+        local = _write_report(store, folder / "out" / remote.name, local_mix, attribution)
         upload(local.parent / "provenance", str(remote.parent / "provenance"))
         upload(local, str(remote))  # the page last: what it links to is there before it is
         return str(remote)
