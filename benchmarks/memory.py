@@ -111,21 +111,32 @@ def corpus(root: Path, mb: int, file_mb: int) -> Path:
 
 
 def run_size(
-    folder: Path, workers: int, keep: Path | None, extractor: str | None = None, timeline_s: float = 0.0
+    folder: Path,
+    workers: int,
+    keep: Path | None,
+    extractor: str | None = None,
+    timeline_s: float = 0.0,
+    resume: Path | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
-    """Every stage on ``folder`` into a fresh store; returns the measurements by stage and the store's counts."""
+    """Every stage on ``folder`` into a fresh store (or, with ``resume``, a kept run folder whose ingest stopped:
+    its stage-1 tasks are kept); returns the measurements by stage and the store's counts. Stops at the first
+    stage that fails."""
     curate = [sys.executable, "-m", "curate.cli"]
-    tmp = Path(tempfile.mkdtemp(prefix="curate-mem-", dir=keep))
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    tmp = resume or Path(tempfile.mkdtemp(prefix="curate-mem-", dir=keep))
     store = tmp / "store"
     print(f"{folder} → {store}", flush=True)
     recipe = tmp / "recipe.toml"
     text = f"[executor]\nworkers = {workers}\n[mix]\ntasks = {workers}\n"
     if extractor:
         text += f'[extract]\nextractor = "{extractor}"\n'
-    recipe.write_text(text, encoding="utf-8")
+    if resume is None:
+        recipe.write_text(text, encoding="utf-8")
     common = ["--store", str(store), "-q"]
+    again = ["--resume"] if resume else []
     stages = {
-        "ingest": [*curate, "ingest", str(folder), *common, "--recipe", str(recipe)],
+        "ingest": [*curate, "ingest", str(folder), *common, "--recipe", str(recipe), *again],
         "dedup": [*curate, "dedup", *common, "--recipe", str(recipe)],
         "decide": [*curate, "decide", *common, "--recipe", str(recipe)],
         "mix": [*curate, "mix", *common, "--out", str(tmp / "mix"), "--recipe", str(recipe)],
@@ -135,6 +146,9 @@ def run_size(
     for name, cmd in stages.items():
         out[name] = measure(cmd, timeline_s=timeline_s if name == "ingest" else 0.0, store=store)
         print(f"  {name}: {json.dumps({k: round(v, 1) for k, v in out[name].items()})}", flush=True)
+        if out[name].get("failed"):
+            print(f"  {name} failed: the later stages are not run", flush=True)
+            break
     import duckdb
 
     con = duckdb.connect(str(store / "provenance.duckdb"), read_only=True)
@@ -144,7 +158,7 @@ def run_size(
     con.close()
     size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
     counts = {"records": records, "kept": kept, "texts": texts, "store_bytes": size}
-    if keep is None:
+    if keep is None and resume is None:
         shutil.rmtree(tmp, ignore_errors=True)
     return out, counts
 
@@ -162,6 +176,11 @@ def main() -> None:
     ap.add_argument(
         "--timeline", type=float, default=0.0, help="print the ingest's records read and RSS per worker every S seconds"
     )
+    ap.add_argument(
+        "--resume",
+        type=Path,
+        help="a run folder kept by --keep whose ingest stopped (e.g. in the load): resume it and run the rest",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object per size instead of the table")
     args = ap.parse_args()
     print(
@@ -172,7 +191,7 @@ def main() -> None:
     for mb in args.mb or [100]:
         folder = corpus(args.corpus_root, mb, args.file_mb)
         files = sorted(folder.glob("*.warc.gz"))
-        stages, counts = run_size(folder, args.workers, args.keep, args.extractor, args.timeline)
+        stages, counts = run_size(folder, args.workers, args.keep, args.extractor, args.timeline, args.resume)
         if args.json:
             print(json.dumps({"mb": mb, "files": len(files), "stages": stages, **counts}))
             continue

@@ -174,14 +174,21 @@ def run_cmd(
         _emit(
             as_json,
             quiet,
-            {"submitted": r.submitted, "out": str(out)},
+            {"submitted": r.submitted, "out": str(out), "logs": r.logs},
             [
                 f"{len(r.inputs)} inputs submitted to Slurm as jobs {', '.join(r.submitted)}",
                 f"outputs will be in {out} (provenance.duckdb, mix/, report.html) when the last job ends",
+                *_log_lines(r.logs),
             ],
         )
         return
     _emit(as_json, quiet, run_summary_dict(r), run_summary_lines(r))
+
+
+def _log_lines(logs: list[str]) -> list[str]:
+    return (
+        ["logs (each task's log, and Slurm's output of each job):", *(f"  {folder}" for folder in logs)] if logs else []
+    )
 
 
 def run_summary_dict(r: Any) -> dict[str, Any]:
@@ -258,7 +265,10 @@ def ingest_cmd(
         lines.append(f"  {len(r.unread)} inputs could not be read (quarantined), e.g. {r.unread[0][:200]}")
         lines.append(f"  retry them alone: curate ingest --retry-quarantined --store {store}")
     if r.submitted:
-        lines = [f"ingest {r.run_id}: {len(r.inputs)} files submitted as jobs {', '.join(r.submitted)}"]
+        lines = [
+            f"ingest {r.run_id}: {len(r.inputs)} files submitted as jobs {', '.join(r.submitted)}",
+            *_log_lines(r.logs),
+        ]
     lines.append(f"next: curate dedup --store {store} && curate decide --store {store}")
     _emit(
         as_json,
@@ -271,6 +281,7 @@ def ingest_cmd(
             "added": r.added,
             "quarantined": r.quarantined,
             "submitted": r.submitted,
+            "logs": r.logs,
         },
         lines,
     )
@@ -713,7 +724,9 @@ def train_cmd(
     ] = False,
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="fasttext | minilm | ensemble | cascade (default: the one the name says)"),
+        typer.Option(
+            "--kind", help="fasttext | minilm | ensemble | cascade | lexical (default: the one the name says)"
+        ),
     ] = None,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     human_web: Annotated[
@@ -721,7 +734,7 @@ def train_cmd(
         typer.Option(
             "--human-web",
             help="real pre-cutoff human web pages (JSONL with site and split, e.g. tests/data/mgt/web-human.jsonl.gz): "
-            "the balanced web recipe, web calibration and out-of-distribution gate (fasttext kind)",
+            "the balanced web recipe (fasttext kind), web calibration and out-of-distribution gate (fasttext, lexical)",
         ),
     ] = None,
 ) -> None:
@@ -734,7 +747,8 @@ def train_cmd(
 
     The transformer: curate classifiers train mgt-minilm-v1 --data FILE --device cuda; the ensemble, after both
     members: curate classifiers train mgt-ensemble-v1 --data FILE; the cascade (refits its band over the members its
-    card names): curate classifiers train mgt-cascade-v1 --data FILE
+    card names): curate classifiers train mgt-cascade-v1 --data FILE; fastText stacked with word-frequency features:
+    curate classifiers train mgt-lexical-v1 --data FILE --human-web tests/data/mgt/web-human.jsonl.gz --leave-one-out
     """
 
     score = load_recipe(None).score

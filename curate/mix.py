@@ -130,9 +130,9 @@ def task_ranges(n: int, tasks: int) -> list[tuple[int, int]]:
     return [(i * n // t, (i + 1) * n // t) for i in range(t)]
 
 
-def prepare(work: Path, recipe: Recipe, selected: list[tuple[str, str]]) -> list[tuple[int, int]]:
+def prepare(work: Path, selected: list[tuple[str, str]], tasks: int) -> list[tuple[int, int]]:
     """Write the selection to ``work/selected.parquet`` (row ``i``: the ``i``-th document by doc_id, its bucket)
-    and return the tokenize tasks' ranges (``mix.tasks``, 0 = one per executor worker)."""
+    and return the ranges of ``tasks`` tokenize tasks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -145,7 +145,7 @@ def prepare(work: Path, recipe: Recipe, selected: list[tuple[str, str]]) -> list
         }
     )
     pq.write_table(table, str(work / SELECTED))
-    return task_ranges(len(selected), recipe.mix.tasks or recipe.executor.workers) if selected else []
+    return task_ranges(len(selected), tasks) if selected else []
 
 
 def plan_mix(

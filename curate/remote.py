@@ -21,24 +21,18 @@ from typing import IO, Any
 
 from curate.errors import ConfigError, InputError, OutputError
 from curate.mix import MANIFEST, SIDECAR
+from curate.read.inputs import LOCAL_PROTOCOLS, is_remote
 from curate.store import WORK_DIR
 
 UPLOAD_MARKER = ".curate-upload.json"
 """Written to a prefix before an upload starts and removed after its last file: a prefix holding it and no
 manifest holds an upload that did not finish, which the next upload there replaces."""
 
-LOCAL_PROTOCOLS = frozenset({"file", "local"})
-
 
 def is_url(target: str | Path) -> bool:
     """True for a URL of a remote fsspec filesystem (``s3://…``, ``gs://…``, ``memory://…``); False for a local
     path or a ``file://`` URL."""
-    if isinstance(target, Path):
-        return False
-    import fsspec.core
-
-    protocol, _ = fsspec.core.split_protocol(target)
-    return protocol is not None and protocol not in LOCAL_PROTOCOLS
+    return not isinstance(target, Path) and is_remote(target)
 
 
 def _fs(url: str) -> tuple[Any, str]:
@@ -304,6 +298,25 @@ def upload(local: Path, url: str) -> list[str]:
     except Exception as e:  # noqa: BLE001 - the filesystem library's errors
         raise OutputError(f"cannot upload to {url}: {type(e).__name__}: {e}") from None
     return names
+
+
+def remove_others(url: str, keep: list[str]) -> list[str]:
+    """Delete every file under the prefix ``url`` whose name (relative to it) is not in ``keep``: what an earlier
+    upload of the same folder left that the new one does not have. Returns the names removed.
+
+    Raises:
+        ConfigError: the bucket does not exist.
+        OutputError: the filesystem cannot be reached or a deletion failed.
+    """
+    fs, path, existing = _listing(url)
+    stale = sorted(set(existing) - set(keep))
+    try:
+        if stale:
+            fs.rm([f"{path}/{name}" for name in stale])
+    except Exception as e:  # noqa: BLE001 - the filesystem library's errors
+        raise OutputError(f"cannot remove old files under {url}: {type(e).__name__}: {e}") from None
+    fs.invalidate_cache()
+    return stale
 
 
 def download(url: str, local: Path) -> None:

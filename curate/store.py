@@ -238,10 +238,29 @@ def known_inputs(con: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+LOAD_PART_BYTES = 64 * 2**20  # compressed shard bytes behind one sorted insert of the load (bounds its sort)
+
+
+def doc_id_ranges(n: int) -> list[str]:
+    """SQL conditions that split doc_ids (hex digests, :func:`curate.read.warc.make_doc_id`) into ``n`` (at most
+    4,096) ascending ranges of about equal size; together they hold every string, so inserting the ranges in
+    turn, each ``ORDER BY doc_id``, gives the order of one sort of the whole."""
+    n = max(1, min(n, 4096))
+    bounds = [f"{i * 65536 // n:04x}" for i in range(1, n)]
+    lows = [None, *bounds]
+    highs = [*bounds, None]
+    return [
+        " AND ".join([*([f"doc_id >= '{lo}'"] if lo else []), *([f"doc_id < '{hi}'"] if hi else [])]) or "TRUE"
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
+
+
 def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset()) -> int:
     """Insert the stage-1 shards under ``work`` into the store (inside the caller's transaction); returns the
     documents added. Rows of input files named in ``skip_files`` (base names) are left out; a shard row whose
-    doc_id is already in the store is an error (a second load of the same work)."""
+    doc_id is already in the store is an error (a second load of the same work). Each table is filled in doc_id
+    order by one sorted insert per range of doc_ids (:func:`doc_id_ranges`, one per :data:`LOAD_PART_BYTES` of
+    shards), so the sort's memory stays within DuckDB's limit however large the ingest."""
     ingest_cols = ", ".join(c.name for c in INGEST_COLUMNS)
     decided = ", ".join("NULL" for _ in DECIDED_COLUMNS)  # set by dedup and decide
     docs = (work / "documents" / "*.parquet").as_posix()
@@ -256,25 +275,23 @@ def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset(
     if dup:
         raise CurateError(f"{dup} documents of {work} are already in the store (was this ingest loaded twice?)")
     before = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-    con.execute(
-        f"INSERT INTO documents ({ingest_cols}, {', '.join(c.name for c in DECIDED_COLUMNS)}) "
-        f"SELECT {ingest_cols}, {decided} FROM read_parquet('{docs}') WHERE {skip} ORDER BY doc_id",
-        [sorted(skip_files)],
-    )
-    con.execute(
-        f"INSERT INTO texts SELECT doc_id, text FROM read_parquet('{docs}') WHERE text IS NOT NULL AND {skip} ORDER BY doc_id",
-        [sorted(skip_files)],
-    )
-    con.execute(
+    decided_names = ", ".join(c.name for c in DECIDED_COLUMNS)
+    inserts = (
+        f"INSERT INTO documents ({ingest_cols}, {decided_names}) SELECT {ingest_cols}, {decided} "
+        f"FROM read_parquet('{docs}') WHERE {skip} AND {{part}} ORDER BY doc_id",
+        f"INSERT INTO texts SELECT doc_id, text FROM read_parquet('{docs}') "
+        f"WHERE text IS NOT NULL AND {skip} AND {{part}} ORDER BY doc_id",
         f"""INSERT INTO minhash_signatures SELECT doc_id, minhash FROM read_parquet('{docs}')
-            WHERE minhash IS NOT NULL AND {skip} ORDER BY doc_id""",
-        [sorted(skip_files)],
-    )
-    con.execute(
+            WHERE minhash IS NOT NULL AND {skip} AND {{part}} ORDER BY doc_id""",
         f"""INSERT INTO minhash_bands SELECT doc_id, generate_subscripts(bands, 1) AS band, unnest(bands) AS key FROM (
-              SELECT doc_id, bands FROM read_parquet('{docs}') WHERE bands IS NOT NULL AND {skip}) ORDER BY doc_id, band""",
-        [sorted(skip_files)],
+              SELECT doc_id, bands FROM read_parquet('{docs}') WHERE bands IS NOT NULL AND {skip} AND {{part}})
+            ORDER BY doc_id, band""",
     )
+    shard_bytes = sum(f.stat().st_size for f in (work / "documents").glob("*.parquet"))
+    parts = doc_id_ranges(-(-shard_bytes // LOAD_PART_BYTES))
+    for sql in inserts:  # each table in doc_id order, one range of doc_ids at a time: a sort DuckDB can hold
+        for part in parts:
+            con.execute(sql.format(part=part), [sorted(skip_files)])
     for table, sub, columns in (
         ("license_evidence", "evidence", EVIDENCE_COLUMNS),
         ("optout_evidence", "optout", OPTOUT_COLUMNS),

@@ -248,6 +248,9 @@ def test_slurm_run_equals_local(sample_run, slurm_cluster: None, tmp_path: Path)
     wait_for_jobs(ids, SLURM_WAIT_S)
     slurm_logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(out.rglob("slurm/*.out")))
     assert (out / "COMPLETE.json").is_file(), f"the submitted run did not finish; its Slurm logs:\n{slurm_logs}"
+    # the folders the run listed as its logs hold what the jobs wrote (stage 1's task logs are gone with its
+    # work folder once loaded; the load's and the finish job's stay)
+    assert any(list(Path(folder).glob("*.out")) for folder in submitted.logs if Path(folder).is_dir()), submitted.logs
     assert_same_outputs(sample_run.store.parent, out, recipe)
     names = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True, check=True)
     assert {"curate-tokenize", "curate-merge"} <= set(names.stdout.split())  # the mix ran as Slurm jobs too

@@ -11,6 +11,7 @@ import pytest
 from curate.errors import ConfigError
 from curate.recipe import load_recipe
 from curate.run.commands import FinishRunStep, plan_run
+from curate.run.executors import log_folders
 from curate.run.ingest import IngestLoadStep
 
 
@@ -91,7 +92,8 @@ def test_dedup_bucket_tasks_follow_the_recipe_and_the_executor(tmp_path: Path) -
     task has one thread and fits the memory its CPU is given."""
     import os
 
-    from curate.dedup.buckets import bucket_bounds, bucket_tasks
+    from curate.dedup.buckets import bucket_tasks
+    from curate.run.executors import task_bounds
 
     def recipe(body: str):
         (tmp_path / "r.toml").write_text(body)
@@ -99,16 +101,16 @@ def test_dedup_bucket_tasks_follow_the_recipe_and_the_executor(tmp_path: Path) -
 
     local = recipe("")
     assert local.dedup.tasks == 0 and bucket_tasks(local, 81) == 1  # pipelines/default.toml
-    assert bucket_bounds(local, 1) == (local.executor.duckdb_memory, 0)  # one task: DuckDB's every core
+    assert task_bounds(local, 1) == (local.executor.duckdb_memory, 0)  # one task: DuckDB's every core
     three = recipe('[dedup]\ntasks = 3\n[executor]\nworkers = 2\nduckdb_memory = "2GB"\n')
     assert bucket_tasks(three, 81) == 3 and bucket_tasks(three, 2) == 2
-    assert bucket_bounds(three, 3) == ("953MiB", max(1, len(os.sched_getaffinity(0)) // 2))  # 2 at once
+    assert task_bounds(three, 3) == ("953MiB", max(1, len(os.sched_getaffinity(0)) // 2))  # 2 at once
     assert bucket_tasks(recipe("[dedup]\ntasks = 500\n"), 81) == 81
     slurm = recipe('[executor]\nkind = "slurm"\npartition = "cpu"\nworkers = 8\nmem_per_cpu_gb = 2\n')
     assert bucket_tasks(slurm, 81) == 8
-    assert bucket_bounds(slurm, 8) == ("1536MiB", 1)  # 2GB of DuckDB would not fit in the CPU's 2 GiB
+    assert task_bounds(slurm, 8) == ("1536MiB", 1)  # 2GB of DuckDB would not fit in the CPU's 2 GiB
     ray = recipe('[executor]\nkind = "ray"\nworkers = 4\nmem_per_cpu_gb = 8\nduckdb_memory = "3GB"\n')
-    assert bucket_tasks(ray, 81) == 4 and bucket_bounds(ray, 4) == ("3GB", 1)
+    assert bucket_tasks(ray, 81) == 4 and task_bounds(ray, 4) == ("3GB", 1)
     with pytest.raises(ConfigError, match=r"dedup\.tasks must be >= 0"):
         recipe("[dedup]\ntasks = -1\n")
 
@@ -123,7 +125,12 @@ def test_slurm_logs_of_a_remote_work_folder_go_beside_the_store(tmp_path: Path) 
     data.mkdir()
     (data / "CC-MAIN-2020-34-00000.warc.gz").write_bytes(b"")
     out = tmp_path / "out"
-    stage1, load, final = (s.executor for s in plan_run([str(data)], out, load_recipe(recipe_file)))
+    stages = plan_run([str(data)], out, load_recipe(recipe_file))
+    stage1, load, final = (s.executor for s in stages)
+    # what `curate run` and `curate ingest` print after submitting: every place a job writes its logs
+    listed = log_folders(stages)
+    assert listed[:2] == [f"memory://{stage1.logging_dir.path}", stage1.slurm_logs_folder]
+    assert load.slurm_logs_folder in listed and final.slurm_logs_folder in listed and len(listed) == 6
     assert not stage1.logging_dir.is_local() and stage1.logging_dir.path.startswith("/bucket/curate/ingest-")
     folder = Path(stage1.slurm_logs_folder)
     assert folder.parent.parent.parent == out / "work" and folder.parent.parent.name.startswith("ingest-")
@@ -139,3 +146,25 @@ def test_slurm_logs_of_a_remote_work_folder_go_beside_the_store(tmp_path: Path) 
     assert stage1.logging_dir.is_local()  # the same place as with a remote work folder: LOGS/slurm
     assert stage1.slurm_logs_folder == str(Path(stage1.logging_dir.path) / "slurm")
     assert Path(stage1.slurm_logs_folder).relative_to(tmp_path / "out2" / "work").parts[1:] == ("logs", "slurm")
+
+
+def test_tokenize_tasks_grow_with_the_kept_text_not_the_task_memory(tmp_path: Path) -> None:
+    """A mix runs one tokenize task per worker until a task's share of the kept text would pass a quarter of its
+    DuckDB memory (local workers running at once share executor.duckdb_memory); then more, smaller tasks.
+    mix.tasks, when set, is taken as it is."""
+    from curate.run.commands import TEXT_SHARE, tokenize_tasks
+
+    def recipe(text: str):
+        f = tmp_path / "r.toml"
+        f.write_text(text)
+        return load_recipe(f)
+
+    two = recipe('[executor]\nworkers = 2\nduckdb_memory = "2GiB"\n')
+    per_task = 2**30  # 2 GiB shared by the two workers running at once
+    assert tokenize_tasks(two, 0) == 2 and tokenize_tasks(two, per_task // TEXT_SHARE * 2) == 2
+    assert tokenize_tasks(two, per_task // TEXT_SHARE * 2 + 1) == 3
+    # the default recipe (2 workers, duckdb_memory "2GB") on the kept text of the 4 GB benchmark (docs/scale.md)
+    assert tokenize_tasks(load_recipe(None), 2_318_640_931) == 10
+    assert tokenize_tasks(recipe("[executor]\nworkers = 2\n[mix]\ntasks = 5\n"), 10**12) == 5
+    ray = recipe('[executor]\nkind = "ray"\nworkers = 4\nmem_per_cpu_gb = 4\nduckdb_memory = "2GiB"\n')
+    assert tokenize_tasks(ray, 10**10) == -(-(10**10) * TEXT_SHARE // 2**31)  # each Ray task its own 2 GiB

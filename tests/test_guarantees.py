@@ -286,6 +286,51 @@ def test_read_only_output_is_a_message_not_a_traceback(tmp_path: Path) -> None:
         assert "Read-only file system" in result.output and "Traceback" not in result.output
 
 
+class FillTheDisk:
+    """A datatrove step that writes to ``folder`` until the disk is full (what a tokenize or merge task does when
+    the mix's folder fills up)."""
+
+    name = "fill"
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __call__(self, data: object, rank: int = 0, world_size: int = 1) -> object:
+        with open(f"{self.folder}/task-{rank}", "wb") as fh:
+            while True:
+                fh.write(b"x" * 65536)
+                fh.flush()
+
+
+def test_tasks_stopped_by_a_full_disk_say_so_not_where_logs_were(tmp_path: Path) -> None:
+    """Several local workers on a full disk: however the stage ends (the worker's OSError reaching the driver, or
+    the dead-worker alarm seeing the pool end first), the failure names the disk, from the tasks' own logs."""
+    from curate.errors import TasksFailed
+    from curate.run.commands import _keep_task_logs, _raise_if_disk
+    from curate.run.executors import Stage, check_completed, make_executor, run_to_end
+
+    recipe = load_recipe(None)
+    with small_filesystem(tmp_path / "tiny", "256k") as tiny:
+        executor = make_executor(recipe, [FillTheDisk(str(tiny))], tasks=2, logs=tmp_path / "logs", name="fill")
+        stage = Stage("mix merge", executor, 2)
+        with pytest.raises(OSError, match="No space left"):
+            run_to_end(executor)
+        with pytest.raises(TasksFailed) as failed:
+            check_completed(stage, tmp_path / "logs")
+    assert failed.value.disk_error() == "No space left on device"
+    assert "OSError: [Errno 28] No space left on device" in str(failed.value), failed.value
+    assert _keep_task_logs(failed.value, tmp_path, tmp_path / "store") is None  # a full disk: nothing to keep
+    with pytest.raises(OutputError, match=r"cannot write .*mix: No space left on device; nothing half-written"):
+        _raise_if_disk(failed.value, tmp_path / "mix")
+    # another cause is no disk error: the logs are copied out of the mix's work folder before it goes
+    other = TasksFailed("1 mix tokenize task(s) failed", {0: "ValueError: bad"})
+    assert other.disk_error() is None
+    (tmp_path / "work" / "logs-tokenize" / "logs").mkdir(parents=True)
+    (tmp_path / "work" / "logs-tokenize" / "logs" / "task_00000.log").write_text("ValueError: bad\n")
+    kept = _keep_task_logs(other, tmp_path / "work", tmp_path / "store")
+    assert kept is not None and (kept / "logs-tokenize" / "logs" / "task_00000.log").read_text() == "ValueError: bad\n"
+
+
 @pytest.mark.slow
 def test_a_full_disk_during_a_run_is_a_message_and_leaves_no_store(tmp_path: Path) -> None:
     with small_filesystem(tmp_path / "full", "1m") as full:

@@ -394,9 +394,13 @@ def test_a_report_reads_a_mix_on_s3_and_is_uploaded_to_s3(s3_mixes, tmp_path: Pa
 
     store, local, client = s3_mixes["store"], s3_mixes["local"], s3_mixes["client"]
     here = report(store, tmp_path / "r" / "report.html", mix_dir=local)
+    # an earlier report's page of a document this store no longer has, and a file of the user's beside the report
+    client.put_object(Bucket="mixes", Key="reports/one/provenance/doc/gone.html", Body=b"old")
+    client.put_object(Bucket="mixes", Key="reports/one/notes.txt", Body=b"mine")
     there = report(store, "s3://mixes/reports/one/report.html", mix_dir="s3://mixes/v1")
     assert there == "s3://mixes/reports/one/report.html"
     uploaded = bucket_files(client, "mixes", "reports/one")
+    assert uploaded.pop("notes.txt") == b"mine" and "provenance/doc/gone.html" not in uploaded
     html = uploaded.pop("report.html").decode("utf-8")
     assert 'href="s3://mixes/v1/ATTRIBUTION.md"' in html  # the remote mix's attribution list, at its URL
     assert 'href="../../local/ATTRIBUTION.md"' not in html and "provenance" in html
@@ -605,3 +609,22 @@ def test_a_full_local_disk_while_staging_a_mix_for_s3_is_a_clear_error_and_uploa
         assert not [x for x in (store / "work").iterdir() if "mix-upload" in x.name]
     assert bucket_files(s3_mixes["client"], "mixes", "full") == {}
     assert mixes_recorded(store) == n_mixes  # nothing recorded
+
+
+def test_inputs_and_outputs_agree_on_what_is_remote() -> None:
+    """The reader and the outputs use one predicate: fsspec's protocol, with file:// and local:// local."""
+    from curate.read.inputs import is_remote
+    from curate.remote import is_url
+
+    cases = {
+        "s3://bucket/a.warc.gz": True,
+        "https://data.commoncrawl.org/x": True,
+        "memory://bucket/x": True,
+        "file:///tmp/a.warc.gz": False,
+        "local:///tmp/a.warc.gz": False,
+        "/tmp/a.warc.gz": False,
+        "crawl/a.warc.gz": False,
+    }
+    assert {u: is_remote(u) for u in cases} == cases
+    assert {u: is_url(u) for u in cases} == cases
+    assert not is_url(Path("s3:/bucket"))  # a Path is never a URL

@@ -76,6 +76,47 @@ def test_two_ingests_equal_one(recipe, two_files, tmp_path: Path) -> None:
     assert len(q(two, "SELECT * FROM runs")) == 2 and len(q(one, "SELECT * FROM runs")) == 1
 
 
+def test_the_load_in_parts_of_doc_ids_equals_one_sorted_load(
+    recipe, two_files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load sorts each table one range of doc_ids at a time (so a 4 GB ingest's texts never have to be
+    sorted at once); the ranges cover every id in order, so the tables equal a one-part load row for row, in the
+    same physical order."""
+    import curate.store
+    from curate.store import doc_id_ranges
+
+    for n in (1, 2, 3, 7, 16, 5000):
+        parts = doc_id_ranges(n)
+        assert len(parts) == min(n, 4096)
+        ids = ["", "0000", "0000ffff", "5554", "5555", "aaaa", "fffff", "zz", "\U0010ffff"]
+        import duckdb
+
+        sql = duckdb.connect()
+        for i in ids:  # every string falls in exactly one range
+            hits = [sql.execute(f"SELECT {part} FROM (SELECT '{i}' AS doc_id)").fetchone()[0] for part in parts]
+            assert hits.count(True) == 1, (n, i)
+    a, b = two_files
+    ingest([str(a), str(b)], tmp_path / "one", recipe)
+    monkeypatch.setattr(curate.store, "LOAD_PART_BYTES", 4096)  # the two files' shards: dozens of parts
+    ingest([str(a), str(b)], tmp_path / "parts", recipe)
+    for table in ("documents", "texts", "minhash_signatures", "minhash_bands"):
+        physical = []
+        for store in ("one", "parts"):
+            con = open_store(tmp_path / store)
+            try:
+                physical.append(
+                    con.execute(
+                        f"SELECT * EXCLUDE (run_id) FROM {table} ORDER BY rowid"
+                        if table == "documents"
+                        else f"SELECT * FROM {table} ORDER BY rowid"
+                    ).fetchall()
+                )
+            finally:
+                con.close()
+        assert physical[0] == physical[1] and len(physical[0]) > 10, table
+    assert [r[0] for r in physical[0]] == sorted(r[0] for r in physical[0])  # bands: doc_id order
+
+
 def test_reingest_is_a_noop_and_a_different_file_under_a_known_name_is_refused(
     recipe, two_files, tmp_path: Path
 ) -> None:

@@ -12,14 +12,12 @@ processes may read a DuckDB file at once, while no process holds it for writing)
 range of bands, groups them in one DuckDB query (hash aggregation, spilling beyond its memory limit), and writes
 the range's candidates, each pair once however many bands it shares, to ``<work>/edges/<first band>.parquet``.
 A band is always grouped whole by one task, so the edges do not depend on the number of tasks
-(:func:`bucket_tasks` chooses it from ``dedup.tasks`` and the executor; :func:`bucket_bounds` splits the
+(:func:`bucket_tasks` chooses it from ``dedup.tasks`` and the executor; :func:`curate.run.executors.task_bounds` splits the
 memory and cores among the tasks that run at once).
 """
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +27,6 @@ from datatrove.pipeline.base import PipelineStep
 from curate.recipe import Recipe
 from curate.store import duckdb_connect
 
-CLUSTER_MEMORY_SHARE = 0.75
-"""On Slurm and Ray a bucket task's DuckDB limit is at most this share of ``executor.mem_per_cpu_gb`` (the
-memory its one CPU is given): DuckDB's limit covers its buffers, not the whole process."""
-
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS |= {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def memory_bytes(limit: str) -> int | None:
-    """Bytes of a DuckDB memory limit such as ``"2GB"`` or ``"512MiB"`` (DuckDB's units: KB/MB/GB/TB are powers
-    of 1000, KiB/MiB/GiB/TiB of 1024); None when it is not a plain amount."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", limit)
-    if m is None or m.group(2).lower() not in _UNITS:
-        return None
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
 
 def bucket_tasks(recipe: Recipe, bands: int) -> int:
     """How many bucket tasks a dedup pass over ``bands`` LSH bands runs: ``dedup.tasks`` when set; else one on
@@ -53,26 +35,6 @@ def bucket_tasks(recipe: Recipe, bands: int) -> int:
     ``executor.workers`` on Slurm and Ray (each task has one CPU there). Never more than ``bands``."""
     n = recipe.dedup.tasks or (1 if recipe.executor.kind == "local" else recipe.executor.workers)
     return max(1, min(n, bands))
-
-
-def bucket_bounds(recipe: Recipe, tasks: int) -> tuple[str, int]:
-    """The DuckDB memory limit and threads (0: DuckDB's default, every core) of each of ``tasks`` bucket tasks.
-
-    Local: the tasks that run at once (``min(executor.workers, tasks)``) share ``executor.duckdb_memory`` and
-    the usable cores evenly; one task gets them whole. Slurm and Ray: each task has the one CPU the scheduler
-    gives it (one thread) and ``executor.duckdb_memory``, capped at :data:`CLUSTER_MEMORY_SHARE` of
-    ``executor.mem_per_cpu_gb``.
-    """
-    e = recipe.executor
-    total = memory_bytes(e.duckdb_memory)
-    if e.kind != "local":
-        cap = int(e.mem_per_cpu_gb * 2**30 * CLUSTER_MEMORY_SHARE)
-        return (e.duckdb_memory if total is not None and total <= cap else f"{cap // 2**20}MiB"), 1
-    concurrent = max(1, min(e.workers, tasks))
-    if concurrent == 1:
-        return e.duckdb_memory, 0
-    memory = e.duckdb_memory if total is None else f"{max(1, total // concurrent // 2**20)}MiB"
-    return memory, max(1, len(os.sched_getaffinity(0)) // concurrent)
 
 
 def star_edges_sql(keyed: str) -> str:

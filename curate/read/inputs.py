@@ -72,9 +72,16 @@ def open_input(path: str, attempts: int = 1, backoff_s: float = 0.0) -> IO[bytes
     raise UnreachableInput(f"unreachable after {attempts} tries: {type(cause).__name__}: {cause}") from last
 
 
+LOCAL_PROTOCOLS = frozenset({"file", "local"})  # fsspec protocols that name this machine's files
+
+
 def is_remote(path: str) -> bool:
-    """Whether ``path`` is a URL that fsspec reads remotely (``file://`` is local)."""
-    return "://" in path and not path.startswith("file://")
+    """Whether ``path`` is a URL of a remote fsspec filesystem (``s3://…``, ``https://…``, ``memory://…``);
+    False for a local path or a ``file://`` / ``local://`` URL."""
+    import fsspec.core
+
+    protocol, _ = fsspec.core.split_protocol(path)
+    return protocol is not None and protocol not in LOCAL_PROTOCOLS
 
 
 def _is_relative_entry(entry: str) -> bool:

@@ -12,16 +12,16 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
 from curate.decide import Decision, check_ingest_settings, decide_store, mgt_rule_lines
-from curate.dedup.buckets import DedupBucketStep, bucket_bounds, bucket_tasks
+from curate.dedup.buckets import DedupBucketStep, bucket_tasks
 from curate.dedup.cluster import DedupPass, record_pass, unmatched
-from curate.errors import ConfigError, Interrupted, OutputError, StoreError
+from curate.errors import ConfigError, Interrupted, OutputError, StoreError, TasksFailed
 from curate.mix import (
     ATTRIBUTION,
     MANIFEST,
@@ -35,11 +35,21 @@ from curate.mix import (
 )
 from curate.read.inputs import DEFAULT_BASE_URL, resolve_inputs
 from curate.recipe import Recipe, load_mix_recipe, recipe_from_source
-from curate.remote import RemotePath, check_mix_prefix, fetch_mix, is_url, publish, staging, upload
+from curate.remote import (
+    RemotePath,
+    check_mix_prefix,
+    fetch_mix,
+    is_url,
+    publish,
+    remove_others,
+    staging,
+    upload,
+)
 from curate.report import export_provenance, render_report
-from curate.run.executors import Stage, make_executor
+from curate.run.executors import Stage, log_folders, make_executor, memory_bytes, task_bounds
 from curate.run.ingest import IngestResult, UnreadInputs, ingest, plan_ingest, run_stages
 from curate.run.progress import NullReporter, Reporter
+from curate.schema import Status
 from curate.store import (
     STORE_FILE,
     WORK_DIR,
@@ -85,7 +95,7 @@ def dedup(store: Path, recipe: Recipe, *, reporter: Reporter | None = None, lock
         edges = None
         if d.near and n_new:  # no connection to the store is open here: the bucket tasks open it read-only
             tasks = bucket_tasks(recipe, params.bands)
-            memory, threads = bucket_bounds(recipe, tasks)
+            memory, threads = task_bounds(recipe, tasks)
             step = DedupBucketStep(str(store_file(store)), str(work), params.bands, memory, threads)
             bands = make_executor(recipe, [step], tasks=tasks, logs=work / "logs", name="buckets", skip_completed=False)
             run_stages([Stage("dedup buckets", bands, tasks)], work, reporter, total_bytes=None, quiet=True)
@@ -123,12 +133,30 @@ def decide(store: Path, recipe: Recipe, *, lock: bool = True) -> Decision:
 
 
 def _raise_if_disk(error: BaseException, out: Path) -> None:
-    """Turn a full or read-only disk (Python's or DuckDB's error) into an :class:`OutputError` naming ``out``."""
+    """Turn a full or read-only disk (Python's or DuckDB's error, raised here or in a task) into an
+    :class:`OutputError` naming ``out``."""
     import duckdb
 
+    if isinstance(error, TasksFailed) and (words := error.disk_error()):
+        raise OutputError(f"cannot write {out}: {words}; nothing half-written was left") from None
     if isinstance(error, OSError | duckdb.IOException):
         detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise OutputError(f"cannot write {out}: {detail}; nothing half-written was left") from None
+
+
+def _keep_task_logs(error: BaseException, work: Path, store: Path) -> Path | None:
+    """When a mix's tasks failed for another reason than the disk, copy their logs out of the mix's work folder
+    (about to be removed) to ``STORE/work/mix-logs-PID``; returns where, or None when nothing was kept."""
+    if not isinstance(error, TasksFailed) or error.disk_error():
+        return None
+    kept = Path(store) / WORK_DIR / f"mix-logs-{os.getpid()}"
+    shutil.rmtree(kept, ignore_errors=True)
+    try:
+        for logs in sorted(work.glob("logs-*")):
+            shutil.copytree(logs, kept / logs.name)
+    except OSError:
+        return None
+    return kept
 
 
 def _decided_recipe(store: Path) -> Recipe:
@@ -214,6 +242,8 @@ def mix(
     con = open_store(store)
     try:
         _require_decided(con, store)
+        kept_text = con.execute(f"SELECT coalesce(sum(text_chars), 0) FROM documents WHERE status = '{Status.KEPT}'")
+        text_bytes = int(kept_text.fetchall()[0][0])
     finally:
         con.close()
     m, file = recipe.mix, str(store_file(store))
@@ -222,8 +252,7 @@ def mix(
             shutil.rmtree(d, ignore_errors=True)
         selected = select_buckets(store_file(store), recipe)  # its own sandboxed instance
         tmp.mkdir(parents=True)
-        ranges = prepare(work, recipe, selected)
-        memory = recipe.executor.duckdb_memory
+        ranges = prepare(work, selected, tokenize_tasks(recipe, text_bytes))
         if ranges:
             step = TokenizeStep(
                 file,
@@ -231,7 +260,7 @@ def mix(
                 tokenizer=spec.tokenizer.spec,
                 ranges=ranges,
                 batch_docs=m.batch_docs,
-                memory_limit=memory,
+                memory_limit=task_bounds(recipe, len(ranges))[0],  # local tasks at once share duckdb_memory
             )
             tokenize = make_executor(
                 recipe, [step], tasks=len(ranges), logs=work / "logs-tokenize", name="tokenize", skip_completed=False
@@ -250,7 +279,7 @@ def mix(
                 bos=spec.bos,
                 eos=spec.eos,
                 batch_docs=m.batch_docs,
-                memory_limit=memory,
+                memory_limit=task_bounds(recipe, shards)[0],
             )
             merge = make_executor(
                 recipe, [merge_step], tasks=shards, logs=work / "logs-merge", name="merge", skip_completed=False
@@ -262,9 +291,12 @@ def mix(
         finally:
             con.close()
     except BaseException as e:
+        kept = _keep_task_logs(e, work, store)
         for d in (tmp, work):
             shutil.rmtree(d, ignore_errors=True)  # never a half-written mix beside the real one
         _raise_if_disk(e, out)
+        if isinstance(e, TasksFailed) and kept is not None:  # the message names the logs where they now are
+            raise TasksFailed(str(e).replace(str(work), str(kept)), e.causes) from None
         raise
     shutil.rmtree(work, ignore_errors=True)
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -281,6 +313,25 @@ def mix(
         return summary
     record_mix(store, out, recipe, summary, lock=lock)
     return summary
+
+
+TEXT_SHARE = 4
+"""A tokenize task's texts are at most 1/TEXT_SHARE of its DuckDB memory: its query holds and orders them (at
+4 GB of input, 1.16 GB of texts in one task needed about 2 GB)."""
+
+
+def tokenize_tasks(recipe: Recipe, text_bytes: int) -> int:
+    """How many tokenize tasks a mix of ``text_bytes`` of kept text runs: ``mix.tasks`` when set; else one per
+    executor worker, or more when each task's share of the texts would pass 1/:data:`TEXT_SHARE` of its DuckDB
+    memory (:func:`curate.run.executors.task_bounds`), so a task's memory does not grow with the store. The mix's
+    bytes do not depend on the count."""
+    if recipe.mix.tasks:
+        return recipe.mix.tasks
+    workers = max(1, recipe.executor.workers)
+    limit = memory_bytes(task_bounds(recipe, workers)[0])
+    if limit is None:
+        return workers
+    return max(workers, -(-text_bytes * TEXT_SHARE // limit))
 
 
 def record_mix(
@@ -318,7 +369,8 @@ def report(store: Path, out: Path | str, *, mix_dir: Path | str | None = None) -
 
     ``out`` and ``mix_dir`` may be URLs (``s3://…``, any fsspec protocol): a remote mix is read from a local copy
     of its manifest and sidecar (the report links its ``ATTRIBUTION.md`` at the URL), and a remote report is
-    written in the store's ``work/`` first, then uploaded: the exports, then the page.
+    written in the store's ``work/`` first, then uploaded: the exports, then the page; files under the
+    report's ``provenance/`` prefix that this report does not have (an earlier report's pages) are then removed.
 
     Raises:
         StoreError: not a store, or not decided yet.
@@ -340,8 +392,10 @@ def report(store: Path, out: Path | str, *, mix_dir: Path | str | None = None) -
             return _write_report(store, Path(out), local_mix, attribution)
         remote = RemotePath(str(out))
         local = _write_report(store, folder / "out" / remote.name, local_mix, attribution)
-        upload(local.parent / "provenance", str(remote.parent / "provenance"))
+        exports = str(remote.parent / "provenance")
+        kept = upload(local.parent / "provenance", exports)
         upload(local, str(remote))  # the page last: what it links to is there before it is
+        remove_others(exports, kept)  # an earlier report's pages of documents this one does not have
         return str(remote)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -381,6 +435,9 @@ class RunResult:
     inputs: list[str]
     submitted: list[str]
     mgt_lines: tuple[str, ...] = ()  # the MGT rule and reference that decided (curate.decide.mgt_rule_lines)
+    logs: list[str] = field(
+        default_factory=list
+    )  # where submitted jobs write their logs (curate.run.executors.log_folders)
 
 
 OUTPUTS = (STORE_FILE, "mix", "report.html", "provenance", WORK_DIR, COMPLETE_FILE)
@@ -596,4 +653,5 @@ def _submit_run(paths: Sequence[str], out: Path, recipe: Recipe, *, base_url: st
         MixSummary(0, 0, 0, {}),
         list(paths),
         ids,
+        logs=[*log_folders(stages), str(out / WORK_DIR)],
     )

@@ -11,19 +11,40 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datatrove.executor.ray import RayPipelineExecutor
 
-from curate.errors import CurateError
+from curate.errors import CurateError, TasksFailed
 from curate.recipe import Recipe
 
+# the line that ends a Python traceback: "OSError: [Errno 28] No space left on device", "duckdb.IOException: …"
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed|Warning)\b.*$", re.MULTILINE)
 SQUEUE_POLL_S = 5.0  # how often run_to_end asks Slurm whether a stage's jobs have left the queue
+
+
+CLUSTER_MEMORY_SHARE = 0.75
+"""On Slurm and Ray a task's DuckDB limit is at most this share of ``executor.mem_per_cpu_gb`` (the
+memory its one CPU is given): DuckDB's limit covers its buffers, not the whole process."""
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(limit: str) -> int | None:
+    """Bytes of a DuckDB memory limit such as ``"2GB"`` or ``"512MiB"`` (DuckDB's units: KB/MB/GB/TB are powers
+    of 1000, KiB/MiB/GiB/TiB of 1024); None when it is not a plain amount."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", limit)
+    if m is None or m.group(2).lower() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,27 @@ def make_executor(
     )
 
 
+def task_bounds(recipe: Recipe, tasks: int) -> tuple[str, int]:
+    """The DuckDB memory limit and threads (0: DuckDB's default, every core) of each of ``tasks`` tasks of a stage that query the store
+    (dedup bucket tasks, the mix's tokenize and merge tasks).
+
+    Local: the tasks that run at once (``min(executor.workers, tasks)``) share ``executor.duckdb_memory`` and
+    the usable cores evenly; one task gets them whole. Slurm and Ray: each task has the one CPU the scheduler
+    gives it (one thread) and ``executor.duckdb_memory``, capped at :data:`CLUSTER_MEMORY_SHARE` of
+    ``executor.mem_per_cpu_gb``.
+    """
+    e = recipe.executor
+    total = memory_bytes(e.duckdb_memory)
+    if e.kind != "local":
+        cap = int(e.mem_per_cpu_gb * 2**30 * CLUSTER_MEMORY_SHARE)
+        return (e.duckdb_memory if total is not None and total <= cap else f"{cap // 2**20}MiB"), 1
+    concurrent = max(1, min(e.workers, tasks))
+    if concurrent == 1:
+        return e.duckdb_memory, 0
+    memory = e.duckdb_memory if total is None else f"{max(1, total // concurrent // 2**20)}MiB"
+    return memory, max(1, len(os.sched_getaffinity(0)) // concurrent)
+
+
 def torch_threads(recipe: Recipe, n_files: int) -> int:
     """CPU threads for each stage-1 task's torch work: the usable cores shared by the local workers running at
     once, or the one CPU a Slurm/Ray task is given. torch's default (every core in every process) oversubscribes
@@ -128,15 +170,56 @@ def stderr_to(path: Path | None) -> Iterator[None]:
             os.close(saved)
 
 
+def folder_name(folder: Any) -> str:
+    """A datatrove ``DataFolder`` as a user would type it: a local path, or its URL (``s3://bucket/prefix``)."""
+    return str(folder.path) if folder.is_local() else str(folder.fs.unstrip_protocol(folder.path))
+
+
+def log_folders(stages: list[Stage]) -> list[str]:
+    """Where each stage's tasks write, in order: datatrove's per-task logs (``logs/task_NNNNN.log``) and, for a
+    Slurm stage, each job's own output (``%A_%a.out``: what the job printed, a crash before Python started)."""
+    out: list[str] = []
+    for stage in stages:
+        folder = getattr(stage.executor, "logging_dir", None)
+        if folder is not None:
+            out.append(folder_name(folder))
+        slurm = getattr(stage.executor, "slurm_logs_folder", None)
+        if slurm:
+            out.append(str(slurm))
+    return list(dict.fromkeys(out))
+
+
+def task_errors(stage: Stage, ranks: list[int]) -> dict[int, str]:
+    """The last line of the last traceback in each of ``ranks``' datatrove logs (``OSError: [Errno 28] …``),
+    for the ranks whose log holds one."""
+    logs = stage.executor.logging_dir  # type: ignore[attr-defined]
+    out: dict[int, str] = {}
+    for rank in ranks:
+        try:
+            with logs.open(f"logs/task_{rank:05d}.log", "r", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        if "Traceback" in text:
+            found = EXCEPTION_LINE.search(text, text.rindex("Traceback"))
+            if found:
+                out[rank] = found.group(0).strip()[:500]
+    return out
+
+
 def check_completed(stage: Stage, logs: Path | str) -> None:
     """Raise when a stage that ran locally left tasks unfinished.
 
     Raises:
-        CurateError: naming the stage, the failed ranks and where their logs are.
+        TasksFailed: naming the stage, the failed ranks, the first task's error and where their logs are.
     """
     failed = stage.executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
     if failed:
-        raise CurateError(f"{len(failed)} {stage.name} task(s) failed (ranks {failed[:10]}); see the logs under {logs}")
+        causes = task_errors(stage, failed[:10])
+        why = f": {next(iter(causes.values()))}" if causes else ""
+        raise TasksFailed(
+            f"{len(failed)} {stage.name} task(s) failed (ranks {failed[:10]}){why}; see the logs under {logs}", causes
+        )
 
 
 def connect_ray() -> None:

@@ -42,7 +42,16 @@ from curate.licenses.step import LicenseStep
 from curate.read.inputs import DEFAULT_BASE_URL, is_remote, resolve_inputs
 from curate.read.warc import ProvenanceWarcReader
 from curate.recipe import Recipe, ingest_settings
-from curate.run.executors import Stage, check_completed, make_executor, run_to_end, stderr_to, torch_threads
+from curate.run.executors import (
+    Stage,
+    check_completed,
+    folder_name,
+    log_folders,
+    make_executor,
+    run_to_end,
+    stderr_to,
+    torch_threads,
+)
 from curate.run.progress import NullReporter, Reporter, watching
 from curate.run.shards import ShardWriter
 from curate.schema import (
@@ -76,6 +85,7 @@ class IngestResult:
     quarantined: int
     submitted: list[str] = field(default_factory=list)  # Slurm job ids, when the ingest was submitted
     unread: list[str] = field(default_factory=list)  # "path: reason: detail" of each input that could not be read
+    logs: list[str] = field(default_factory=list)  # where submitted jobs write their logs (executors.log_folders)
 
 
 def mgt_model_version(recipe: Recipe) -> str:
@@ -539,7 +549,7 @@ def run_stages(
     for stage in plan_stages:
         reporter.stage(stage.name, stage.tasks, total_bytes if stage is plan_stages[0] else None)
         logs = stage.executor.logging_dir  # type: ignore[attr-defined]
-        shown = logs.path if logs.is_local() else logs.unstrip_protocol(logs.path)
+        shown = folder_name(logs)
         watch = (
             watching(reporter, stage.name, stage.progress or str(work), logs, stage.tasks)
             if stage is plan_stages[0]
@@ -610,7 +620,9 @@ def ingest(
         if recipe.executor.kind == "slurm":
             plan.stages[-1].executor.run()  # type: ignore[attr-defined]
             ids = [str(getattr(s.executor, "job_id", "")) for s in plan.stages]
-            return IngestResult(plan.run_id, store, plan.files, plan.skipped, 0, 0, submitted=ids)
+            return IngestResult(
+                plan.run_id, store, plan.files, plan.skipped, 0, 0, submitted=ids, logs=log_folders(plan.stages)
+            )
         try:
             run_stages(plan.stages, plan.work, reporter, total_bytes=_local_size(plan.files), quiet=quiet)
         except KeyboardInterrupt:

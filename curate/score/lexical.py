@@ -16,7 +16,8 @@ with the SUBTLEX credit, see the package's README). Over a document's normalised
 :func:`stack_fit` is a :data:`curate.score.ood.FoldFit`: two fastText models (the ``mgt-fasttext-v1`` recipe),
 each fitted on one half of the training groups, give every training row an out-of-fold score; a logistic
 regression on [logit of that score, features] is fitted on them; a new document gets the mean logit of the two
-models. Measured on the leave-one-out folds in docs/mgt.md ("Tried"); not a registered classifier yet.
+models. Registered as the kind ``lexical`` (:mod:`curate.score.lexical_model`, ``mgt-lexical-v1``); measured on
+the leave-one-out folds in docs/mgt.md.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import functools
 import hashlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from curate.errors import ModelError
 from curate.score import fasttext_model
-from curate.score.labelled import prepare
+from curate.score.labelled import balance_copies, prepare, web_split
 from curate.score.metrics import clipped_logit
 from curate.score.minilm_model import fit_head, head_probs
 from curate.score.ood import Scorer
@@ -171,14 +173,44 @@ def fit_lexical(rows: list[dict[str, Any]]) -> Scorer:
     return score
 
 
-def stack_fit(rows: list[dict[str, Any]]) -> Scorer:
-    """A :data:`curate.score.ood.FoldFit`: fastText (v1 recipe) on each half of ``rows``' groups, a logistic
-    regression on [out-of-fold fastText logit, :data:`FEATURES`]; a new document's fastText logit is the mean of
-    the two halves' (module docstring). Deterministic: every fastText fit is single-threaded in a fresh process.
-    """
+HALF_FILES = ("half0.bin", "half1.bin")  # the two fastText halves of a stack, in the order of :func:`half_of`
+STACK_INPUTS = ("fasttext_logit", *FEATURES)  # the regression's input columns, in order
 
-    halves = [[r for r in rows if half_of(r) == h] for h in (0, 1)]
-    models = [fasttext_model.fit(part) for part in halves]
+
+def fit_stack(
+    rows: list[dict[str, Any]], folder: Path, web: list[dict[str, Any]] | None = None
+) -> tuple[list[fasttext_model.FastTextModel], Head]:
+    """Fit the stack on labelled ``rows``: the two fastText halves (written to ``folder`` as :data:`HALF_FILES`)
+    and the regression on [out-of-fold fastText logit, :data:`FEATURES`]; returns (the two loaded models, the
+    regression's head). Without ``web`` the halves follow the v1 recipe (every row once); with real human web
+    pages (:func:`curate.score.labelled.read_web_human`) they follow ``mgt-fasttext-v2``'s balanced web recipe
+    (the ``train`` pages added, copies by :func:`curate.score.labelled.balance_copies`, so one-class domains are
+    left out), and the regression is fitted on the labelled rows that recipe shows. Deterministic: every fastText
+    fit is single-threaded with a fixed seed, in a fresh process (:func:`curate.score.fasttext_model.train_supervised`),
+    so the same rows give byte-identical model files and the same head.
+
+    Raises:
+        ModelError: a fastText fit failed.
+    """
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shown, copies, params = rows, [1] * len(rows), fasttext_model.FASTTEXT_PARAMS
+    if web is not None:
+        shown = rows + web_split(web, "train")
+        copies = balance_copies(shown, fasttext_model.WEB_COPIES)
+        params = fasttext_model.FASTTEXT_PARAMS_WEB
+        rows = [r for r, k in zip(rows, copies, strict=False) if k > 0]
+    models = []
+    for h, file in enumerate(HALF_FILES):
+        part = [(r, k) for r, k in zip(shown, copies, strict=True) if half_of(r) == h]
+        with tempfile.TemporaryDirectory() as tmp:
+            train_file = Path(tmp) / "train.txt"
+            fasttext_model.write_training_file(
+                [r for r, _ in part], train_file, copies=None if web is None else [k for _, k in part]
+            )
+            fasttext_model.train_supervised(train_file, folder / file, {**params, "thread": 1})
+        models.append(fasttext_model.FastTextModel(f"half{h}", {}, load_fasttext(folder / file)))
     labels, docs, kept = prepare(rows)
     side = np.asarray([half_of(rows[i]) for i in kept])
     oof = np.empty(len(docs))
@@ -186,12 +218,47 @@ def stack_fit(rows: list[dict[str, Any]]) -> Scorer:
         idx = np.flatnonzero(side == h)
         oof[idx] = models[1 - h].raw_doc_scores([docs[i] for i in idx])
     x = np.hstack([clipped_logit(oof)[:, None], feature_matrix(docs)])
-    head: Head = fit_head(x, np.asarray(labels, dtype=bool), STACK_L2)
+    return models, fit_head(x, np.asarray(labels, dtype=bool), STACK_L2)
+
+
+def load_fasttext(path: Path) -> Any:
+    """A fastText model file, loaded with fastText's warnings silenced.
+
+    Raises:
+        ModelError: the file is missing or not a fastText model.
+    """
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    if not path.is_file():
+        raise ModelError(f"fastText model {path} is missing")
+    try:
+        return fasttext.load_model(str(path))
+    except (ValueError, RuntimeError, MemoryError) as e:
+        raise ModelError(f"fastText model {path} is corrupt ({e})") from None
+
+
+def stack_scores(
+    models: Sequence[fasttext_model.FastTextModel], head: Head, docs: Sequence[Sequence[str]]
+) -> list[float]:
+    """P(machine) of the stack for normalised ``docs``: the regression ``head`` on [mean logit of the fastText
+    ``models``' document scores, :data:`FEATURES`]."""
+    if not docs:
+        return []
+    ft = np.mean([clipped_logit(m.raw_doc_scores(docs)) for m in models], axis=0)
+    return [float(v) for v in head_probs(head, np.hstack([ft[:, None], feature_matrix(docs)]))]
+
+
+def stack_fit(rows: list[dict[str, Any]], web: list[dict[str, Any]] | None = None) -> Scorer:
+    """A :data:`curate.score.ood.FoldFit` (with ``web`` bound, e.g. by :func:`functools.partial`): :func:`fit_stack`
+    on ``rows`` (model files in a temporary folder), scoring new documents by :func:`stack_scores` (module
+    docstring)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models, head = fit_stack(rows, Path(tmp), web)
 
     def score(new_docs: Sequence[Sequence[str]]) -> list[float]:
-        if not new_docs:
-            return []
-        ft = np.mean([clipped_logit(m.raw_doc_scores(new_docs)) for m in models], axis=0)
-        return [float(v) for v in head_probs(head, np.hstack([ft[:, None], feature_matrix(new_docs)]))]
+        return stack_scores(models, head, new_docs)
 
     return score

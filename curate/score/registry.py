@@ -1,8 +1,9 @@
 """The classifier registry: which classifiers exist, loading one by name whatever its kind, training one.
 
 The kinds live in ``fasttext_model`` (CPU), ``minilm_model`` (a transformer on CPU or GPU) and
-``ensemble_model`` (both, stacked) and ``cascade_model`` (the cheap one settles what it is sure of, the
-expensive one scores the rest); this module is the only one that knows them all.
+``ensemble_model`` (both, stacked), ``cascade_model`` (the cheap one settles what it is sure of, the
+expensive one scores the rest) and ``lexical_model`` (fastText stacked with word-frequency features); this
+module is the only one that knows them all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from curate.errors import ModelError
 from curate.resources import CLASSIFIERS_DIR
-from curate.score import cascade_model, ensemble_model, fasttext_model, minilm_model
+from curate.score import cascade_model, ensemble_model, fasttext_model, lexical_model, minilm_model
 from curate.score.labelled import read_labelled, read_web_human
 from curate.score.model import MgtModel, load_card, model_dir
 from curate.score.single import load_single
@@ -43,7 +44,7 @@ def registry() -> list[dict[str, Any]]:
     return out
 
 
-KINDS = ("fasttext", "minilm", "ensemble", "cascade")
+KINDS = ("fasttext", "minilm", "ensemble", "cascade", "lexical")
 
 
 # kinds that run torch: their numbers depend on the device and its threads
@@ -79,6 +80,8 @@ def load_model(name: str, device: str = "auto") -> MgtModel:
         return ensemble_model.load(name, card, device)
     if card.get("kind") == "cascade":
         return cascade_model.load(name, card, device, load_model)
+    if card.get("kind") == "lexical":
+        return lexical_model.load(name, card)
     return load_single(name, device)
 
 
@@ -99,18 +102,19 @@ def train(
     on top of its members as registered in ``classifiers/``. ``human_web``: real pre-cutoff human web pages
     (``tests/data/mgt/web-human.jsonl.gz``, with ``site`` and ``split``) for the balanced web recipe, its web
     calibration and the card's out-of-distribution gate, measured at ``rule`` = (probability threshold,
-    reference quantile); fasttext kind only.
+    reference quantile); fasttext and lexical kinds only (the lexical kind trains on the labelled rows alone and
+    uses the pages for its web calibration and gate).
 
     Raises:
-        ModelError: unreadable data, unknown kind, ``human_web`` with another kind, or (ensemble) a missing
-            member.
+        ModelError: unreadable data, unknown kind, ``human_web`` with a kind other than fasttext or lexical, or
+            (ensemble) a missing member.
     """
     rows = read_labelled(data)
     folder = out_dir or model_dir(name)
     k = kind_for(name, kind)
     web = read_web_human(human_web) if human_web is not None else None
-    if web is not None and k != "fasttext":
-        raise ModelError(f"--human-web trains the fasttext kind only; {name!r} is {k}")
+    if web is not None and k not in ("fasttext", "lexical"):
+        raise ModelError(f"--human-web trains the fasttext and lexical kinds only; {name!r} is {k}")
     if k == "fasttext":
         card = fasttext_model.train(
             name,
@@ -124,6 +128,10 @@ def train(
         )
     elif k == "minilm":
         card = minilm_model.train(name, rows, data, folder, leave_one_out_tables=leave_one_out_tables, device=device)
+    elif k == "lexical":
+        card = lexical_model.train(
+            name, rows, data, folder, web=web, web_path=human_web, rule=rule, folds=leave_one_out_tables
+        )
     elif k == "cascade":
         card = cascade_model.train(name, rows, data, folder, load_model, device=device)
     else:
