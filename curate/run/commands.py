@@ -323,8 +323,8 @@ TEXT_SHARE = 4
 def tokenize_tasks(recipe: Recipe, text_bytes: int) -> int:
     """How many tokenize tasks a mix of ``text_bytes`` of kept text runs: ``mix.tasks`` when set; else one per
     executor worker, or more when each task's share of the texts would pass 1/:data:`TEXT_SHARE` of its DuckDB
-    memory (:func:`curate.run.executors.task_bounds`), so a task's memory does not grow with the store. The mix's
-    bytes do not depend on the count."""
+    memory (:func:`curate.run.executors.task_bounds`), so a task's share of the texts does not grow with the
+    store. The mix's bytes do not depend on the count."""
     if recipe.mix.tasks:
         return recipe.mix.tasks
     workers = max(1, recipe.executor.workers)

@@ -120,8 +120,8 @@ def make_executor(
 
 
 def task_bounds(recipe: Recipe, tasks: int) -> tuple[str, int]:
-    """The DuckDB memory limit and threads (0: DuckDB's default, every core) of each of ``tasks`` tasks of a stage that query the store
-    (dedup bucket tasks, the mix's tokenize and merge tasks).
+    """The DuckDB memory limit and threads (0: DuckDB's default, every core) of each of ``tasks`` tasks of a
+    stage that query the store (dedup bucket tasks, the mix's tokenize and merge tasks).
 
     Local: the tasks that run at once (``min(executor.workers, tasks)``) share ``executor.duckdb_memory`` and
     the usable cores evenly; one task gets them whole. Slurm and Ray: each task has the one CPU the scheduler
