@@ -198,27 +198,34 @@ def test_ray_worker_node_death_reruns_its_tasks(
     assert_same_outputs(sample_run.store.parent, out, recipe)
 
 
-def slurm_reason() -> str | None:
-    """None when a Slurm controller answers with an idle node (starting one with .ci/slurm-up.sh when none does
-    and this process may: root); else why not, with the script's output (the daemons' logs)."""
+def slurm_reason() -> tuple[str | None, bool]:
+    """(None when a Slurm controller answers with an idle node, starting one with .ci/slurm-up.sh when none does
+    and this process may (root), else why not, with the script's output (the daemons' logs); whether this call
+    started the daemons)."""
     if shutil.which("sinfo"):
         done = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
         if done.returncode == 0 and "idle" in done.stdout.split():
-            return None
+            return None, False
     if os.geteuid() != 0:
-        return "no Slurm controller answers and starting one (.ci/slurm-up.sh) needs root"
+        return "no Slurm controller answers and starting one (.ci/slurm-up.sh) needs root", False
     script = REPO_ROOT / ".ci" / "slurm-up.sh"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
-        return f".ci/slurm-up.sh could not start Slurm here:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    return None
+        return f".ci/slurm-up.sh could not start Slurm here:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}", True
+    return None, True
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    reason = slurm_reason()
-    if reason:
-        pytest.skip(reason)
+def slurm_cluster() -> Iterator[None]:
+    """A Slurm cluster for the session: the one that answers, or one started here and stopped at the end."""
+    reason, started = slurm_reason()
+    try:
+        if reason:
+            pytest.skip(reason)
+        yield
+    finally:
+        if started:
+            subprocess.run(["bash", str(REPO_ROOT / ".ci" / "slurm-down.sh")], capture_output=True, check=False)
 
 
 def wait_for_jobs(job_ids: list[str], timeout_s: float) -> None:
