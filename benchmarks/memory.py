@@ -46,7 +46,9 @@ def _progress(store: Path) -> tuple[int, int]:
 def measure(
     cmd: list[str], poll_s: float = 0.1, timeline_s: float = 0.0, store: Path | None = None
 ) -> dict[str, float]:
-    """Run ``cmd``; return its wall and CPU seconds and the peak RSS (MB) of its driver, largest worker and tree.
+    """Run ``cmd``; return its wall and CPU seconds and the peak RSS (MB) of its driver, largest worker and tree,
+    and the largest worker's peak anonymous RSS (RSS less file-backed pages: memory-mapped files such as the mix's
+    token files count in RSS but are page cache the kernel can drop).
     ``timeline_s`` > 0: also print, that often, the records its stage-1 tasks have read (from ``store``'s
     progress files) and the current RSS of the driver and of each worker (the flatness of a task's memory)."""
     import psutil
@@ -55,7 +57,7 @@ def measure(
     next_line = start + timeline_s
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = psutil.Process(proc.pid)
-    driver = task = tree = 0
+    driver = task = tree = anon = 0
     cpu: dict[int, float] = {}  # CPU seconds of every process of the tree, as last seen (pool workers are not
     # the driver's children, so the driver's RUSAGE_CHILDREN would miss them)
     while proc.poll() is None:
@@ -69,7 +71,9 @@ def measure(
         rss_kids = []
         for k in kids:
             with contextlib.suppress(psutil.Error):
-                rss_kids.append(k.memory_info().rss)
+                info = k.memory_info()
+                rss_kids.append(info.rss)
+                anon = max(anon, info.rss - info.shared)
                 t = k.cpu_times()
                 cpu[k.pid] = t.user + t.system
         driver = max(driver, rss_root)
@@ -96,6 +100,7 @@ def measure(
         "driver_mb": driver / mb,
         "task_mb": task / mb,
         "tree_mb": tree / mb,
+        "task_anon_mb": anon / mb,
     }
 
 
@@ -187,7 +192,7 @@ def main() -> None:
         f"python {sys.version.split()[0]} · {os.cpu_count()} cores · workers {args.workers} · "
         f"extractor {args.extractor or 'recipe default'}"
     )
-    header = f"{'input':>8} {'stage':<8}{'wall s':>9}{'cpu s':>9}{'docs/cpu-s':>12}{'driver MB':>11}{'task MB':>9}{'tree MB':>9}"
+    header = f"{'input':>8} {'stage':<8}{'wall s':>9}{'cpu s':>9}{'docs/cpu-s':>12}{'driver MB':>11}{'task MB':>9}{'anon MB':>9}{'tree MB':>9}"
     for mb in args.mb or [100]:
         folder = corpus(args.corpus_root, mb, args.file_mb)
         files = sorted(folder.glob("*.warc.gz"))
@@ -203,7 +208,7 @@ def main() -> None:
         for name, m in stages.items():
             per = counts["records"] if name != "mix" else counts["kept"]
             rate = per / m["cpu_s"] if m["cpu_s"] else 0.0
-            task = f"{m['task_mb']:>9.0f}" if m["task_mb"] else f"{'-':>9}"
+            task = f"{m['task_mb']:>9.0f}{m['task_anon_mb']:>9.0f}" if m["task_mb"] else f"{'-':>9}{'-':>9}"
             print(
                 f"{mb:>6}MB {name:<8}{m['wall_s']:>9.1f}{m['cpu_s']:>9.1f}{rate:>12.1f}"
                 f"{m['driver_mb']:>11.0f}{task}{m['tree_mb']:>9.0f}"
