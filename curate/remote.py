@@ -15,7 +15,7 @@ import json
 import os
 import posixpath
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -250,9 +250,7 @@ def publish(folder: Path, url: str, *, last: str, progress: Callable[[str], None
         if last in existing:
             fs.rm_file(f"{path}/{last}")  # the old output stops looking complete before anything changes
         fs.pipe_file(f"{path}/{UPLOAD_MARKER}", (json.dumps({"files": files}, indent=1) + "\n").encode())
-        stale = sorted(set(existing) - set(files) - {UPLOAD_MARKER, last})
-        if stale:
-            fs.rm([f"{path}/{name}" for name in stale])
+        _remove_stale(fs, path, existing, {*files, UPLOAD_MARKER})
         for name in body:
             fs.put_file(str(folder / name), f"{path}/{name}")
             if progress is not None:
@@ -300,6 +298,14 @@ def upload(local: Path, url: str) -> list[str]:
     return names
 
 
+def _remove_stale(fs: Any, path: str, existing: Iterable[str], keep: set[str]) -> list[str]:
+    """Delete the files ``existing`` under ``path`` (names relative to it) that are not in ``keep``; returns them."""
+    stale = sorted(set(existing) - keep)
+    if stale:
+        fs.rm([f"{path}/{name}" for name in stale])
+    return stale
+
+
 def remove_others(url: str, keep: list[str]) -> list[str]:
     """Delete every file under the prefix ``url`` whose name (relative to it) is not in ``keep``: what an earlier
     upload of the same folder left that the new one does not have. Returns the names removed.
@@ -309,10 +315,8 @@ def remove_others(url: str, keep: list[str]) -> list[str]:
         OutputError: the filesystem cannot be reached or a deletion failed.
     """
     fs, path, existing = _listing(url)
-    stale = sorted(set(existing) - set(keep))
     try:
-        if stale:
-            fs.rm([f"{path}/{name}" for name in stale])
+        stale = _remove_stale(fs, path, existing, set(keep))
     except Exception as e:  # noqa: BLE001 - the filesystem library's errors
         raise OutputError(f"cannot remove old files under {url}: {type(e).__name__}: {e}") from None
     fs.invalidate_cache()

@@ -264,7 +264,8 @@ def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset(
     ingest_cols = ", ".join(c.name for c in INGEST_COLUMNS)
     decided = ", ".join("NULL" for _ in DECIDED_COLUMNS)  # set by dedup and decide
     docs = (work / "documents" / "*.parquet").as_posix()
-    if not list((work / "documents").glob("*.parquet")):
+    shards = list((work / "documents").glob("*.parquet"))
+    if not shards:
         return 0
     skip = "NOT list_contains(?::VARCHAR[], warc_file_name)"
     dup = con.execute(
@@ -287,8 +288,7 @@ def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset(
               SELECT doc_id, bands FROM read_parquet('{docs}') WHERE bands IS NOT NULL AND {skip} AND {{part}})
             ORDER BY doc_id, band""",
     )
-    shard_bytes = sum(f.stat().st_size for f in (work / "documents").glob("*.parquet"))
-    parts = doc_id_ranges(-(-shard_bytes // LOAD_PART_BYTES))
+    parts = doc_id_ranges(-(-sum(f.stat().st_size for f in shards) // LOAD_PART_BYTES))
     for sql in inserts:  # each table in doc_id order, one range of doc_ids at a time: a sort DuckDB can hold
         for part in parts:
             con.execute(sql.format(part=part), [sorted(skip_files)])

@@ -190,8 +190,9 @@ def log_folders(stages: list[Stage]) -> list[str]:
 
 
 def task_errors(stage: Stage, ranks: list[int]) -> dict[int, str]:
-    """The last line of the last traceback in each of ``ranks``' datatrove logs (``OSError: [Errno 28] …``),
-    for the ranks whose log holds one."""
+    """For each of ``ranks`` whose datatrove log holds a traceback (a task that raised, as opposed to one whose
+    worker was killed), the last line of its last traceback (``OSError: [Errno 28] …``), or "" when that line
+    is not recognised."""
     logs = stage.executor.logging_dir  # type: ignore[attr-defined]
     out: dict[int, str] = {}
     for rank in ranks:
@@ -202,8 +203,7 @@ def task_errors(stage: Stage, ranks: list[int]) -> dict[int, str]:
             continue
         if "Traceback" in text:
             found = EXCEPTION_LINE.search(text, text.rindex("Traceback"))
-            if found:
-                out[rank] = found.group(0).strip()[:500]
+            out[rank] = found.group(0).strip()[:500] if found else ""
     return out
 
 
@@ -216,7 +216,8 @@ def check_completed(stage: Stage, logs: Path | str) -> None:
     failed = stage.executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
     if failed:
         causes = task_errors(stage, failed[:10])
-        why = f": {next(iter(causes.values()))}" if causes else ""
+        first = next((cause for cause in causes.values() if cause), "")
+        why = f": {first}" if first else ""
         raise TasksFailed(
             f"{len(failed)} {stage.name} task(s) failed (ranks {failed[:10]}){why}; see the logs under {logs}", causes
         )

@@ -50,6 +50,7 @@ from curate.run.executors import (
     make_executor,
     run_to_end,
     stderr_to,
+    task_errors,
     torch_threads,
 )
 from curate.run.progress import NullReporter, Reporter, watching
@@ -529,18 +530,6 @@ def dead_worker_alarm(stage: Stage, poll_s: float = 0.5) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
-def raised_tasks(stage: Stage) -> list[int]:
-    """The unfinished tasks of ``stage`` whose datatrove log records an exception (a task that raised, as
-    opposed to one whose worker was killed, which leaves no traceback)."""
-    out = []
-    logs = stage.executor.logging_dir  # type: ignore[attr-defined]
-    for rank in stage.executor.get_incomplete_ranks(skip_completed=True):  # type: ignore[attr-defined]
-        with contextlib.suppress(OSError), logs.open(f"logs/task_{rank:05d}.log", "r", errors="replace") as fh:
-            if "Traceback" in fh.read():
-                out.append(rank)
-    return out
-
-
 def run_stages(
     plan_stages: list[Stage], work: Path, reporter: Reporter, *, total_bytes: int | None, quiet: bool
 ) -> None:
@@ -562,7 +551,8 @@ def run_stages(
                         run_to_end(stage.executor)
                     break
                 except WorkerDied as e:  # the pool lost the dead worker's task: run the unfinished tasks again
-                    if raised_tasks(stage):  # a task raised (the pool ended): not a death, report it
+                    incomplete = stage.executor.get_incomplete_ranks(skip_completed=True)  # type: ignore[attr-defined]
+                    if task_errors(stage, incomplete):  # a task raised (the pool ended): not a death, report it
                         break
                     if attempt > WORKER_DEATHS:
                         raise CurateError(
