@@ -12,6 +12,8 @@ Runs the real commands one after another as subprocesses (``curate ingest``, ``d
 Usage: python benchmarks/memory.py --mb 100 [--mb 1000 ...] [--file-mb 50] [--corpus-root /tmp] [--workers 2]
 [--extractor resiliparse]  (``extract.extractor`` for the run; the recipe's default, trafilatura, otherwise)
 [--timeline 60]  (print the stage-1 tasks' records read and each worker's RSS once a minute during the ingest)
+[--keep DIR]  (keep each run folder under DIR)  [--resume DIR]  (go on with a kept run folder whose ingest stopped)
+[--stages mix,report]  (only these stages; with --resume, to measure a stage again on a kept store)
 
 The corpus for each size is written once by ``benchmarks/corpus.py`` (``--file-mb`` files, one stage-1 task each)
 under ``--corpus-root`` and reused.
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+STAGES = ("ingest", "dedup", "decide", "mix", "report")
 
 
 def _progress(store: Path) -> tuple[int, int]:
@@ -122,10 +125,12 @@ def run_size(
     extractor: str | None = None,
     timeline_s: float = 0.0,
     resume: Path | None = None,
+    only: frozenset[str] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
     """Every stage on ``folder`` into a fresh store (or, with ``resume``, a kept run folder whose ingest stopped:
     its stage-1 tasks are kept); returns the measurements by stage and the store's counts. Stops at the first
-    stage that fails."""
+    stage that fails. ``only``: run just these stages (of ``STAGES``; on a ``resume`` folder whose earlier
+    stages finished, e.g. to measure the mix again after a change)."""
     curate = [sys.executable, "-m", "curate.cli"]
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,7 @@ def run_size(
     store = tmp / "store"
     print(f"{folder} → {store}", flush=True)
     recipe = tmp / "recipe.toml"
-    text = f"[executor]\nworkers = {workers}\n[mix]\ntasks = {workers}\n"
+    text = f"[executor]\nworkers = {workers}\n"  # the mix's task count is the recipe default (automatic)
     if extractor:
         text += f'[extract]\nextractor = "{extractor}"\n'
     if resume is None:
@@ -149,6 +154,8 @@ def run_size(
     }
     out = {}
     for name, cmd in stages.items():
+        if only is not None and name not in only:
+            continue
         out[name] = measure(cmd, timeline_s=timeline_s if name == "ingest" else 0.0, store=store)
         print(f"  {name}: {json.dumps({k: round(v, 1) for k, v in out[name].items()})}", flush=True)
         if out[name].get("failed"):
@@ -186,8 +193,17 @@ def main() -> None:
         type=Path,
         help="a run folder kept by --keep whose ingest stopped (e.g. in the load): resume it and run the rest",
     )
+    ap.add_argument(
+        "--stages",
+        help=f"comma-separated stages to run (of {','.join(STAGES)}; default all), e.g. --resume DIR --stages mix",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object per size instead of the table")
     args = ap.parse_args()
+    only = frozenset(args.stages.split(",")) if args.stages else None
+    if only is not None and not only <= set(STAGES):
+        ap.error(f"--stages: unknown {', '.join(sorted(only - set(STAGES)))} (stages: {', '.join(STAGES)})")
+    if only is not None and "ingest" not in only and args.resume is None:
+        ap.error("--stages without ingest needs --resume DIR (a kept run folder whose store exists)")
     print(
         f"python {sys.version.split()[0]} · {os.cpu_count()} cores · workers {args.workers} · "
         f"extractor {args.extractor or 'recipe default'}"
@@ -196,7 +212,7 @@ def main() -> None:
     for mb in args.mb or [100]:
         folder = corpus(args.corpus_root, mb, args.file_mb)
         files = sorted(folder.glob("*.warc.gz"))
-        stages, counts = run_size(folder, args.workers, args.keep, args.extractor, args.timeline, args.resume)
+        stages, counts = run_size(folder, args.workers, args.keep, args.extractor, args.timeline, args.resume, only)
         if args.json:
             print(json.dumps({"mb": mb, "files": len(files), "stages": stages, **counts}))
             continue

@@ -29,12 +29,14 @@ import pytest
 from curate.mix import MANIFEST
 from curate.recipe import load_recipe
 from curate.resources import REPO_ROOT
+from curate.run.progress import Snapshot
 
-from conftest import STORE_TABLES, free_port, run_sample, store_rows
+from conftest import STORE_TABLES, WALL_CLOCK, free_port, run_sample, store_query, store_rows
 
 CLUSTER_TASKS = 4  # stage-1 tasks of a cluster run (the local run has one per file: the outputs must not care)
 BUCKET_TASKS = 3  # dedup bucket tasks of a cluster run (the local run has one: the outputs must not care)
 SLURM_WAIT_S = 600
+STALL_S = 400  # a run with no progress for this long is hung (stages run minutes apart on a loaded machine)
 
 
 def cluster_recipe(path: Path, executor: str) -> Path:
@@ -46,20 +48,37 @@ def cluster_recipe(path: Path, executor: str) -> Path:
 
 
 class StageLog:
-    """A progress reporter that records each stage's task count and end (run's ``reporter``)."""
+    """A progress reporter that records each stage's task count and end (run's ``reporter``), and when the run
+    last moved (a stage began or ended, or a snapshot's records, bytes or finished tasks changed)."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, int] = {}
         self.ended: dict[str, str] = {}
+        self.moved = time.monotonic()
+        self._last: tuple = ()
 
     def stage(self, name: str, tasks: int, total_bytes: int | None) -> None:
         self.tasks[name] = tasks
+        self.moved = time.monotonic()
 
-    def update(self, snapshot: object) -> None:
-        pass
+    def update(self, snapshot: Snapshot) -> None:
+        now = (snapshot.stage, snapshot.records, snapshot.bytes, snapshot.tasks_done)
+        if now != self._last:
+            self._last, self.moved = now, time.monotonic()
 
     def end(self, name: str, summary: str) -> None:
         self.ended[name] = summary
+        self.moved = time.monotonic()
+
+    def wait(self, run: threading.Thread, stall_s: float, most_s: float) -> None:
+        """Wait for ``run`` to end; fail when it makes no progress for ``stall_s`` seconds (a hang), or runs past
+        ``most_s`` (a slow machine is not a hang: under load the sample run takes many times longer)."""
+        deadline = time.monotonic() + most_s
+        while run.is_alive():
+            run.join(timeout=2)
+            stalled = time.monotonic() - self.moved
+            assert stalled < stall_s, f"no progress for {stalled:.0f} s; stages ended: {self.ended}"
+            assert time.monotonic() < deadline, f"still running after {most_s:.0f} s; stages ended: {self.ended}"
 
 
 def mix_digests(mix: Path) -> dict[str, str]:
@@ -68,6 +87,26 @@ def mix_digests(mix: Path) -> dict[str, str]:
 
 def manifest(mix: Path) -> dict:
     return json.loads((mix / MANIFEST).read_text())
+
+
+def row_differences(store: Path, table: str, ours: list[tuple], theirs: list[tuple], most: int = 5) -> str:
+    """The rows only one side has, each as {column: value} of the columns where it differs from the other side's
+    row with the same first column (the table's key), so a failure says what differed, not just where."""
+    cols = [c for (c,) in store_query(store, f"SELECT column_name FROM (DESCRIBE {table})") if c not in WALL_CLOCK]
+    a, b = {repr(r): r for r in ours}, {repr(r): r for r in theirs}  # (rows may hold lists: not hashable)
+    mine, other = [a[k] for k in sorted(a.keys() - b.keys())], [b[k] for k in sorted(b.keys() - a.keys())]
+    by_key = {repr(row[0]): row for row in other}
+    lines = [f"{len(mine)} rows only in the local run, {len(other)} only in the other"]
+    for row in mine[:most]:
+        twin = by_key.get(repr(row[0]))
+        if twin is None:
+            lines.append(f"local only: {dict(zip(cols, row, strict=True))}")
+        else:
+            lines.append(
+                f"{cols[0]}={row[0]!r}: "
+                + ", ".join(f"{c}: {a!r} != {b!r}" for c, a, b in zip(cols, row, twin, strict=True) if a != b)
+            )
+    return "; ".join(lines)
 
 
 def ignore_missing(remove: Callable[[int], None], handler: int) -> None:
@@ -79,7 +118,8 @@ def assert_same_outputs(local: Path, other: Path, recipe: Path) -> None:
     """The store rows (wall-clock times aside) and every mix file's bytes of two runs' folders are equal; the
     manifests differ only in the recipe's digest (the cluster run's recipe has another [executor])."""
     for table in STORE_TABLES:
-        assert store_rows(local / "provenance.duckdb", table) == store_rows(other / "provenance.duckdb", table), table
+        ours, theirs = store_rows(local / "provenance.duckdb", table), store_rows(other / "provenance.duckdb", table)
+        assert ours == theirs, f"{table}: {row_differences(local / 'provenance.duckdb', table, ours, theirs)}"
     assert mix_digests(local / "mix") == mix_digests(other / "mix")
     a, b = manifest(local / "mix"), manifest(other / "mix")
     assert b["recipe"].pop("sha256") == load_recipe(recipe).digest
@@ -180,9 +220,10 @@ def test_ray_worker_node_death_reruns_its_tasks(
     warnings: list[str] = []
     sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")  # datatrove logs through loguru
     request.addfinalizer(lambda: ignore_missing(logger.remove, sink))  # (a local task resets loguru's handlers)
-    run = threading.Thread(target=lambda: result.append(run_sample(out, recipe=recipe)), daemon=True)
+    stages = StageLog()
+    run = threading.Thread(target=lambda: result.append(run_sample(out, recipe=recipe, reporter=stages)), daemon=True)
     run.start()
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not any(
         a["ActorClassName"].endswith("RankWorker") and a["State"] == "ALIVE" and a["Address"]["NodeID"] == worker
         for a in actors().values()
@@ -191,7 +232,7 @@ def test_ray_worker_node_death_reruns_its_tasks(
         time.sleep(0.2)
     time.sleep(1)  # inside the task (loading the models takes longer)
     ray_cluster.kill_worker_node()
-    run.join(timeout=600)
+    stages.wait(run, stall_s=STALL_S, most_s=1800)
     assert result, "the run did not finish after its worker node died"
     lost = [m for m in warnings if "failed with RayActorError" in m or "failed with retriable error" in m]
     assert lost, warnings  # datatrove saw the task lost with the node (and so resubmitted its rank)

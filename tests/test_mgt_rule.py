@@ -27,7 +27,8 @@ from conftest import MGT_SUBSET_DIR, mgt_rows, run_sample, store_query
 
 WEB_HUMAN = MGT_SUBSET_DIR / "web-human.jsonl.gz"
 DEFAULT = load_recipe().score.model  # the default classifier: it must ship a reference
-SHIPPED = ("mgt-fasttext-v1", "mgt-minilm-v1", "mgt-ensemble-v1")
+# every registered classifier ships a reference of real human web pages (decide falls back on it)
+SHIPPED = tuple(sorted(p.name for p in CLASSIFIERS_DIR.iterdir() if (p / "card.json").is_file()))
 V3_STORE = Path(__file__).parent / "data" / "store-v3" / "provenance.duckdb.gz"
 
 
