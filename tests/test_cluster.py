@@ -109,6 +109,16 @@ def row_differences(store: Path, table: str, ours: list[tuple], theirs: list[tup
     return "; ".join(lines)
 
 
+def has_child_process(pid: int) -> bool:
+    """Process ``pid`` has a live child (read from /proc; False when it is gone)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # the fields after the command name, which is in parentheses and may hold spaces: state, ppid, ...
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                return True
+    return False
+
+
 def ignore_missing(remove: Callable[[int], None], handler: int) -> None:
     with contextlib.suppress(ValueError):
         remove(handler)
@@ -224,13 +234,18 @@ def test_ray_worker_node_death_reruns_its_tasks(
     run = threading.Thread(target=lambda: result.append(run_sample(out, recipe=recipe, reporter=stages)), daemon=True)
     run.start()
     deadline = time.monotonic() + 600
+    # kill the node once its rank is inside its task: the actor runs the rank in a process pool, so it has a child.
+    # Killed earlier, while datatrove's submission thread still waits for the new actor's address, the error stays
+    # in that thread and the executor waits for the rank forever (datatrove 0.10's RayTaskManager.submit_task)
     while not any(
-        a["ActorClassName"].endswith("RankWorker") and a["State"] == "ALIVE" and a["Address"]["NodeID"] == worker
+        a["ActorClassName"].endswith("RankWorker")
+        and a["State"] == "ALIVE"
+        and a["Address"]["NodeID"] == worker
+        and has_child_process(a["Pid"])
         for a in actors().values()
     ):
         assert run.is_alive() and time.monotonic() < deadline, "no task started on the worker node"
         time.sleep(0.2)
-    time.sleep(1)  # inside the task (loading the models takes longer)
     ray_cluster.kill_worker_node()
     stages.wait(run, stall_s=STALL_S, most_s=1800)
     assert result, "the run did not finish after its worker node died"
