@@ -1,5 +1,5 @@
 """Does fine-tuning the top layers of the MiniLM encoder pay on unseen generators and domains? (issue 15;
-docs/mgt.md, "Tried").
+docs/mgt.md, "Fine-tuning the encoder's top layer").
 
 Measures detectors fitted on the same rows, side by side: ``v1``, the recipe of ``mgt-minilm-v1`` (frozen
 all-MiniLM-L6-v2, the means of its 7 hidden states per 128-word window, a logistic head, a document's score the

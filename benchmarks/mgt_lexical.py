@@ -1,5 +1,5 @@
 """The lexical features of ``curate.score.lexical`` on the leave-one-out folds of issue 15, alone and stacked on
-fastText, and on the real human web pages (docs/mgt.md, "Tried").
+fastText, and on the real human web pages (docs/mgt.md, the ``mgt-lexical-v1`` section).
 
 Prints one JSON object: for the features alone (``lexical``), the stack (``stack``, the recipe of ``mgt-lexical-v1``)
 and the stack whose fastText halves follow ``mgt-fasttext-v2``'s balanced web recipe (``stack-web``), the fold table of

@@ -1,5 +1,5 @@
 """Fine-tuning the top layers of the MiniLM encoder on cached hidden states (measured by
-``benchmarks/mgt_finetune.py``; docs/mgt.md, "Tried").
+``benchmarks/mgt_finetune.py``; docs/mgt.md, "Fine-tuning the encoder's top layer").
 
 With the bottom ``6 - k`` layers of all-MiniLM-L6-v2 frozen, their output for a window never changes, so it is
 computed once (:func:`build_cache`): per window, the hidden states that leave layer ``6 - k`` (float16, ragged, in
