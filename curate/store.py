@@ -291,7 +291,7 @@ def load_shards(con: Any, work: Path, *, skip_files: frozenset[str] = frozenset(
     parts = doc_id_ranges(-(-sum(f.stat().st_size for f in shards) // LOAD_PART_BYTES))
     for sql in inserts:  # each table in doc_id order, one range of doc_ids at a time: a sort DuckDB can hold
         for part in parts:
-            con.execute(sql.format(part=part), [sorted(skip_files)])
+            con.execute(sql.replace("{part}", part), [sorted(skip_files)])
     for table, sub, columns in (
         ("license_evidence", "evidence", EVIDENCE_COLUMNS),
         ("optout_evidence", "optout", OPTOUT_COLUMNS),

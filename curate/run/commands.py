@@ -435,9 +435,8 @@ class RunResult:
     inputs: list[str]
     submitted: list[str]
     mgt_lines: tuple[str, ...] = ()  # the MGT rule and reference that decided (curate.decide.mgt_rule_lines)
-    logs: list[str] = field(
-        default_factory=list
-    )  # where submitted jobs write their logs (curate.run.executors.log_folders)
+    # where submitted jobs write their logs (curate.run.executors.log_folders)
+    logs: list[str] = field(default_factory=list)
 
 
 OUTPUTS = (STORE_FILE, "mix", "report.html", "provenance", WORK_DIR, COMPLETE_FILE)

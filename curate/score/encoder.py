@@ -139,11 +139,16 @@ class MiniLMEncoder:
                 t_ids = torch.from_numpy(ids).to(self.device)
                 t_mask = torch.from_numpy(mask).to(self.device)
                 hidden = self.model(input_ids=t_ids, attention_mask=t_mask, output_hidden_states=True).hidden_states
-                m = t_mask.unsqueeze(-1).float()
-                denom = m.sum(dim=1).clamp(min=1)
-                pooled = torch.cat([(hidden[layer].float() * m).sum(dim=1) / denom for layer in self.layers], dim=1)
+                pooled = torch.cat([masked_mean(hidden[layer], t_mask) for layer in self.layers], dim=1)
             out[idx] = pooled.cpu().numpy()
         return out
+
+
+def masked_mean(h: Any, mask: Any) -> Any:
+    """Attention-masked mean over tokens of ``h`` (batch, tokens, width), in float32: the pooling of every
+    hidden state the MiniLM features use."""
+    m = mask.unsqueeze(-1).float()
+    return (h.float() * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
 
 
 def padded_batches(

@@ -72,6 +72,20 @@ def _quiet_fasttext() -> Any:
     return fasttext
 
 
+def load_file(path: Path) -> Any:
+    """A fastText model file, loaded with fastText's warnings silenced.
+
+    Raises:
+        ModelError: the file is missing or not a fastText model.
+    """
+    if not path.is_file():
+        raise ModelError(f"fastText model {path} is missing")
+    try:
+        return _quiet_fasttext().load_model(str(path))
+    except (ValueError, RuntimeError, MemoryError) as e:
+        raise ModelError(f"fastText model {path} is corrupt ({e})") from None
+
+
 def load(name: str, card: dict[str, Any]) -> FastTextModel:
     """Load ``classifiers/<name>/model.bin`` with its ``card``.
 

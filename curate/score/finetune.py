@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ModelError
-from curate.score.encoder import MiniLMEncoder, padded_batches
+from curate.score.encoder import MiniLMEncoder, masked_mean, padded_batches
 from curate.score.metrics import auroc, doc_means
 from curate.score.minilm_model import fit_head
 
@@ -152,12 +152,6 @@ def load_cache(folder: Path, texts: Sequence[str]) -> WindowCache:
         pooled=np.load(folder / "pooled.npy"),
         index={t: i for i, t in enumerate(texts)},
     )
-
-
-def masked_mean(h: Any, mask: Any) -> Any:
-    """Attention-masked mean over tokens of ``h`` (batch, tokens, width), in float32 (as the encoder pools)."""
-    m = mask.unsqueeze(-1).float()
-    return (h.float() * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
 
 
 def additive_mask(mask: Any) -> Any:

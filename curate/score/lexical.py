@@ -210,7 +210,7 @@ def fit_stack(
                 [r for r, _ in part], train_file, copies=None if web is None else [k for _, k in part]
             )
             fasttext_model.train_supervised(train_file, folder / file, {**params, "thread": 1})
-        models.append(fasttext_model.FastTextModel(f"half{h}", {}, load_fasttext(folder / file)))
+        models.append(fasttext_model.FastTextModel(f"half{h}", {}, fasttext_model.load_file(folder / file)))
     labels, docs, kept = prepare(rows)
     side = np.asarray([half_of(rows[i]) for i in kept])
     oof = np.empty(len(docs))
@@ -219,23 +219,6 @@ def fit_stack(
         oof[idx] = models[1 - h].raw_doc_scores([docs[i] for i in idx])
     x = np.hstack([clipped_logit(oof)[:, None], feature_matrix(docs)])
     return models, fit_head(x, np.asarray(labels, dtype=bool), STACK_L2)
-
-
-def load_fasttext(path: Path) -> Any:
-    """A fastText model file, loaded with fastText's warnings silenced.
-
-    Raises:
-        ModelError: the file is missing or not a fastText model.
-    """
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *a, **k: None
-    if not path.is_file():
-        raise ModelError(f"fastText model {path} is missing")
-    try:
-        return fasttext.load_model(str(path))
-    except (ValueError, RuntimeError, MemoryError) as e:
-        raise ModelError(f"fastText model {path} is corrupt ({e})") from None
 
 
 def stack_scores(

@@ -102,7 +102,7 @@ def load(name: str, card: dict[str, Any]) -> LexicalModel:
     for h, file in enumerate(lexical.HALF_FILES):
         path = model_dir(name) / file
         try:
-            halves.append(fasttext_model.FastTextModel(f"{name}/half{h}", {}, lexical.load_fasttext(path)))
+            halves.append(fasttext_model.FastTextModel(f"{name}/half{h}", {}, fasttext_model.load_file(path)))
         except ModelError as e:
             raise ModelError(f"classifier {name!r}: {e}; {retrain_hint(name)}") from None
     return LexicalModel(name, card, halves, head_from_card(name, card))
